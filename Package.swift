@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module boundaries follow the direction the code reads in:
+// model → store → Lua runtime → engine (all in `SlothRunner`, one folder each) → CLI.
+// The core depends on system C libraries only, so it builds and tests in well under a minute;
+// the HTTP server and PostgreSQL store arrive later as their own modules.
+let package = Package(
+    name: "sloth-runner",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SlothRunner", targets: ["SlothRunner"]),
+        .executable(name: "sloth-runner", targets: ["SlothRunnerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(
+            name: "SlothRunner",
+            dependencies: ["CLua", "CLuaShim", "CSQLite"]
+        ),
+        .executableTarget(
+            name: "SlothRunnerCLI",
+            dependencies: [
+                "SlothRunner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner"]),
+        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner"]),
+    ]
+)

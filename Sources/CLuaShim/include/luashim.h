@@ -1,0 +1,72 @@
+#ifndef SLOTH_LUASHIM_H
+#define SLOTH_LUASHIM_H
+
+#include <stddef.h>
+#include <lua5.4/lua.h>
+
+/* Why this C target exists: Lua raises errors and yields with longjmp. A jump that crosses a
+ * Swift frame skips its cleanup (undefined behaviour). Swift host functions therefore never
+ * raise: they return a status and the trampoline below raises or yields once Swift returned. */
+
+typedef int (*sb_host_fn)(lua_State *L, void *ctx);
+
+#define SB_HOST_ERROR -1 /* message on top of the stack; the trampoline raises it */
+#define SB_HOST_YIELD -2 /* the trampoline yields with no values */
+
+#define SB_TRIP_NONE 0
+#define SB_TRIP_INSTRUCTIONS 1
+#define SB_TRIP_TIMEOUT 2
+#define SB_TRIP_MEMORY 3
+#define SB_TRIP_KILLED 4
+
+/* One per lua_State; the allocator's userdata, also reachable from every thread of the state. */
+typedef struct sb_state {
+    size_t mem_used;
+    size_t mem_peak;
+    size_t mem_limit;      /* 0: no limit */
+    int host_depth;        /* > 0 while trusted host code runs: the allocator never fails then */
+    long long instr_limit; /* 0: no limit */
+    long long instr_count;
+    int hook_interval;
+    int trip;              /* SB_TRIP_*: once set, every thread of the state dies (sticky) */
+    double deadline;       /* CLOCK_MONOTONIC seconds; 0: none */
+    double slice_end;      /* preempt the run thread after this instant; 0: never */
+    lua_State *run_thread; /* the only thread that may yield to Swift */
+    int preempted;         /* set when the count hook yielded for preemption */
+} sb_state;
+
+lua_State *sb_newstate(sb_state *S);
+sb_state *sb_getstate(lua_State *L);
+double sb_now(void);
+
+/* Open the safe libraries (base, table, string, math, utf8, coroutine, os) under protection. */
+int sb_openlibs(lua_State *L);
+/* Install the count hook with the given granularity on this thread (new threads inherit it). */
+void sb_install_hook(lua_State *L, int interval);
+/* Reset the per-run limits before a run starts. */
+void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr_limit, double deadline);
+
+void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx);
+/* Push a C function that copies a table shallowly (used to hand each run its own library tables). */
+void sb_push_copyfn(lua_State *L);
+/* Push a C function bind(f, env) that sets f's first upvalue (its _ENV) to env. */
+void sb_push_bindfn(lua_State *L);
+
+int sb_pcall(lua_State *L, int nargs, int nresults);
+int sb_loadbuffer(lua_State *L, const char *buf, size_t len, const char *chunkname, const char *mode);
+const char *sb_traceback(lua_State *L, lua_State *co, const char *msg);
+
+/* Macro wrappers. */
+int sb_registryindex(void);
+int sb_upvalueindex(int i);
+void sb_pop(lua_State *L, int n);
+void sb_newtable(lua_State *L);
+const char *sb_tostring(lua_State *L, int idx, size_t *len);
+int sb_isinteger(lua_State *L, int idx);
+void sb_remove(lua_State *L, int idx);
+void sb_insert(lua_State *L, int idx);
+void sb_gc_collect(lua_State *L);
+void sb_gc_step(lua_State *L, int kb);
+int sb_gc_count_kb(lua_State *L);
+
+#endif

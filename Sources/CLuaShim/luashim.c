@@ -1,0 +1,215 @@
+#include "luashim.h"
+#include <lua5.4/lualib.h>
+#include <lua5.4/lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double sb_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+sb_state *sb_getstate(lua_State *L) {
+    sb_state *S;
+    memcpy(&S, lua_getextraspace(L), sizeof(S));
+    return S;
+}
+
+static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    sb_state *S = (sb_state *)ud;
+    size_t old = ptr ? osize : 0; /* when ptr is NULL, osize is a type tag */
+    if (nsize == 0) {
+        free(ptr);
+        S->mem_used -= old;
+        return NULL;
+    }
+    if (nsize > old && S->mem_limit && S->host_depth == 0 &&
+        S->mem_used - old + nsize > S->mem_limit) {
+        if (S->trip == SB_TRIP_NONE) S->trip = SB_TRIP_MEMORY;
+        return NULL; /* Lua raises "not enough memory"; the count hook makes it fatal */
+    }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL) return NULL;
+    S->mem_used = S->mem_used - old + nsize;
+    if (S->mem_used > S->mem_peak) S->mem_peak = S->mem_used;
+    return p;
+}
+
+static int sb_panic(lua_State *L) {
+    (void)L;
+    abort(); /* unreachable by construction: Swift only enters Lua through protected calls */
+}
+
+lua_State *sb_newstate(sb_state *S) {
+    lua_State *L = lua_newstate(sb_alloc, S);
+    if (L == NULL) return NULL;
+    memcpy(lua_getextraspace(L), &S, sizeof(S));
+    lua_atpanic(L, sb_panic);
+    return L;
+}
+
+static const char *sb_trip_message(sb_state *S) {
+    switch (S->trip) {
+    case SB_TRIP_INSTRUCTIONS: return "instruction limit exceeded";
+    case SB_TRIP_TIMEOUT: return "timeout";
+    case SB_TRIP_MEMORY: return "memory limit exceeded";
+    default: return "hook killed";
+    }
+}
+
+static void sb_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    sb_state *S = sb_getstate(L);
+    S->instr_count += S->trip ? 1 : S->hook_interval;
+    if (S->trip == SB_TRIP_NONE) {
+        if (S->instr_limit && S->instr_count > S->instr_limit) {
+            S->trip = SB_TRIP_INSTRUCTIONS;
+        } else if (S->deadline > 0 || S->slice_end > 0) {
+            double now = sb_now();
+            if (S->deadline > 0 && now >= S->deadline) {
+                S->trip = SB_TRIP_TIMEOUT;
+            } else if (S->slice_end > 0 && now >= S->slice_end && L == S->run_thread &&
+                       lua_isyieldable(L)) {
+                S->preempted = 1;
+                lua_yield(L, 0); /* inside a hook this returns; Lua yields after the hook */
+                return;
+            }
+        }
+    }
+    if (S->trip != SB_TRIP_NONE) {
+        /* Sticky: from now on every instruction of this thread raises, so no pcall can
+         * swallow the kill for longer than one instruction. */
+        lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", sb_trip_message(S));
+    }
+}
+
+void sb_install_hook(lua_State *L, int interval) {
+    sb_state *S = sb_getstate(L);
+    S->hook_interval = interval;
+    lua_sethook(L, sb_hook, LUA_MASKCOUNT, interval);
+}
+
+void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr_limit, double deadline) {
+    S->mem_peak = S->mem_used;
+    S->mem_limit = mem_limit ? S->mem_used + mem_limit : 0;
+    S->instr_limit = instr_limit;
+    S->instr_count = 0;
+    S->trip = SB_TRIP_NONE;
+    S->deadline = deadline;
+    S->slice_end = 0;
+    S->run_thread = run;
+    S->preempted = 0;
+}
+
+static int sb_openlibs_protected(lua_State *L) {
+    static const luaL_Reg libs[] = {
+        {LUA_GNAME, luaopen_base},          {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string},   {LUA_MATHLIBNAME, luaopen_math},
+        {LUA_UTF8LIBNAME, luaopen_utf8},    {LUA_COLIBNAME, luaopen_coroutine},
+        {LUA_OSLIBNAME, luaopen_os},        {NULL, NULL},
+    };
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+int sb_openlibs(lua_State *L) {
+    lua_pushcfunction(L, sb_openlibs_protected);
+    return lua_pcall(L, 0, 0, 0);
+}
+
+static int sb_trampoline(lua_State *L) {
+    sb_host_fn fn = (sb_host_fn)lua_touserdata(L, lua_upvalueindex(1));
+    void *ctx = lua_touserdata(L, lua_upvalueindex(2));
+    sb_state *S = sb_getstate(L);
+    S->host_depth++;
+    int n = fn(L, ctx); /* Swift runs here and never raises */
+    S->host_depth--;
+    if (n == SB_HOST_ERROR) return lua_error(L);
+    if (n == SB_HOST_YIELD) {
+        if (L != S->run_thread || !lua_isyieldable(L)) {
+            return luaL_error(L, "this function can only be called from the hook itself, "
+                                 "not from inside a coroutine, metamethod or iterator");
+        }
+        return lua_yield(L, 0);
+    }
+    if (S->mem_limit && S->mem_used > S->mem_limit) {
+        lua_settop(L, 0);
+        lua_gc(L, LUA_GCCOLLECT);
+        if (S->trip == SB_TRIP_NONE) S->trip = SB_TRIP_MEMORY;
+        return luaL_error(L, "memory limit exceeded (host result)");
+    }
+    return n;
+}
+
+void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushlightuserdata(L, ctx);
+    lua_pushcclosure(L, sb_trampoline, 2);
+}
+
+static int sb_copy(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_createtable(L, 0, (int)lua_rawlen(L, 1) + 8);
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 2);
+    }
+    return 1;
+}
+
+void sb_push_copyfn(lua_State *L) { lua_pushcfunction(L, sb_copy); }
+
+static int sb_bind(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_setupvalue(L, 1, 1) == NULL) return luaL_error(L, "chunk has no _ENV upvalue");
+    return 0;
+}
+
+void sb_push_bindfn(lua_State *L) { lua_pushcfunction(L, sb_bind); }
+
+static int sb_msgh(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) msg = "(error object is not a string)";
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int sb_pcall(lua_State *L, int nargs, int nresults) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, sb_msgh);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+int sb_loadbuffer(lua_State *L, const char *buf, size_t len, const char *chunkname, const char *mode) {
+    return luaL_loadbufferx(L, buf, len, chunkname, mode);
+}
+
+const char *sb_traceback(lua_State *L, lua_State *co, const char *msg) {
+    luaL_traceback(L, co, msg, 0);
+    return lua_tostring(L, -1);
+}
+
+int sb_registryindex(void) { return LUA_REGISTRYINDEX; }
+int sb_upvalueindex(int i) { return lua_upvalueindex(i); }
+void sb_pop(lua_State *L, int n) { lua_pop(L, n); }
+void sb_newtable(lua_State *L) { lua_newtable(L); }
+const char *sb_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstring(L, idx, len); }
+int sb_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
+void sb_remove(lua_State *L, int idx) { lua_remove(L, idx); }
+void sb_insert(lua_State *L, int idx) { lua_insert(L, idx); }
+void sb_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
+void sb_gc_step(lua_State *L, int kb) { lua_gc(L, LUA_GCSTEP, kb); }
+int sb_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }

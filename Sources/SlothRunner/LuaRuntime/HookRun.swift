@@ -1,0 +1,107 @@
+/// Everything one hook run needs; crosses from the engine to an executor thread.
+public struct HookRunRequest: Sendable {
+    public var hookID: String
+    public var hookName: String
+    public var source: String
+    public var sourceHash: String
+    /// How errors name the script, e.g. `notify.lua`.
+    public var chunkName: String
+    /// The event as the hook sees it (`id`, `type`, `stack`, `timestamp`, `data`, `attempt`, ...).
+    public var event: JSONValue
+    public var eventStack: String?
+    public var chainDepth: Int
+    public var limits: HookLimits
+    public var maxOutputBytes: Int
+    /// Persists an event dispatched by the hook; returns its id. Nil: `event.dispatch` fails.
+    public var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?
+    public var maxChainDepth: Int
+
+    public init(
+        hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: JSONValue,
+        eventStack: String?, chainDepth: Int, limits: HookLimits, maxOutputBytes: Int = 64 * 1024,
+        dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?, maxChainDepth: Int = 8
+    ) {
+        self.hookID = hookID
+        self.hookName = hookName
+        self.source = source
+        self.sourceHash = sourceHash
+        self.chunkName = chunkName
+        self.event = event
+        self.eventStack = eventStack
+        self.chainDepth = chainDepth
+        self.limits = limits
+        self.maxOutputBytes = maxOutputBytes
+        self.dispatcher = dispatcher
+        self.maxChainDepth = maxChainDepth
+    }
+}
+
+/// What a hook run produced.
+public struct HookRunResult: Sendable, Equatable {
+    public var success: Bool
+    /// The message the hook returned, or the error that ended it.
+    public var message: String?
+    public var output: String
+    public var durationMillis: Int64
+    public var usage: ResourceUsage
+    /// Set when the runtime killed the run (timeout, memory, instructions).
+    public var killed: Bool
+
+    public init(success: Bool, message: String?, output: String, durationMillis: Int64, usage: ResourceUsage, killed: Bool = false) {
+        self.success = success
+        self.message = message
+        self.output = output
+        self.durationMillis = durationMillis
+        self.usage = usage
+        self.killed = killed
+    }
+}
+
+/// The shape of a hook file, found by running it once in the sandbox.
+public struct HookInspection: Sendable, Equatable {
+    public enum Contract: String, Sendable { case returnedTable = "table", globalOnEvent = "global" }
+    public var contract: Contract
+    /// Non-function fields of the hook table (or of the global `hook` table in the older form).
+    public var metadata: [String: JSONValue]
+}
+
+/// Captured `print` and `log` output, bounded so a chatty hook cannot fill the database.
+struct OutputBuffer {
+    private(set) var text = ""
+    private(set) var dropped = 0
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    mutating func append(_ line: String) {
+        let room = limit - text.utf8.count
+        let needed = line.utf8.count + 1
+        if needed <= room {
+            text += line
+            text += "\n"
+        } else {
+            if room > 0 && dropped == 0 {
+                let cut = String(decoding: Array(line.utf8.prefix(room)), as: UTF8.self)
+                text += cut
+                dropped += needed - cut.utf8.count
+            } else {
+                dropped += needed
+            }
+        }
+    }
+
+    var final: String {
+        dropped > 0 ? text + "\n[output truncated: \(dropped) bytes dropped]" : text
+    }
+}
+
+func formatBytes(_ bytes: Int) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+    if bytes >= 1 << 20 { return String(format: "%.1f MiB", Double(bytes) / Double(1 << 20)) }
+    if bytes >= 1 << 10 { return "\(bytes >> 10) KiB" }
+    return "\(bytes) bytes"
+}
+
+func formatSeconds(millis: Int64) -> String {
+    millis % 1000 == 0 ? "\(millis / 1000)s" : String(format: "%.3gs", Double(millis) / 1000)
+}

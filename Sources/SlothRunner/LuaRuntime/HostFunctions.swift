@@ -1,0 +1,135 @@
+import CLua
+import CLuaShim
+import Foundation
+
+/// An operation a hook waits for; its coroutine is suspended until the result arrives.
+enum PendingOperation {
+    case sleep(seconds: Double)
+    case dispatch(NewEvent)
+}
+
+/// Per-VM context handed to host functions; confined to the VM's executor thread.
+final class HostContext {
+    var run: ActiveRun?
+    /// Output while a hook file is inspected (no run yet).
+    var loadOutput = OutputBuffer(limit: 16 * 1024)
+
+    func append(_ line: String) {
+        if let run { run.output.append(line) } else { loadOutput.append(line) }
+    }
+}
+
+/// The Swift functions Lua calls. Each follows the longjmp rule: it never raises, it returns
+/// `SB_HOST_ERROR` with a message pushed, or `SB_HOST_YIELD`, and the C trampoline acts on that.
+enum HostFunctions {
+    static func context(_ ctx: UnsafeMutableRawPointer?) -> HostContext {
+        Unmanaged<HostContext>.fromOpaque(ctx!).takeUnretainedValue()
+    }
+
+    static func fail(_ L: OpaquePointer, _ message: String) -> Int32 {
+        LuaValues.pushString(message, on: L)
+        return SB_HOST_ERROR
+    }
+
+    /// Whether `L` may suspend to Swift: only the run's own thread, and only where Lua allows it.
+    static func canSuspend(_ L: OpaquePointer, _ run: ActiveRun) -> Bool {
+        L == run.thread && lua_isyieldable(L) != 0
+    }
+
+    static let output: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        context(ctx).append(LuaValues.string(at: 1, on: L) ?? "")
+        return 0
+    }
+
+    static let log: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        let level = (LuaValues.string(at: 1, on: L) ?? "info").uppercased()
+        var line = "[\(level)] " + (LuaValues.string(at: 2, on: L) ?? "")
+        if lua_type(L, 3) == LUA_TTABLE {
+            do {
+                line += " " + (try LuaValues.json(at: 3, on: L)).serialized()
+            } catch {
+                return fail(L, "log: cannot encode fields: \(error)")
+            }
+        }
+        context(ctx).append(line)
+        return 0
+    }
+
+    static let sleep: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        guard lua_type(L, 1) == LUA_TNUMBER else {
+            return fail(L, "sleep: expected a number of seconds, got \(LuaValues.typeName(at: 1, on: L))")
+        }
+        let seconds = lua_tonumberx(L, 1, nil)
+        guard seconds.isFinite, seconds >= 0 else { return fail(L, "sleep: seconds must be a non-negative number") }
+        guard let run = context(ctx).run else { return fail(L, "sleep: cannot wait while the hook file is loading") }
+        guard canSuspend(L, run) else {
+            return fail(L, "sleep: can only be called from the hook itself, not inside a coroutine, metamethod or iterator")
+        }
+        run.pending = .sleep(seconds: seconds)
+        return SB_HOST_YIELD
+    }
+
+    static let dispatch: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        guard let run = context(ctx).run else { return fail(L, "cannot dispatch while the hook file is loading") }
+        guard let type = LuaValues.string(at: 1, on: L) else {
+            return fail(L, "expected an event type string as first argument, got \(LuaValues.typeName(at: 1, on: L))")
+        }
+        if let problem = EventTypeName.problem(with: type) { return fail(L, problem) }
+        var data = JSONValue.object([:])
+        if lua_type(L, 2) != LUA_TNIL {
+            guard lua_type(L, 2) == LUA_TTABLE else { return fail(L, "event data must be a table, got \(LuaValues.typeName(at: 2, on: L))") }
+            do { data = try LuaValues.json(at: 2, on: L) } catch { return fail(L, "cannot encode event data: \(error)") }
+            if case .array = data { return fail(L, "event data must be a table with named fields, not a list") }
+        }
+        var stack = run.request.eventStack
+        if case .string(let s)? = data["stack"] { stack = s }
+        if lua_type(L, 3) == LUA_TTABLE {
+            LuaValues.pushString("stack", on: L)
+            lua_rawget(L, 3)
+            if let s = LuaValues.string(at: -1, on: L) { stack = s }
+            sb_pop(L, 1)
+        }
+        let depth = run.request.chainDepth + 1
+        if depth > run.request.maxChainDepth {
+            return fail(L, "refusing to dispatch '\(type)': the chain of events dispatched by hooks would be \(depth) deep, over the limit of \(run.request.maxChainDepth) (a hook loop?)")
+        }
+        let eventID = run.request.event["id"]?.stringValue
+        let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth)
+        do { _ = try newEvent.validated() } catch { return fail(L, "\(error)") }
+        guard canSuspend(L, run) else {
+            return fail(L, "can only be called from the hook itself, not inside a coroutine, metamethod or iterator")
+        }
+        run.pending = .dispatch(newEvent)
+        return SB_HOST_YIELD
+    }
+
+    static let jsonEncode: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        do {
+            let value = try LuaValues.json(at: 1, on: L)
+            let pretty = lua_type(L, 2) == LUA_TBOOLEAN && lua_toboolean(L, 2) != 0
+            LuaValues.pushString(value.serialized(pretty: pretty), on: L)
+            return 1
+        } catch {
+            return fail(L, "json.encode: \(error)")
+        }
+    }
+
+    static let jsonDecode: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        guard let text = LuaValues.string(at: 1, on: L) else {
+            return fail(L, "json.decode: expected a string, got \(LuaValues.typeName(at: 1, on: L))")
+        }
+        do {
+            let value = try JSONValue.parse(text)
+            LuaValues.push(value, on: L)
+            return 1
+        } catch {
+            return fail(L, "json.decode: \(error)")
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import CLua
+import CLuaShim
+import Foundation
+import Synchronization
+
+/// One OS thread that runs many hooks at once as Lua coroutines. A hook that sleeps or waits for
+/// I/O suspends its coroutine and the thread moves on; a CPU-bound hook is preempted by the
+/// count hook after its time slice and queued behind the others.
+final class LuaExecutor: Sendable {
+    enum Job: Sendable {
+        case start(HookRunRequest, @Sendable (HookRunResult) -> Void)
+        case inspect(source: String, chunkName: String, @Sendable (Result<HookInspection, SlothError>) -> Void)
+        case resume(runID: Int, values: [JSONValue])
+        case deadline(runID: Int)
+        case stop
+    }
+
+    final class Queue: Sendable {
+        let jobs = Mutex<[Job]>([])
+        let wake = DispatchSemaphore(value: 0)
+        let stopped = DispatchSemaphore(value: 0)
+
+        func push(_ job: Job) {
+            jobs.withLock { $0.append(job) }
+            wake.signal()
+        }
+    }
+
+    let queue = Queue()
+    let load = Atomic<Int>(0)
+
+    init(index: Int, timeSlice: Double) {
+        let queue = self.queue
+        let thread = Thread {
+            let loop = ExecutorLoop(queue: queue, timeSlice: timeSlice)
+            loop.run()
+            queue.stopped.signal()
+        }
+        thread.name = "sloth-lua-\(index)"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    func submit(_ request: HookRunRequest) async -> HookRunResult {
+        load.add(1, ordering: .relaxed)
+        defer { load.subtract(1, ordering: .relaxed) }
+        return await withCheckedContinuation { cont in
+            queue.push(.start(request, { cont.resume(returning: $0) }))
+        }
+    }
+
+    func inspect(source: String, chunkName: String) async -> Result<HookInspection, SlothError> {
+        await withCheckedContinuation { cont in
+            queue.push(.inspect(source: source, chunkName: chunkName, { cont.resume(returning: $0) }))
+        }
+    }
+
+    func stop() {
+        queue.push(.stop)
+        queue.stopped.wait()
+    }
+}
+
+/// The executor thread's own state; never touched from another thread.
+private final class ExecutorLoop {
+    let queue: LuaExecutor.Queue
+    let timeSlice: Double
+    var idle: [LuaVM] = []
+    var active: [Int: ActiveRun] = [:]
+    var nextID = 0
+    static let maxIdleVMs = 64
+
+    init(queue: LuaExecutor.Queue, timeSlice: Double) {
+        self.queue = queue
+        self.timeSlice = timeSlice
+    }
+
+    func run() {
+        while true {
+            queue.wake.wait()
+            let jobs = queue.jobs.withLock { jobs -> [LuaExecutor.Job] in
+                let taken = jobs
+                jobs.removeAll(keepingCapacity: true)
+                return taken
+            }
+            for job in jobs {
+                switch job {
+                case .start(let request, let complete): start(request, complete)
+                case .inspect(let source, let name, let complete): complete(inspect(source: source, chunkName: name))
+                case .resume(let id, let values):
+                    guard let run = active[id] else { continue }
+                    run.vm.push(values, on: run.thread)
+                    step(run, nargs: Int32(values.count))
+                case .deadline(let id):
+                    guard let run = active[id] else { continue }
+                    run.vm.state.pointee.trip = SB_TRIP_TIMEOUT
+                    finish(run, success: false, message: tripMessage(run), killed: true)
+                case .stop:
+                    for run in active.values {
+                        finish(run, success: false, message: "the engine shut down before the hook finished", killed: true)
+                    }
+                    idle.removeAll()
+                    return
+                }
+            }
+        }
+    }
+
+    func checkoutVM() throws(SlothError) -> LuaVM {
+        if let vm = idle.popLast() { return vm }
+        return try LuaVM()
+    }
+
+    func start(_ request: HookRunRequest, _ complete: @escaping @Sendable (HookRunResult) -> Void) {
+        let vm: LuaVM
+        let chunk: Int32
+        do {
+            vm = try checkoutVM()
+            chunk = try vm.chunk(hash: request.sourceHash, source: request.source, chunkName: request.chunkName).get()
+        } catch {
+            complete(HookRunResult(success: false, message: error.description, output: "", durationMillis: 0, usage: ResourceUsage()))
+            return
+        }
+        let (co, ref, nargs) = vm.prepare(entry: .run, chunk: chunk, event: request.event)
+        nextID += 1
+        let run = ActiveRun(id: nextID, request: request, vm: vm, thread: co, threadRef: ref, complete: complete)
+        vm.context.run = run
+        let limits = request.limits
+        sb_begin_run(vm.state, co, limits.memoryBytes, limits.instructions, sb_now() + Double(limits.timeoutMillis) / 1000)
+        active[run.id] = run
+        step(run, nargs: nargs)
+    }
+
+    func step(_ run: ActiveRun, nargs: Int32) {
+        let vm = run.vm
+        let (status, nres) = vm.resume(run.thread, nargs: nargs, slice: timeSlice)
+        switch status {
+        case LUA_OK:
+            let (success, message) = interpretResults(run.thread, count: nres)
+            finish(run, success: success, message: message, killed: false)
+        case LUA_YIELD:
+            if vm.state.pointee.preempted != 0 {
+                queue.push(.resume(runID: run.id, values: []))
+                return
+            }
+            guard let op = run.pending else {
+                finish(run, success: false, message: "coroutine.yield() was called outside of a coroutine; hooks cannot yield to the engine", killed: false)
+                return
+            }
+            run.pending = nil
+            suspend(run, on: op)
+        default:
+            if vm.tripped != SB_TRIP_NONE {
+                finish(run, success: false, message: tripMessage(run), killed: true)
+            } else {
+                let message = LuaValues.errorText(at: -1, on: run.thread)
+                finish(run, success: false, message: message, killed: false)
+            }
+        }
+    }
+
+    func suspend(_ run: ActiveRun, on op: PendingOperation) {
+        let id = run.id
+        let queue = self.queue
+        if !run.deadlineScheduled {
+            run.deadlineScheduled = true
+            let remaining = max(0, run.vm.state.pointee.deadline - sb_now())
+            DispatchQueue.global().asyncAfter(deadline: .now() + remaining) { queue.push(.deadline(runID: id)) }
+        }
+        switch op {
+        case .sleep(let seconds):
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { queue.push(.resume(runID: id, values: [.bool(true)])) }
+        case .dispatch(let event):
+            guard let dispatcher = run.request.dispatcher else {
+                queue.push(.resume(runID: id, values: [.bool(false), .string("dispatching events is not available here")]))
+                return
+            }
+            Task {
+                switch await dispatcher(event) {
+                case .success(let newID): queue.push(.resume(runID: id, values: [.bool(true), .string(newID)]))
+                case .failure(let error): queue.push(.resume(runID: id, values: [.bool(false), .string(error.description)]))
+                }
+            }
+        }
+    }
+
+    /// `return true, "msg"` or nothing is success; `return false, "why"` or `return nil, "why"`
+    /// is failure.
+    func interpretResults(_ co: OpaquePointer, count: Int32) -> (Bool, String?) {
+        guard count > 0 else { return (true, nil) }
+        let first = -count
+        let firstType = lua_type(co, first)
+        let second: Int32? = count >= 2 ? first + 1 : nil
+        let secondText = second.flatMap { lua_type(co, $0) == LUA_TNIL ? nil : LuaValues.errorText(at: $0, on: co) }
+        if firstType == LUA_TBOOLEAN && lua_toboolean(co, first) == 0 {
+            return (false, secondText ?? "the hook returned false")
+        }
+        if firstType == LUA_TNIL && second != nil && secondText != nil {
+            return (false, secondText)
+        }
+        if firstType == LUA_TSTRING { return (true, LuaValues.string(at: first, on: co)) }
+        return (true, secondText)
+    }
+
+    func tripMessage(_ run: ActiveRun) -> String {
+        let limits = run.request.limits
+        switch run.vm.tripped {
+        case SB_TRIP_TIMEOUT: return "timeout after \(formatSeconds(millis: limits.timeoutMillis))"
+        case SB_TRIP_MEMORY: return "memory limit \(formatBytes(limits.memoryBytes)) exceeded"
+        case SB_TRIP_INSTRUCTIONS: return "instruction limit of \(limits.instructions) exceeded"
+        default: return "hook killed"
+        }
+    }
+
+    func finish(_ run: ActiveRun, success: Bool, message: String?, killed: Bool) {
+        active[run.id] = nil
+        let result = HookRunResult(
+            success: success, message: message, output: run.output.final, durationMillis: run.elapsedMillis,
+            usage: run.usage, killed: killed)
+        let vm = run.vm
+        vm.release(thread: run.thread, ref: run.threadRef)
+        // A VM whose run was killed may hold half-built state; it is cheaper to drop it than to
+        // reason about what is left.
+        if !killed && vm.tripped == SB_TRIP_NONE && idle.count < Self.maxIdleVMs {
+            idle.append(vm)
+        }
+        run.complete(result)
+    }
+
+    func inspect(source: String, chunkName: String) -> Result<HookInspection, SlothError> {
+        let vm: LuaVM
+        do { vm = try LuaVM() } catch { return .failure(error) }
+        let chunk: Int32
+        switch vm.chunk(hash: "inspect", source: source, chunkName: chunkName) {
+        case .success(let c): chunk = c
+        case .failure(let e): return .failure(e)
+        }
+        let (co, ref, nargs) = vm.prepare(entry: .inspect, chunk: chunk, event: nil)
+        sb_begin_run(vm.state, co, 64 << 20, 100_000_000, sb_now() + 5)
+        defer { vm.release(thread: co, ref: ref) }
+        let (status, nres) = vm.resume(co, nargs: nargs, slice: 0)
+        switch status {
+        case LUA_OK:
+            guard nres == 2, let kind = LuaValues.string(at: -2, on: co) else {
+                return .failure(.invalidHook("the hook file did not load as a hook"))
+            }
+            var metadata: [String: JSONValue] = [:]
+            lua_pushnil(co)
+            while lua_next(co, -2) != 0 {
+                if let key = LuaValues.string(at: -2, on: co), lua_type(co, -1) != LUA_TFUNCTION {
+                    if let value = try? LuaValues.json(at: -1, on: co) {
+                        metadata[key] = value
+                    } else {
+                        metadata[key] = .string("<\(LuaValues.typeName(at: -1, on: co))>")
+                    }
+                }
+                sb_pop(co, 1)
+            }
+            return .success(HookInspection(contract: kind == "table" ? .returnedTable : .globalOnEvent, metadata: metadata))
+        case LUA_YIELD:
+            return .failure(.invalidHook("the hook file tried to wait (sleep or dispatch) while loading; do that inside execute(event)"))
+        default:
+            if vm.tripped != SB_TRIP_NONE {
+                return .failure(.invalidHook("loading the hook file was stopped: it ran too long or used too much memory at load time"))
+            }
+            return .failure(.invalidHook("loading the hook file failed: \(LuaValues.errorText(at: -1, on: co))"))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import CLua
+import CLuaShim
+
+/// One sandboxed Lua state with the prelude loaded and compiled hook chunks cached.
+/// It runs one hook at a time and lives on one executor thread.
+final class LuaVM {
+    let state: UnsafeMutablePointer<sb_state>
+    let L: OpaquePointer
+    let context = HostContext()
+    private var runRef: Int32 = 0
+    private var inspectRef: Int32 = 0
+    private var chunks: [String: Int32] = [:]
+    static let hookInterval: Int32 = 1000
+    static let maxCachedChunks = 256
+
+    init() throws(SlothError) {
+        state = .allocate(capacity: 1)
+        state.initialize(to: sb_state())
+        guard let L = sb_newstate(state) else {
+            state.deallocate()
+            throw .runtime("cannot create a Lua state: out of memory")
+        }
+        self.L = L
+        state.pointee.host_depth = 1  // set-up is trusted: the allocator must not fail here
+        defer { state.pointee.host_depth = 0 }
+        guard sb_openlibs(L) == LUA_OK else { throw .runtime("cannot open the Lua libraries") }
+        try loadPrelude()
+        sb_install_hook(L, Self.hookInterval)
+    }
+
+    deinit {
+        lua_close(L)
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    private func loadPrelude() throws(SlothError) {
+        var source = luaPrelude
+        let status = source.withUTF8 { buf in
+            buf.withMemoryRebound(to: CChar.self) { sb_loadbuffer(L, $0.baseAddress, $0.count, "=prelude", "t") }
+        }
+        guard status == LUA_OK else { throw .runtime("prelude: \(LuaValues.string(at: -1, on: L) ?? "?")") }
+        lua_createtable(L, 0, 12)
+        let ctx = Unmanaged.passUnretained(context).toOpaque()
+        func field(_ name: String, _ push: () -> Void) {
+            LuaValues.pushString(name, on: L)
+            push()
+            lua_rawset(L, -3)
+        }
+        field("copy") { sb_push_copyfn(L) }
+        field("bind") { sb_push_bindfn(L) }
+        field("null") { lua_pushlightuserdata(L, nil) }
+        field("output") { sb_push_host(L, HostFunctions.output, ctx) }
+        field("log") { sb_push_host(L, HostFunctions.log, ctx) }
+        field("sleep") { sb_push_host(L, HostFunctions.sleep, ctx) }
+        field("dispatch") { sb_push_host(L, HostFunctions.dispatch, ctx) }
+        field("json_encode") { sb_push_host(L, HostFunctions.jsonEncode, ctx) }
+        field("json_decode") { sb_push_host(L, HostFunctions.jsonDecode, ctx) }
+        lua_rawgeti(L, sb_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
+        guard sb_pcall(L, 2, 2) == LUA_OK else { throw .runtime("prelude: \(LuaValues.string(at: -1, on: L) ?? "?")") }
+        inspectRef = luaL_ref(L, sb_registryindex())
+        runRef = luaL_ref(L, sb_registryindex())
+    }
+
+    /// The compiled chunk of a hook version, loaded once per VM. A syntax error is returned as
+    /// the message Lua gave (with the line number).
+    func chunk(hash: String, source: String, chunkName: String) -> Result<Int32, SlothError> {
+        if let ref = chunks[hash] { return .success(ref) }
+        if chunks.count >= Self.maxCachedChunks {
+            for (_, ref) in chunks { luaL_unref(L, sb_registryindex(), ref) }
+            chunks.removeAll()
+        }
+        state.pointee.host_depth += 1
+        defer { state.pointee.host_depth -= 1 }
+        var src = source
+        let status = src.withUTF8 { buf in
+            buf.withMemoryRebound(to: CChar.self) { sb_loadbuffer(L, $0.baseAddress, $0.count, "=" + chunkName, "t") }
+        }
+        guard status == LUA_OK else {
+            let message = LuaValues.string(at: -1, on: L) ?? "cannot load the hook"
+            sb_pop(L, 1)
+            return .failure(.invalidHook("syntax error: \(message)"))
+        }
+        let ref = luaL_ref(L, sb_registryindex())
+        chunks[hash] = ref
+        return .success(ref)
+    }
+
+    enum Entry { case run, inspect }
+
+    /// Creates the coroutine of one run with its arguments pushed: (entry, chunk[, event]).
+    func prepare(entry: Entry, chunk: Int32, event: JSONValue?) -> (thread: OpaquePointer, ref: Int32, nargs: Int32) {
+        state.pointee.host_depth += 1
+        defer { state.pointee.host_depth -= 1 }
+        let co = lua_newthread(L)!
+        let ref = luaL_ref(L, sb_registryindex())
+        lua_rawgeti(co, sb_registryindex(), lua_Integer(entry == .run ? runRef : inspectRef))
+        lua_rawgeti(co, sb_registryindex(), lua_Integer(chunk))
+        if let event {
+            LuaValues.push(event, on: co)
+            return (co, ref, 2)
+        }
+        return (co, ref, 1)
+    }
+
+    func push(_ values: [JSONValue], on co: OpaquePointer) {
+        state.pointee.host_depth += 1
+        defer { state.pointee.host_depth -= 1 }
+        for v in values { LuaValues.push(v, on: co) }
+    }
+
+    func resume(_ co: OpaquePointer, nargs: Int32, slice: Double) -> (status: Int32, nresults: Int32) {
+        state.pointee.preempted = 0
+        state.pointee.slice_end = slice > 0 ? sb_now() + slice : 0
+        var nres: Int32 = 0
+        let status = lua_resume(co, nil, nargs, &nres)
+        return (status, nres)
+    }
+
+    /// Releases a finished (or abandoned) run's coroutine and lifts the limits.
+    func release(thread co: OpaquePointer, ref: Int32) {
+        lua_settop(co, 0)
+        luaL_unref(L, sb_registryindex(), ref)
+        state.pointee.mem_limit = 0
+        state.pointee.instr_limit = 0
+        state.pointee.deadline = 0
+        state.pointee.slice_end = 0
+        state.pointee.run_thread = nil
+        context.run = nil
+    }
+
+    var tripped: Int32 { state.pointee.trip }
+}

@@ -1,0 +1,58 @@
+/// Event type names: lowercase dotted segments such as `task.failed` or `custom.deploy_done`.
+public enum EventTypeName {
+    public static let maxLength = 128
+
+    /// Returns nil when `name` is valid, otherwise what is wrong with it.
+    public static func problem(with name: String) -> String? {
+        if name.isEmpty { return "the event type is empty" }
+        if name.utf8.count > maxLength { return "the event type is longer than \(maxLength) characters" }
+        for segment in name.split(separator: ".", omittingEmptySubsequences: false) {
+            if segment.isEmpty { return "event type '\(name)' has an empty segment (two dots or a dot at either end)" }
+            for c in segment.utf8 where !(c >= 0x61 && c <= 0x7A) && !(c >= 0x30 && c <= 0x39) && c != 0x5F {
+                return "event type '\(name)' may only contain lowercase letters, digits, '_' and '.' (found '\(Character(UnicodeScalar(c)))')"
+            }
+        }
+        return nil
+    }
+
+    public static func validate(_ name: String) throws(SlothError) {
+        if let problem = problem(with: name) { throw .invalidInput(problem) }
+    }
+}
+
+/// What a hook listens to: an exact type, or a pattern where `*` stands for one segment and a
+/// trailing `*` for one or more (`task.*`, `*.failed`, `*`).
+public struct EventPattern: Sendable, Hashable, CustomStringConvertible {
+    public let text: String
+    private let segments: [Substring]
+
+    public init(_ text: String) throws(SlothError) {
+        if text == "*" {
+            self.text = text
+            self.segments = ["*"]
+            return
+        }
+        let segments = text.split(separator: ".", omittingEmptySubsequences: false)
+        let probe = segments.map { $0 == "*" ? "x" : String($0) }.joined(separator: ".")
+        if let problem = EventTypeName.problem(with: probe) {
+            throw .invalidInput(problem.replacingOccurrences(of: "'\(probe)'", with: "pattern '\(text)'"))
+        }
+        self.text = text
+        self.segments = segments
+    }
+
+    public var isPattern: Bool { segments.contains("*") }
+    public var description: String { text }
+
+    public func matches(_ type: String) -> Bool {
+        if !isPattern { return type == text }
+        let parts = type.split(separator: ".", omittingEmptySubsequences: false)
+        for (i, seg) in segments.enumerated() {
+            let isLast = i == segments.count - 1
+            if seg == "*" && isLast { return parts.count > i }
+            guard i < parts.count else { return false }
+            if seg != "*" && seg != parts[i] { return false }
+        }
+        return parts.count == segments.count
+    }
+}

@@ -1,0 +1,86 @@
+/// A registered hook: its metadata and the exact source that runs (a later edit of the file on
+/// disk changes nothing until `hook update`).
+public struct Hook: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var description: String?
+    /// One or more types or patterns, as given by the hook.
+    public var eventTypes: [String]
+    public var filePath: String
+    public var stack: String?
+    public var enabled: Bool
+    public var createdAt: Millis
+    public var updatedAt: Millis
+    public var lastRun: Millis?
+    public var runCount: Int
+    public var source: String
+    public var sourceHash: String
+    public var limits: HookLimits
+    public var maxAttempts: Int
+    /// Base delay of the exponential retry backoff, in milliseconds.
+    public var retryDelayMillis: Int64
+
+    public init(
+        id: String, name: String, description: String?, eventTypes: [String], filePath: String,
+        stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
+        runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
+        maxAttempts: Int, retryDelayMillis: Int64
+    ) {
+        self.id = id
+        self.name = name
+        self.description = description
+        self.eventTypes = eventTypes
+        self.filePath = filePath
+        self.stack = stack
+        self.enabled = enabled
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastRun = lastRun
+        self.runCount = runCount
+        self.source = source
+        self.sourceHash = sourceHash
+        self.limits = limits
+        self.maxAttempts = maxAttempts
+        self.retryDelayMillis = retryDelayMillis
+    }
+
+    public var eventTypeText: String { eventTypes.joined(separator: ",") }
+
+    /// Whether this hook should run for an event of `type` in `stack`. A hook with a stack sees
+    /// only that stack's events; a hook without one sees every event.
+    public func matches(type: String, stack eventStack: String?) -> Bool {
+        if let stack, stack != eventStack { return false }
+        return eventTypes.contains { (try? EventPattern($0))?.matches(type) ?? false }
+    }
+
+    public static let defaultMaxAttempts = 3
+    public static let defaultRetryDelayMillis: Int64 = 1000
+
+    public static func validateName(_ name: String) throws(SlothError) {
+        guard !name.isEmpty, name.utf8.count <= 128,
+            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
+        else {
+            throw .invalidHook("hook name '\(name)' must be 1-128 characters of letters, digits, '_', '-' or '.'")
+        }
+    }
+}
+
+/// Resource limits of one hook run, enforced by the runtime.
+public struct HookLimits: Sendable, Equatable {
+    public var timeoutMillis: Int64
+    public var memoryBytes: Int
+    public var instructions: Int64
+
+    public static let defaultTimeoutMillis: Int64 = 30_000
+    public static let defaultMemoryBytes = 64 << 20
+    public static let defaultInstructions: Int64 = 2_000_000_000
+
+    public init(
+        timeoutMillis: Int64 = defaultTimeoutMillis, memoryBytes: Int = defaultMemoryBytes,
+        instructions: Int64 = defaultInstructions
+    ) {
+        self.timeoutMillis = timeoutMillis
+        self.memoryBytes = memoryBytes
+        self.instructions = instructions
+    }
+}

@@ -1,0 +1,140 @@
+/// The engine's only view of persistence. SQLite implements it for one node; a PostgreSQL
+/// store will implement it for many. The shared behaviour suite (`EventStoreBehaviourTests`)
+/// runs against every implementation.
+public protocol EventStore: Sendable {
+    // MARK: events: the hot path
+    /// Commits the events; returns once they are durable. Concurrent calls share a commit.
+    func insertEvents(_ events: [Event]) async throws
+    /// Claims up to `limit` due pending events under a lease held by `owner`.
+    func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
+    /// Records what happened to a claimed event, if `owner` still holds the lease of that claim
+    /// (compare-and-set); returns false when a newer claim owns the event.
+    func recordOutcome(_ outcome: EventOutcome) async throws -> Bool
+    /// Hook progress of an event from earlier claims: which hooks succeeded, which failed how often.
+    func hookProgress(eventID: String) async throws -> HookProgress
+    /// When the earliest pending event falls due, if any.
+    func nextDueTime() async throws -> Millis?
+
+    // MARK: leases
+    func renewLeases(owner: String, until: Millis) async throws
+    /// Puts the given (or all) events leased by `owner` back to pending, for another claim.
+    func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int
+    /// Releases every lease whose owner starts with `nodePrefix` but is not `current`: those of
+    /// this node's earlier, dead incarnations.
+    func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int
+    /// Releases leases that expired before `now`, whoever held them.
+    func rescueExpiredLeases(now: Millis) async throws -> Int
+
+    // MARK: hooks
+    func addHook(_ hook: Hook) async throws
+    func replaceHook(_ hook: Hook) async throws
+    func setHookEnabled(name: String, enabled: Bool) async throws
+    func removeHook(name: String) async throws
+    func hook(named name: String) async throws -> Hook?
+    func listHooks(_ filter: HookFilter) async throws -> [Hook]
+    /// Changes whenever any hook is added, changed or removed, by any process.
+    func hooksVersion() async throws -> Int64
+    func hookHistory(hookID: String, limit: Int, failedOnly: Bool) async throws -> [HookExecution]
+    func hookStats(hookID: String) async throws -> HookStats
+
+    // MARK: events: inspection and upkeep
+    /// Finds the event whose id is `idOrPrefix` or starts with it; ambiguous prefixes are errors.
+    func resolveEvent(_ idOrPrefix: String) async throws -> Event
+    func listEvents(_ filter: EventFilter) async throws -> [Event]
+    func executions(eventID: String) async throws -> [HookExecution]
+    func deadLetters(eventID: String) async throws -> [DeadLetter]
+    func deleteEvent(id: String) async throws
+    func deleteEvents(olderThan: Millis, status: EventStatus?) async throws -> Int
+    /// Re-arms a failed event: its dead-lettered hooks get a fresh set of attempts.
+    func retryEvent(id: String, now: Millis) async throws
+    func countEvents(status: EventStatus?) async throws -> Int
+
+    func close() async
+}
+
+public struct HookFilter: Sendable {
+    public var stack: String?
+    public var eventType: String?
+    public var enabled: Bool?
+    public init(stack: String? = nil, eventType: String? = nil, enabled: Bool? = nil) {
+        self.stack = stack
+        self.eventType = eventType
+        self.enabled = enabled
+    }
+}
+
+public struct EventFilter: Sendable {
+    public var type: String?
+    public var status: EventStatus?
+    public var stack: String?
+    public var since: Millis?
+    public var limit: Int
+    public init(type: String? = nil, status: EventStatus? = nil, stack: String? = nil, since: Millis? = nil, limit: Int = 50) {
+        self.type = type
+        self.status = status
+        self.stack = stack
+        self.since = since
+        self.limit = limit
+    }
+}
+
+public struct HookStats: Sendable, Equatable {
+    public var executions: Int
+    public var successes: Int
+    public var p50Millis: Int64?
+    public var p95Millis: Int64?
+    public var successRate: Double? { executions == 0 ? nil : Double(successes) / Double(executions) }
+}
+
+/// Per event, the state of each hook across claims.
+public struct HookProgress: Sendable, Equatable {
+    public var succeeded: Set<String> = []
+    /// Failed attempts so far, per hook id.
+    public var failedAttempts: [String: Int] = [:]
+    public var dead: Set<String> = []
+    public init() {}
+}
+
+/// What one processing of a claimed event produced; written atomically.
+public struct EventOutcome: Sendable {
+    public var eventID: String
+    public var leaseOwner: String
+    /// The claim this outcome belongs to (the event's `attempts` when it was claimed).
+    public var claimAttempt: Int
+    public var status: EventStatus
+    public var error: String?
+    public var processedAt: Millis?
+    public var nextRunAt: Millis
+    public var executions: [HookExecution]
+    public var attemptUpdates: [HookAttemptUpdate]
+
+    public init(
+        eventID: String, leaseOwner: String, claimAttempt: Int, status: EventStatus, error: String?,
+        processedAt: Millis?, nextRunAt: Millis, executions: [HookExecution], attemptUpdates: [HookAttemptUpdate]
+    ) {
+        self.eventID = eventID
+        self.leaseOwner = leaseOwner
+        self.claimAttempt = claimAttempt
+        self.status = status
+        self.error = error
+        self.processedAt = processedAt
+        self.nextRunAt = nextRunAt
+        self.executions = executions
+        self.attemptUpdates = attemptUpdates
+    }
+}
+
+public struct HookAttemptUpdate: Sendable, Equatable {
+    public var hookID: String
+    public var hookName: String
+    public var attempts: Int
+    public var dead: Bool
+    public var lastError: String?
+    public init(hookID: String, hookName: String, attempts: Int, dead: Bool, lastError: String?) {
+        self.hookID = hookID
+        self.hookName = hookName
+        self.attempts = attempts
+        self.dead = dead
+        self.lastError = lastError
+    }
+}

@@ -1,0 +1,426 @@
+import Foundation
+
+/// How durable a commit is: `normal` survives a process crash, `full` also a power loss.
+public enum SQLiteSynchronous: String, Sendable, CaseIterable {
+    case normal, full
+}
+
+/// The embedded default store: one SQLite file in WAL mode, one writer thread that commits
+/// group-wise, one reader thread for queries.
+public final class SQLiteEventStore: EventStore {
+    public let path: String
+    private let writer: SQLiteThread
+    private let reader: SQLiteThread
+
+    public init(path: String, synchronous: SQLiteSynchronous = .normal) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        writer = try SQLiteThread(name: "sloth-sqlite-writer", batches: true) {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("PRAGMA journal_mode=WAL")
+            try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
+            try db.execute("PRAGMA foreign_keys=ON")
+            try SQLiteEventStore.migrate(db)
+            return db
+        }
+        reader = try SQLiteThread(name: "sloth-sqlite-reader", batches: false) {
+            let db = try SQLiteConnection(path: path)
+            try db.execute("PRAGMA foreign_keys=ON")
+            return db
+        }
+    }
+
+    static func migrate(_ db: SQLiteConnection) throws(SlothError) {
+        let version = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+        guard version < SQLiteSchema.migrations.count else { return }
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            // Another process may have migrated while this one waited for the lock.
+            let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+            for (i, sql) in SQLiteSchema.migrations.enumerated() where i >= current {
+                try db.execute(sql)
+            }
+            try db.execute("PRAGMA user_version = \(SQLiteSchema.migrations.count)")
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    public func close() async {
+        writer.close()
+        reader.close()
+    }
+
+    /// Blocking variant of `close` for non-async callers.
+    public func closeNow() {
+        writer.close()
+        reader.close()
+    }
+
+    // MARK: rows
+
+    static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
+
+    static func event(from row: SQLiteConnection.Row) throws(SlothError) -> Event {
+        let dataText = row.textValue(2)
+        let data: JSONValue
+        do { data = try JSONValue.parse(dataText) } catch { throw .storage("event \(row.textValue(0)) holds unreadable data: \(error)") }
+        return Event(
+            id: row.textValue(0), type: row.textValue(1), stack: row.text(8), timestamp: row.intValue(5), data: data,
+            status: EventStatus(rawValue: row.textValue(3)) ?? .pending, error: row.text(4),
+            createdAt: row.intValue(6), processedAt: row.int(7), attempts: Int(row.intValue(9)),
+            parentID: row.text(13), chainDepth: Int(row.intValue(14)), nextRunAt: row.intValue(10),
+            leaseOwner: row.text(11), leaseExpiresAt: row.int(12))
+    }
+
+    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms"
+
+    static func hook(from row: SQLiteConnection.Row) -> Hook {
+        Hook(
+            id: row.textValue(0), name: row.textValue(1), description: row.text(2),
+            eventTypes: row.textValue(3).split(separator: ",").map(String.init), filePath: row.textValue(4),
+            stack: row.text(5), enabled: row.intValue(6) != 0, createdAt: row.intValue(7), updatedAt: row.intValue(8),
+            lastRun: row.int(9), runCount: Int(row.intValue(10)), source: row.textValue(11), sourceHash: row.textValue(12),
+            limits: HookLimits(timeoutMillis: row.intValue(13), memoryBytes: Int(row.intValue(14)), instructions: row.intValue(15)),
+            maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17))
+    }
+
+    static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes"
+
+    static func execution(from row: SQLiteConnection.Row) -> HookExecution {
+        HookExecution(
+            id: row.intValue(0), eventID: row.textValue(1), hookID: row.textValue(2), hookName: row.textValue(3),
+            success: row.intValue(4) != 0, output: row.textValue(5), error: row.text(6), durationMillis: row.intValue(7),
+            executedAt: row.intValue(8), attempt: Int(row.intValue(9)),
+            usage: ResourceUsage(instructions: row.intValue(10), peakMemoryBytes: Int(row.intValue(11))))
+    }
+
+    static func optionalText(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+    static func optionalInt(_ i: Int64?) -> SQLValue { i.map(SQLValue.int) ?? .null }
+
+    // MARK: events: hot path
+
+    public func insertEvents(_ events: [Event]) async throws {
+        try await writer.perform { db in
+            for e in events {
+                try db.run(
+                    "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [.text(e.id), .text(e.type), .text(e.data.serialized()), .text(e.status.rawValue), Self.optionalText(e.error),
+                     .int(e.timestamp), .int(e.createdAt), Self.optionalInt(e.processedAt), Self.optionalText(e.stack),
+                     .int(Int64(e.attempts)), .int(e.nextRunAt), Self.optionalText(e.leaseOwner), Self.optionalInt(e.leaseExpiresAt),
+                     Self.optionalText(e.parentID), .int(Int64(e.chainDepth))])
+            }
+        }
+    }
+
+    public func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
+        try await writer.perform { db in
+            try db.query(
+                """
+                UPDATE events SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
+                WHERE id IN (SELECT id FROM events WHERE status = 'pending' AND next_run_at <= ?3 ORDER BY next_run_at, id LIMIT ?4)
+                RETURNING \(SQLiteEventStore.eventColumns)
+                """, [.text(owner), .int(now + leaseMillis), .int(now), .int(Int64(limit))]
+            ) { row throws(SlothError) in try SQLiteEventStore.event(from: row) }
+            .sorted { $0.id < $1.id }
+        }
+    }
+
+    public func recordOutcome(_ o: EventOutcome) async throws -> Bool {
+        try await writer.perform { db in
+            let changed = try db.run(
+                """
+                UPDATE events SET status = ?, error = ?, processed_at = ?, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ? AND lease_owner = ? AND attempts = ?
+                """,
+                [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
+                 .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
+            guard changed == 1 else { return false }
+            for x in o.executions {
+                try db.run(
+                    """
+                    INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                    """,
+                    [.text(x.eventID), .text(x.hookID), .text(x.hookName), .int(x.success ? 1 : 0), .text(x.output),
+                     Self.optionalText(x.error), .int(x.durationMillis), .int(x.executedAt), .int(Int64(x.attempt)),
+                     .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes))])
+                try db.run(
+                    "UPDATE hooks SET run_count = run_count + 1, last_run = max(coalesce(last_run, 0), ?) WHERE id = ?",
+                    [.int(x.executedAt), .text(x.hookID)])
+            }
+            for u in o.attemptUpdates {
+                try db.run(
+                    """
+                    INSERT INTO hook_attempts (event_id, hook_id, hook_name, attempts, dead, last_error, updated_at) VALUES (?,?,?,?,?,?,?)
+                    ON CONFLICT(event_id, hook_id) DO UPDATE SET attempts = excluded.attempts, dead = excluded.dead,
+                        last_error = excluded.last_error, updated_at = excluded.updated_at
+                    """,
+                    [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
+                     Self.optionalText(u.lastError), .int(nowMillis())])
+            }
+            return true
+        }
+    }
+
+    public func hookProgress(eventID: String) async throws -> HookProgress {
+        try await reader.perform { db in
+            var p = HookProgress()
+            for id in try db.query("SELECT DISTINCT hook_id FROM event_hook_executions WHERE event_id = ? AND success = 1", [.text(eventID)], { $0.textValue(0) }) {
+                p.succeeded.insert(id)
+            }
+            for (id, attempts, dead) in try db.query("SELECT hook_id, attempts, dead FROM hook_attempts WHERE event_id = ?", [.text(eventID)], { ($0.textValue(0), Int($0.intValue(1)), $0.intValue(2) != 0) }) {
+                p.failedAttempts[id] = attempts
+                if dead { p.dead.insert(id) }
+            }
+            return p
+        }
+    }
+
+    public func nextDueTime() async throws -> Millis? {
+        try await reader.perform { db in
+            try db.scalarInt("SELECT min(next_run_at) FROM events WHERE status = 'pending'")
+        }
+    }
+
+    // MARK: leases
+
+    public func renewLeases(owner: String, until: Millis) async throws {
+        try await writer.perform { db in
+            try db.run("UPDATE events SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'processing'", [.int(until), .text(owner)])
+        }
+    }
+
+    public func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int {
+        try await writer.perform { db in
+            if let ids = eventIDs {
+                var n = 0
+                for id in ids {
+                    n += try db.run(
+                        "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND status = 'processing'",
+                        [.text(id), .text(owner)])
+                }
+                return n
+            }
+            return try db.run(
+                "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND status = 'processing'",
+                [.text(owner)])
+        }
+    }
+
+    public func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
+        try await writer.perform { db in
+            try db.run(
+                """
+                UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+                WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, length(?1)) = ?1 AND lease_owner <> ?2 AND status = 'processing'
+                """, [.text(nodePrefix), .text(current)])
+        }
+    }
+
+    public func rescueExpiredLeases(now: Millis) async throws -> Int {
+        try await writer.perform { db in
+            try db.run(
+                "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_expires_at < ?",
+                [.int(now)])
+        }
+    }
+
+    // MARK: hooks
+
+    private static func bumpHooksVersion(_ db: SQLiteConnection) throws(SlothError) {
+        try db.run("UPDATE meta SET value = value + 1 WHERE key = 'hooks_version'")
+    }
+
+    private static func hookArgs(_ h: Hook) -> [SQLValue] {
+        [.text(h.id), .text(h.name), optionalText(h.description), .text(h.eventTypeText), .text(h.filePath), optionalText(h.stack),
+         .int(h.enabled ? 1 : 0), .int(h.createdAt), .int(h.updatedAt), optionalInt(h.lastRun), .int(Int64(h.runCount)),
+         .text(h.source), .text(h.sourceHash), .int(h.limits.timeoutMillis), .int(Int64(h.limits.memoryBytes)),
+         .int(h.limits.instructions), .int(Int64(h.maxAttempts)), .int(h.retryDelayMillis)]
+    }
+
+    public func addHook(_ hook: Hook) async throws {
+        try await writer.perform { db in
+            if try db.scalarInt("SELECT 1 FROM hooks WHERE name = ?", [.text(hook.name)]) != nil {
+                throw SlothError.conflict("a hook named '\(hook.name)' is already registered; use `sloth-runner hook update \(hook.name) FILE` to change it, or pick another --name")
+            }
+            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
+            try Self.bumpHooksVersion(db)
+        }
+    }
+
+    public func replaceHook(_ hook: Hook) async throws {
+        try await writer.perform { db in
+            let changed = try db.run(
+                """
+                UPDATE hooks SET description = ?, event_type = ?, file_path = ?, stack = ?, enabled = ?, updated_at = ?, source = ?,
+                    source_hash = ?, timeout_ms = ?, memory_limit_bytes = ?, instruction_limit = ?, max_attempts = ?, retry_delay_ms = ?
+                WHERE id = ?
+                """,
+                [Self.optionalText(hook.description), .text(hook.eventTypeText), .text(hook.filePath), Self.optionalText(hook.stack),
+                 .int(hook.enabled ? 1 : 0), .int(hook.updatedAt), .text(hook.source), .text(hook.sourceHash),
+                 .int(hook.limits.timeoutMillis), .int(Int64(hook.limits.memoryBytes)), .int(hook.limits.instructions),
+                 .int(Int64(hook.maxAttempts)), .int(hook.retryDelayMillis), .text(hook.id)])
+            guard changed == 1 else { throw SlothError.notFound("no hook with id \(hook.id)") }
+            try Self.bumpHooksVersion(db)
+        }
+    }
+
+    public func setHookEnabled(name: String, enabled: Bool) async throws {
+        try await writer.perform { db in
+            let changed = try db.run("UPDATE hooks SET enabled = ?, updated_at = ? WHERE name = ?", [.int(enabled ? 1 : 0), .int(nowMillis()), .text(name)])
+            guard changed == 1 else { throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)") }
+            try Self.bumpHooksVersion(db)
+        }
+    }
+
+    public func removeHook(name: String) async throws {
+        try await writer.perform { db in
+            let changed = try db.run("DELETE FROM hooks WHERE name = ?", [.text(name)])
+            guard changed == 1 else { throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)") }
+            try Self.bumpHooksVersion(db)
+        }
+    }
+
+    public func hook(named name: String) async throws -> Hook? {
+        try await reader.perform { db in
+            try db.query("SELECT \(SQLiteEventStore.hookColumns) FROM hooks WHERE name = ?", [.text(name)], SQLiteEventStore.hook(from:)).first
+        }
+    }
+
+    public func listHooks(_ filter: HookFilter) async throws -> [Hook] {
+        let all = try await reader.perform { db in
+            try db.query("SELECT \(SQLiteEventStore.hookColumns) FROM hooks ORDER BY name", [], SQLiteEventStore.hook(from:))
+        }
+        return all.filter { h in
+            if let s = filter.stack, h.stack != s { return false }
+            if let e = filter.enabled, h.enabled != e { return false }
+            if let t = filter.eventType, !h.eventTypes.contains(t) && !h.matches(type: t, stack: h.stack) { return false }
+            return true
+        }
+    }
+
+    public func hooksVersion() async throws -> Int64 {
+        try await reader.perform { db in try db.scalarInt("SELECT value FROM meta WHERE key = 'hooks_version'") ?? 0 }
+    }
+
+    public func hookHistory(hookID: String, limit: Int, failedOnly: Bool) async throws -> [HookExecution] {
+        try await reader.perform { db in
+            try db.query(
+                "SELECT \(SQLiteEventStore.executionColumns) FROM event_hook_executions WHERE hook_id = ? \(failedOnly ? "AND success = 0" : "") ORDER BY executed_at DESC, id DESC LIMIT ?",
+                [.text(hookID), .int(Int64(limit))], SQLiteEventStore.execution(from:))
+        }
+    }
+
+    public func hookStats(hookID: String) async throws -> HookStats {
+        try await reader.perform { db in
+            let counts = try db.query(
+                "SELECT count(*), coalesce(sum(success), 0) FROM event_hook_executions WHERE hook_id = ?", [.text(hookID)]
+            ) { ($0.intValue(0), $0.intValue(1)) }.first ?? (0, 0)
+            func percentile(_ p: Double) throws(SlothError) -> Int64? {
+                guard counts.0 > 0 else { return nil }
+                let offset = Int64((Double(counts.0 - 1) * p).rounded(.down))
+                return try db.scalarInt(
+                    "SELECT duration_ms FROM event_hook_executions WHERE hook_id = ? ORDER BY duration_ms LIMIT 1 OFFSET ?",
+                    [.text(hookID), .int(offset)])
+            }
+            return HookStats(executions: Int(counts.0), successes: Int(counts.1), p50Millis: try percentile(0.5), p95Millis: try percentile(0.95))
+        }
+    }
+
+    // MARK: events: inspection and upkeep
+
+    public func resolveEvent(_ idOrPrefix: String) async throws -> Event {
+        let needle = idOrPrefix.lowercased()
+        guard !needle.isEmpty, needle.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+            throw SlothError.invalidInput("'\(idOrPrefix)' is not an event id: ids look like 019abc12-3456-7def-8abc-0123456789ab (any unique prefix works)")
+        }
+        let matches = try await reader.perform { db in
+            try db.query(
+                "SELECT \(SQLiteEventStore.eventColumns) FROM events WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 6",
+                [.text(needle)], SQLiteEventStore.event(from:))
+        }
+        if matches.isEmpty { throw SlothError.notFound("no event with id or prefix '\(idOrPrefix)' (see `sloth-runner events list`)") }
+        if let exact = matches.first(where: { $0.id == needle }) { return exact }
+        if matches.count > 1 {
+            let shown = matches.prefix(5).map { "  \($0.id)  \($0.type)" }.joined(separator: "\n")
+            throw SlothError.ambiguous("event id prefix '\(idOrPrefix)' matches more than one event; give more characters:\n\(shown)\(matches.count > 5 ? "\n  ..." : "")")
+        }
+        return matches[0]
+    }
+
+    public func listEvents(_ f: EventFilter) async throws -> [Event] {
+        var clauses: [String] = []
+        var args: [SQLValue] = []
+        if let t = f.type { clauses.append("type = ?"); args.append(.text(t)) }
+        if let s = f.status { clauses.append("status = ?"); args.append(.text(s.rawValue)) }
+        if let s = f.stack { clauses.append("stack = ?"); args.append(.text(s)) }
+        if let s = f.since { clauses.append("created_at >= ?"); args.append(.int(s)) }
+        args.append(.int(Int64(f.limit)))
+        let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        let query = "SELECT \(SQLiteEventStore.eventColumns) FROM events \(whereSQL) ORDER BY id DESC LIMIT ?"
+        let bound = args
+        return try await reader.perform { db in try db.query(query, bound, SQLiteEventStore.event(from:)) }
+    }
+
+    public func executions(eventID: String) async throws -> [HookExecution] {
+        try await reader.perform { db in
+            try db.query(
+                "SELECT \(SQLiteEventStore.executionColumns) FROM event_hook_executions WHERE event_id = ? ORDER BY id",
+                [.text(eventID)], SQLiteEventStore.execution(from:))
+        }
+    }
+
+    public func deadLetters(eventID: String) async throws -> [DeadLetter] {
+        try await reader.perform { db in
+            try db.query(
+                "SELECT event_id, hook_id, hook_name, attempts, last_error, updated_at FROM hook_attempts WHERE event_id = ? AND dead = 1 ORDER BY hook_name",
+                [.text(eventID)]
+            ) { DeadLetter(eventID: $0.textValue(0), hookID: $0.textValue(1), hookName: $0.textValue(2), attempts: Int($0.intValue(3)), lastError: $0.text(4), deadAt: $0.intValue(5)) }
+        }
+    }
+
+    public func deleteEvent(id: String) async throws {
+        try await writer.perform { db in
+            guard try db.run("DELETE FROM events WHERE id = ?", [.text(id)]) == 1 else {
+                throw SlothError.notFound("no event with id \(id)")
+            }
+        }
+    }
+
+    public func deleteEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
+        try await writer.perform { db in
+            if let status {
+                return try db.run("DELETE FROM events WHERE created_at < ? AND status = ?", [.int(cutoff), .text(status.rawValue)])
+            }
+            // Events still in flight are never cleaned up from under a worker.
+            return try db.run("DELETE FROM events WHERE created_at < ? AND status IN ('completed', 'failed')", [.int(cutoff)])
+        }
+    }
+
+    public func retryEvent(id: String, now: Millis) async throws {
+        try await writer.perform { db in
+            let status = try db.query("SELECT status FROM events WHERE id = ?", [.text(id)]) { $0.textValue(0) }.first
+            guard let status else { throw SlothError.notFound("no event with id \(id)") }
+            guard status == EventStatus.failed.rawValue || status == EventStatus.completed.rawValue else {
+                throw SlothError.invalidInput("event \(id) is \(status); only failed (or completed) events can be retried")
+            }
+            try db.run("UPDATE hook_attempts SET dead = 0, attempts = 0, updated_at = ? WHERE event_id = ?", [.int(now), .text(id)])
+            try db.run(
+                "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+                [.int(now), .text(id)])
+        }
+    }
+
+    public func countEvents(status: EventStatus?) async throws -> Int {
+        try await reader.perform { db in
+            if let status {
+                return Int(try db.scalarInt("SELECT count(*) FROM events WHERE status = ?", [.text(status.rawValue)]) ?? 0)
+            }
+            return Int(try db.scalarInt("SELECT count(*) FROM events") ?? 0)
+        }
+    }
+}

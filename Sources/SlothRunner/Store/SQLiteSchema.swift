@@ -1,0 +1,90 @@
+/// Versioned migrations, tracked by `PRAGMA user_version`. The specification's tables keep
+/// their names and columns; what the delivery guarantees need is added beside them.
+enum SQLiteSchema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            status TEXT DEFAULT 'pending',
+            error TEXT,
+            timestamp INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            processed_at INTEGER,
+            stack TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_run_at INTEGER NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_expires_at INTEGER,
+            parent_id TEXT,
+            chain_depth INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX idx_events_status ON events(status);
+        CREATE INDEX idx_events_type ON events(type);
+        CREATE INDEX idx_events_created_at ON events(created_at);
+        CREATE INDEX idx_events_due ON events(status, next_run_at);
+        CREATE INDEX idx_events_lease ON events(lease_owner) WHERE lease_owner IS NOT NULL;
+
+        CREATE TABLE hooks (
+            id TEXT PRIMARY KEY,
+            name TEXT UNIQUE NOT NULL,
+            description TEXT,
+            event_type TEXT NOT NULL,
+            file_path TEXT NOT NULL,
+            stack TEXT,
+            enabled INTEGER DEFAULT 1,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            last_run INTEGER,
+            run_count INTEGER DEFAULT 0,
+            source TEXT NOT NULL,
+            source_hash TEXT NOT NULL,
+            timeout_ms INTEGER NOT NULL,
+            memory_limit_bytes INTEGER NOT NULL,
+            instruction_limit INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            retry_delay_ms INTEGER NOT NULL
+        );
+        CREATE INDEX idx_hooks_event_type ON hooks(event_type);
+        CREATE INDEX idx_hooks_stack ON hooks(stack);
+
+        CREATE TABLE event_hook_executions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            hook_id TEXT NOT NULL,
+            hook_name TEXT NOT NULL,
+            success INTEGER NOT NULL,
+            output TEXT,
+            error TEXT,
+            duration_ms INTEGER NOT NULL,
+            executed_at INTEGER NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            instructions INTEGER NOT NULL DEFAULT 0,
+            peak_memory_bytes INTEGER NOT NULL DEFAULT 0,
+            FOREIGN KEY (event_id) REFERENCES events(id) ON DELETE CASCADE,
+            FOREIGN KEY (hook_id) REFERENCES hooks(id) ON DELETE CASCADE
+        );
+        CREATE INDEX idx_event_hook_executions_event_id ON event_hook_executions(event_id);
+        CREATE INDEX idx_event_hook_executions_hook_id ON event_hook_executions(hook_id, executed_at);
+        -- At most one successful run of a hook per event, whatever crashes happen.
+        CREATE UNIQUE INDEX idx_event_hook_executions_once ON event_hook_executions(event_id, hook_id) WHERE success = 1;
+
+        -- Failed attempts per event-hook pair; dead = 1 is the dead letter.
+        CREATE TABLE hook_attempts (
+            event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            hook_name TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            dead INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (event_id, hook_id)
+        );
+        CREATE INDEX idx_hook_attempts_dead ON hook_attempts(dead) WHERE dead = 1;
+
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta(key, value) VALUES ('hooks_version', 0);
+        """
+    ]
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Synchronization
+
+/// Owns one SQLite connection on a dedicated OS thread. SQLite calls block (fsync), and
+/// Swift's cooperative pool has one thread per core, so they must never run there.
+///
+/// The writer flavour commits group-wise: every job that arrived while the previous commit was
+/// in flight shares the next transaction, each inside its own savepoint so one failing job does
+/// not undo its neighbours. A lone job is committed at once; nothing waits for company.
+final class SQLiteThread: Sendable {
+    private struct Job: Sendable {
+        let work: @Sendable (SQLiteConnection) throws -> any Sendable
+        let done: @Sendable (Result<any Sendable, any Error>) -> Void
+    }
+
+    private final class JobQueue: Sendable {
+        let state = Mutex<(queue: [Job], closed: Bool)>(([], false))
+        let wake = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+    }
+
+    private let queue = JobQueue()
+    private let batches: Bool
+
+    init(name: String, batches: Bool, open: @escaping @Sendable () throws -> SQLiteConnection) throws {
+        self.batches = batches
+        let opened = DispatchSemaphore(value: 0)
+        let openError = Mutex<(any Error)?>(nil)
+        let queue = self.queue
+        let thread = Thread {
+            let connection: SQLiteConnection
+            do {
+                connection = try open()
+            } catch {
+                openError.withLock { $0 = error }
+                opened.signal()
+                queue.finished.signal()
+                return
+            }
+            opened.signal()
+            SQLiteThread.loop(connection: connection, queue: queue, batches: batches)
+            connection.close()
+            queue.finished.signal()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+        opened.wait()
+        if let error = openError.withLock({ $0 }) { throw error }
+    }
+
+    private static func loop(
+        connection: SQLiteConnection, queue: JobQueue, batches: Bool
+    ) {
+        while true {
+            queue.wake.wait()
+            let (batch, closed) = queue.state.withLock { state -> ([Job], Bool) in
+                let b = state.queue
+                state.queue.removeAll(keepingCapacity: true)
+                return (b, state.closed)
+            }
+            if batch.isEmpty {
+                if closed { return }
+                continue
+            }
+            if batches {
+                runBatch(batch, on: connection)
+            } else {
+                for job in batch {
+                    let result: Result<any Sendable, any Error>
+                    do { result = .success(try job.work(connection)) } catch { result = .failure(error) }
+                    job.done(result)
+                }
+            }
+        }
+    }
+
+    private static func runBatch(_ batch: [Job], on db: SQLiteConnection) {
+        var results: [Result<any Sendable, any Error>] = []
+        results.reserveCapacity(batch.count)
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+        } catch {
+            for job in batch { job.done(.failure(error)) }
+            return
+        }
+        let single = batch.count == 1
+        for job in batch {
+            if single {
+                do { results.append(.success(try job.work(db))) } catch { results.append(.failure(error)) }
+                continue
+            }
+            do {
+                try db.run("SAVEPOINT job")
+                let value = try job.work(db)
+                try db.run("RELEASE job")
+                results.append(.success(value))
+            } catch {
+                try? db.run("ROLLBACK TO job")
+                try? db.run("RELEASE job")
+                results.append(.failure(error))
+            }
+        }
+        if single, case .failure = results[0] {
+            try? db.execute("ROLLBACK")
+            batch[0].done(results[0])
+            return
+        }
+        do {
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            for job in batch { job.done(.failure(error)) }
+            return
+        }
+        for (job, result) in zip(batch, results) { job.done(result) }
+    }
+
+    func perform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
+            submit(work) { result in cont.resume(with: result) }
+        }
+    }
+
+    /// Runs `work` on the thread and waits for it without any async context (CLI set-up, tests).
+    func performBlocking<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        let box = Mutex<Result<T, any Error>?>(nil)
+        submit(work) { result in
+            box.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        return try box.withLock { $0! }.get()
+    }
+
+    private func submit<T: Sendable>(
+        _ work: @escaping @Sendable (SQLiteConnection) throws -> T, done: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        let job = Job(work: { try work($0) }, done: { result in done(result.map { $0 as! T }) })
+        let accepted = queue.state.withLock { state -> Bool in
+            if state.closed { return false }
+            state.queue.append(job)
+            return true
+        }
+        if accepted {
+            queue.wake.signal()
+        } else {
+            done(.failure(SlothError.storage("the database is closed")))
+        }
+    }
+
+    /// Finishes queued jobs, then closes the connection.
+    func close() {
+        let wasOpen = queue.state.withLock { state -> Bool in
+            let open = !state.closed
+            state.closed = true
+            return open
+        }
+        if wasOpen {
+            queue.wake.signal()
+            queue.finished.wait()
+        }
+    }
+}

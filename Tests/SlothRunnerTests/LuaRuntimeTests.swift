@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import SlothRunner
+
+/// Shared helpers for running a hook source once.
+enum LuaTestSupport {
+    static let runtime = LuaRuntime(threads: 2)
+
+    static func run(
+        _ source: String, event: JSONValue = .object(["id": .string("e1"), "type": .string("custom.test"), "data": .object([:])]),
+        limits: HookLimits = HookLimits(timeoutMillis: 5_000, memoryBytes: 16 << 20, instructions: 50_000_000),
+        dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? = nil, chainDepth: Int = 0
+    ) async -> HookRunResult {
+        let request = HookRunRequest(
+            hookID: "h1", hookName: "test", source: source, sourceHash: String(source.hashValue) + UUID().uuidString,
+            chunkName: "test.lua", event: event, eventStack: nil, chainDepth: chainDepth, limits: limits,
+            maxOutputBytes: 4096, dispatcher: dispatcher)
+        return await runtime.run(request)
+    }
+}
+
+@Suite struct LuaRuntimeTests {
+    @Test func specContractReturnsOkAndMessage() async {
+        let r = await LuaTestSupport.run("""
+            local hook = { name = "x", event_type = "custom.test" }
+            function hook.execute(event) return true, "saw " .. event.type end
+            return hook
+            """)
+        #expect(r.success)
+        #expect(r.message == "saw custom.test")
+    }
+
+    @Test func globalContractReadsGlobalEvent() async {
+        let r = await LuaTestSupport.run("function on_event() print('id', event.id) return true end")
+        #expect(r.success)
+        #expect(r.output == "id\te1\n")
+    }
+
+    @Test func failureByReturnAndByError() async {
+        let a = await LuaTestSupport.run("return { execute = function() return false, 'nope' end }")
+        #expect(!a.success && a.message == "nope")
+        let b = await LuaTestSupport.run("return { execute = function() error('boom') end }")
+        #expect(!b.success)
+        #expect(b.message == "test.lua:1: boom")
+    }
+
+    @Test func integersStayIntegers() async {
+        let event = JSONValue.object(["id": .string("e"), "type": .string("t"), "data": .object(["n": .int(1 << 60), "f": .double(1.5)])])
+        let r = await LuaTestSupport.run("""
+            return { execute = function(e) return true, math.type(e.data.n) .. ' ' .. tostring(e.data.n) .. ' ' .. math.type(e.data.f) end }
+            """, event: event)
+        #expect(r.message == "integer 1152921504606846976 float")
+    }
+
+    @Test func freshEnvironmentPerRun() async {
+        let src = "return { execute = function() local seen = leaked; leaked = true; string.upper = nil; return true, tostring(seen) end }"
+        let a = await LuaTestSupport.run(src)
+        let b = await LuaTestSupport.run(src)
+        #expect(a.message == "nil")
+        #expect(b.message == "nil")
+        let c = await LuaTestSupport.run("return { execute = function() return true, string.upper('x') end }")
+        #expect(c.message == "X")
+    }
+
+    @Test func sleepSuspendsWithoutBlocking() async {
+        let start = Date()
+        await withTaskGroup(of: HookRunResult.self) { group in
+            for _ in 0..<200 {
+                group.addTask { await LuaTestSupport.run("return { execute = function() sleep(0.2) return true end }") }
+            }
+            for await r in group { #expect(r.success) }
+        }
+        // 200 sleeps of 0.2 s on 2 threads would take 20 s if each held its thread.
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    @Test func jsonRoundTrip() async {
+        let r = await LuaTestSupport.run("""
+            local json = require("json")
+            return { execute = function()
+              local t = json.decode('{"a":[1,2,{"b":null}],"big":9007199254740993}')
+              return true, json.encode({ a = t.a, big = t.big, s = "q\\"" })
+            end }
+            """)
+        #expect(r.success)
+        #expect(r.message == #"{"a":[1,2,{}],"big":9007199254740993,"s":"q\""}"#)
+    }
+}

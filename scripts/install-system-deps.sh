@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages sloth-runner builds against. Idempotent: packages already
+# present are left alone, so a second run costs one dpkg query.
+set -euo pipefail
+
+packages=(liblua5.4-dev libsqlite3-dev pkg-config sqlite3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "installing system packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
