@@ -46,14 +46,17 @@ public struct HookRunResult: Sendable, Equatable {
     public var usage: ResourceUsage
     /// Set when the runtime killed the run (timeout, memory, instructions).
     public var killed: Bool
+    /// When the hook began running, in `monotonicSeconds()`.
+    public var startedAt: Double
 
-    public init(success: Bool, message: String?, output: String, durationMillis: Int64, usage: ResourceUsage, killed: Bool = false) {
+    public init(success: Bool, message: String?, output: String, durationMillis: Int64, usage: ResourceUsage, killed: Bool = false, startedAt: Double = 0) {
         self.success = success
         self.message = message
         self.output = output
         self.durationMillis = durationMillis
         self.usage = usage
         self.killed = killed
+        self.startedAt = startedAt
     }
 }
 

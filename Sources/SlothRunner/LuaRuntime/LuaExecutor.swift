@@ -216,7 +216,7 @@ private final class ExecutorLoop {
         active[run.id] = nil
         let result = HookRunResult(
             success: success, message: message, output: run.output.final, durationMillis: run.elapsedMillis,
-            usage: run.usage, killed: killed)
+            usage: run.usage, killed: killed, startedAt: run.startedAt)
         let vm = run.vm
         vm.release(thread: run.thread, ref: run.threadRef)
         // A VM whose run was killed may hold half-built state; it is cheaper to drop it than to

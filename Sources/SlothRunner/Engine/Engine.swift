@@ -1,0 +1,253 @@
+import Foundation
+import Synchronization
+
+/// The event engine: accepts events durably, claims them under leases, runs every matching
+/// hook in the Lua runtime and records each outcome with a compare-and-set.
+///
+/// Embeddable: `Engine(store:runtime:configuration:)`, `start()`, `dispatch(_:)`, `drain(grace:)`.
+public final class Engine: Sendable {
+    public let store: any EventStore
+    public let runtime: LuaRuntime
+    public let configuration: EngineConfiguration
+    /// This incarnation's lease owner: `node/unique`, so a restart can tell its own old leases.
+    public let owner: String
+
+    private let queue: RunQueue
+    private let wakeup = Wakeup()
+    private let idle = Wakeup()
+    private let hooks = Mutex<(version: Int64, all: [Hook])>((-1, []))
+    private let phase = Mutex<Phase>(.stopped)
+    private let inFlight = Mutex<Set<String>>([])
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    private let storeMayHavePending = Atomic<Bool>(true)
+
+    enum Phase { case stopped, running, draining }
+
+    public init(store: any EventStore, runtime: LuaRuntime, configuration: EngineConfiguration = EngineConfiguration()) {
+        self.store = store
+        self.runtime = runtime
+        self.configuration = configuration
+        self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        self.queue = RunQueue(capacity: configuration.queueCapacity)
+    }
+
+    // MARK: life cycle
+
+    /// Reclaims this node's leases from earlier runs, loads hooks, starts workers and duties.
+    public func start() async throws {
+        _ = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
+        try await refreshHooks(force: true)
+        phase.withLock { $0 = .running }
+        var started: [Task<Void, Never>] = []
+        for _ in 0..<max(1, configuration.workers) {
+            started.append(Task { await self.workerLoop() })
+        }
+        if configuration.claimsFromStore {
+            started.append(Task { await self.claimLoop() })
+        }
+        let lease = configuration.leaseMillis
+        var duties: [any EngineDuty] = [
+            LeaseRenewal(intervalMillis: max(50, lease / 3)),
+            HookRefresh(intervalMillis: 100),
+        ]
+        if configuration.claimsFromStore {
+            duties.append(LeaseRescue(intervalMillis: max(100, lease / 2)))
+            duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis))
+        }
+        for duty in duties {
+            started.append(Task { await self.dutyLoop(duty) })
+        }
+        tasks.withLock { $0 = started }
+    }
+
+    public struct DrainReport: Sendable {
+        public var finished: Bool
+        /// Claimed events handed back to the store for a later claim.
+        public var released: Int
+    }
+
+    /// Stops intake, lets hooks in flight finish for up to `grace` seconds, then hands every
+    /// unfinished claim back to the store. Nothing accepted is lost.
+    public func drain(grace: Double) async -> DrainReport {
+        let wasRunning = phase.withLock { p -> Bool in
+            let r = p == .running
+            p = .draining
+            return r
+        }
+        guard wasRunning else { return DrainReport(finished: true, released: 0) }
+        let queued = await queue.close()
+        var released = 0
+        if !queued.isEmpty {
+            released += (try? await store.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
+        }
+        let deadline = monotonicSeconds() + grace
+        while !inFlight.withLock({ $0.isEmpty }) && monotonicSeconds() < deadline {
+            await idle.wait(millis: Int64(max(1, min(100, (deadline - monotonicSeconds()) * 1000))))
+        }
+        let unfinished = inFlight.withLock { Array($0) }
+        if !unfinished.isEmpty {
+            released += (try? await store.releaseLeases(owner: owner, eventIDs: unfinished)) ?? 0
+        }
+        for t in tasks.withLock({ $0 }) { t.cancel() }
+        phase.withLock { $0 = .stopped }
+        return DrainReport(finished: unfinished.isEmpty, released: released)
+    }
+
+    public var isRunning: Bool { phase.withLock { $0 == .running } }
+
+    // MARK: dispatch
+
+    /// Validates and durably stores an event; returns once it is committed. When this engine is
+    /// running and has room, the event is stored already claimed and goes straight to a worker.
+    @discardableResult
+    public func dispatch(_ new: NewEvent) async throws(SlothError) -> Event {
+        _ = try new.validated(maxDataBytes: configuration.maxDataBytes)
+        let running = phase.withLock { $0 }
+        if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
+        let now = nowMillis()
+        var event = Event(
+            id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
+            parentID: new.parentID, chainDepth: new.chainDepth)
+        let fast = running == .running ? await queue.reserve(1) == 1 : false
+        if fast {
+            event.status = .processing
+            event.leaseOwner = owner
+            event.leaseExpiresAt = now + configuration.leaseMillis
+            event.attempts = 1
+        }
+        do {
+            try await store.insertEvents([event])
+        } catch {
+            if fast { await queue.unreserve(1) }
+            throw .storage("the event was not stored: \(error)")
+        }
+        if fast {
+            await queue.push(event)
+        } else if running == .running {
+            storeMayHavePending.store(true, ordering: .relaxed)
+            await wakeup.signal()
+        }
+        return event
+    }
+
+    func wakeClaimer() async {
+        storeMayHavePending.store(true, ordering: .relaxed)
+        await wakeup.signal()
+    }
+
+    // MARK: hooks
+
+    func refreshHooks(force: Bool) async throws {
+        let version = try await store.hooksVersion()
+        if !force && version == hooks.withLock({ $0.version }) { return }
+        let enabled = try await store.listHooks(HookFilter(enabled: true))
+        hooks.withLock { $0 = (version, enabled) }
+    }
+
+    func matchingHooks(for event: Event) -> [Hook] {
+        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack) }
+    }
+
+    // MARK: loops
+
+    private func claimLoop() async {
+        while !Task.isCancelled && isRunning {
+            var claimedFull = false
+            let free = await queue.freeSlots
+            if free > 0 {
+                let now = nowMillis()
+                if let due = try? await store.nextDueTime(), due <= now {
+                    let n = await queue.reserve(min(free, 512))
+                    if n > 0 {
+                        let claimed = (try? await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now)) ?? []
+                        await queue.unreserve(n - claimed.count)
+                        for e in claimed { await queue.push(e) }
+                        claimedFull = claimed.count == n
+                    }
+                } else {
+                    storeMayHavePending.store(false, ordering: .relaxed)
+                }
+            }
+            if !claimedFull { await wakeup.wait(millis: configuration.pollMillis) }
+        }
+    }
+
+    private func workerLoop() async {
+        while let event = await queue.next() {
+            inFlight.withLock { _ = $0.insert(event.id) }
+            await process(event)
+            inFlight.withLock { _ = $0.remove(event.id) }
+            if storeMayHavePending.load(ordering: .relaxed) { await wakeup.signal() }
+            if !isRunning { await idle.signal() }
+        }
+    }
+
+    private func dutyLoop(_ duty: any EngineDuty) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(duty.intervalMillis) * 1_000_000)
+            if Task.isCancelled || !isRunning { return }
+            do { try await duty.perform(self) } catch {
+                FileHandle.standardError.write(Data("sloth-runner: \(duty.name) failed: \(error)\n".utf8))
+            }
+        }
+    }
+
+    // MARK: processing
+
+    private func process(_ event: Event) async {
+        let matching = matchingHooks(for: event)
+        var progress = HookProgress()
+        if event.attempts > 1 {
+            do { progress = try await store.hookProgress(eventID: event.id) } catch {
+                _ = try? await store.releaseLeases(owner: owner, eventIDs: [event.id])
+                return
+            }
+        }
+        let toRun = matching.filter { !progress.succeeded.contains($0.id) && !progress.dead.contains($0.id) }
+        let runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
+            for hook in toRun {
+                let attempt = (progress.failedAttempts[hook.id] ?? 0) + 1
+                group.addTask { await self.run(hook, for: event, attempt: attempt) }
+            }
+            var all: [OutcomePlanner.Run] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        let outcome = OutcomePlanner.plan(event: event, owner: owner, matching: matching, progress: progress, runs: runs, now: nowMillis())
+        do {
+            if try await store.recordOutcome(outcome) {
+                configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
+                if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
+            }
+        } catch {
+            FileHandle.standardError.write(Data("sloth-runner: could not record the outcome of event \(event.id): \(error); it will be retried once its lease lapses\n".utf8))
+        }
+    }
+
+    private func run(_ hook: Hook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+        let view = Self.luaView(of: event, attempt: attempt)
+        let request = HookRunRequest(
+            hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
+            chunkName: (hook.filePath as NSString).lastPathComponent, event: view, eventStack: event.stack,
+            chainDepth: event.chainDepth, limits: hook.limits, maxOutputBytes: configuration.maxOutputBytes,
+            dispatcher: { [self] new in
+                do throws(SlothError) { return .success(try await self.dispatch(new).id) } catch { return .failure(error) }
+            },
+            maxChainDepth: configuration.maxChainDepth)
+        let executedAt = nowMillis()
+        let result = await runtime.run(request)
+        configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))
+        return OutcomePlanner.Run(hook: hook, attempt: attempt, result: result, executedAt: executedAt)
+    }
+
+    /// The event as a hook sees it.
+    public static func luaView(of event: Event, attempt: Int) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(event.id), "type": .string(event.type), "timestamp": .int(event.timestamp), "data": event.data,
+            "attempt": .int(Int64(attempt)), "chain_depth": .int(Int64(event.chainDepth)),
+        ]
+        if let s = event.stack { o["stack"] = .string(s) }
+        if let p = event.parentID { o["parent_id"] = .string(p) }
+        return .object(o)
+    }
+}

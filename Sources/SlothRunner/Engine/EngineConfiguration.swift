@@ -1,0 +1,45 @@
+import Foundation
+
+/// How an engine runs. Every field has a default an operator would pick.
+public struct EngineConfiguration: Sendable {
+    /// Events processed at once (the specification's worker pool).
+    public var workers = 100
+    /// Claimed events waiting in memory for a worker; beyond it events wait in the store.
+    public var queueCapacity = 1000
+    /// Names this node in lease owners; a restarted node reclaims its own leases at once.
+    public var nodeID: String = ProcessInfo.processInfo.hostName.isEmpty ? "node" : ProcessInfo.processInfo.hostName
+    /// How long a claim lasts without renewal; the renewer extends it every third of that.
+    public var leaseMillis: Int64 = 30_000
+    /// How often the store is checked for events dispatched by other processes and due retries.
+    public var pollMillis: Int64 = 20
+    /// Whether to claim pending events from the store (off: only events dispatched here run).
+    public var claimsFromStore = true
+    public var maxDataBytes = NewEvent.defaultMaxDataBytes
+    /// Longest chain of events dispatched by hooks from one root event.
+    public var maxChainDepth = 8
+    public var maxOutputBytes = 64 * 1024
+    /// Lua executor threads.
+    public var luaThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// Completed events older than this are pruned (nil: never).
+    public var retainCompletedMillis: Int64? = 7 * 86_400_000
+    /// Failed events older than this are pruned (nil: never).
+    public var retainFailedMillis: Int64? = 30 * 86_400_000
+    /// Observes what the engine does (benchmarks, `--wait`); must be fast.
+    public var observer: (@Sendable (EngineObservation) -> Void)?
+
+    public init() {}
+}
+
+public enum EngineObservation: Sendable {
+    /// A hook began running for an event; `at` is `monotonicSeconds()`.
+    case hookStarted(eventID: String, at: Double)
+    /// An event's processing was recorded with this status.
+    case eventRecorded(eventID: String, status: EventStatus)
+}
+
+/// Seconds on the monotonic clock the runtime uses.
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

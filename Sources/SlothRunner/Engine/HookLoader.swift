@@ -1,0 +1,182 @@
+import Foundation
+
+/// What `hook add` flags say; each set field overrides the script's own metadata.
+public struct HookOverrides: Sendable {
+    public var name: String?
+    public var eventTypes: [String]?
+    public var stack: String?
+    public var description: String?
+    public var enabled: Bool?
+    public var maxAttempts: Int?
+    public var retryDelaySeconds: Double?
+    public var timeoutSeconds: Double?
+
+    public init(
+        name: String? = nil, eventTypes: [String]? = nil, stack: String? = nil, description: String? = nil,
+        enabled: Bool? = nil, maxAttempts: Int? = nil, retryDelaySeconds: Double? = nil, timeoutSeconds: Double? = nil
+    ) {
+        self.name = name
+        self.eventTypes = eventTypes
+        self.stack = stack
+        self.description = description
+        self.enabled = enabled
+        self.maxAttempts = maxAttempts
+        self.retryDelaySeconds = retryDelaySeconds
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// Turns a hook file into a validated `Hook`: loads it in the sandbox (syntax errors carry line
+/// numbers), reads its metadata, checks every field, and applies the flags.
+public enum HookLoader {
+    static let knownFields: Set<String> = [
+        "name", "description", "event_type", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
+        "memory_limit_mb", "max_instructions",
+    ]
+
+    public struct Loaded: Sendable {
+        public var hook: Hook
+        public var contract: HookInspection.Contract
+        public var warnings: [String]
+    }
+
+    public static func readSource(path: String) throws(SlothError) -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw .notFound("hook file \(path) does not exist")
+        }
+        guard !isDir.boolValue else { throw .invalidInput("\(path) is a directory; give the path of a .lua file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidInput("cannot read \(path)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw .invalidInput("\(path) is not UTF-8 text") }
+        return text
+    }
+
+    public static func load(
+        path: String, overrides: HookOverrides, runtime: LuaRuntime, existing: Hook? = nil
+    ) async throws(SlothError) -> Loaded {
+        let source = try readSource(path: path)
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        return try await load(source: source, filePath: absolute, overrides: overrides, runtime: runtime, existing: existing)
+    }
+
+    public static func load(
+        source: String, filePath: String, overrides: HookOverrides, runtime: LuaRuntime, existing: Hook? = nil
+    ) async throws(SlothError) -> Loaded {
+        let chunkName = (filePath as NSString).lastPathComponent
+        let inspection = try await runtime.inspect(source: source, chunkName: chunkName)
+        let meta = inspection.metadata
+        var warnings: [String] = []
+
+        if inspection.contract == .returnedTable {
+            for key in meta.keys.sorted() where !knownFields.contains(key) {
+                var message = "unknown field '\(key)' in the hook table"
+                if let near = knownFields.min(by: { EventCatalog.editDistance($0, key) < EventCatalog.editDistance($1, key) }),
+                    EventCatalog.editDistance(near, key) <= 3
+                {
+                    message += " (did you mean \(near)?)"
+                }
+                throw .invalidHook(message + "; known fields: " + knownFields.sorted().joined(separator: ", "))
+            }
+        }
+
+        func string(_ key: String) throws(SlothError) -> String? {
+            guard let v = meta[key] else { return nil }
+            guard case .string(let s) = v else { throw .invalidHook("field '\(key)' must be a string, got \(v.typeName)") }
+            return s
+        }
+        func seconds(_ key: String) throws(SlothError) -> Double? {
+            guard let v = meta[key] else { return nil }
+            switch v {
+            case .int(let i) where i > 0: return Double(i)
+            case .double(let d) where d > 0: return d
+            case .string(let s):
+                let value = try DurationText.parseSeconds(s)
+                guard value > 0 else { throw .invalidHook("field '\(key)' must be positive") }
+                return value
+            default: throw .invalidHook("field '\(key)' must be a positive number of seconds or a duration like \"30s\", got \(v.typeName)")
+            }
+        }
+        func positiveInt(_ key: String, max: Int64) throws(SlothError) -> Int64? {
+            guard let v = meta[key] else { return nil }
+            guard case .int(let i) = v, i >= 1, i <= max else {
+                throw .invalidHook("field '\(key)' must be a whole number from 1 to \(max), got \(v.serialized())")
+            }
+            return i
+        }
+
+        let defaultName = ((filePath as NSString).lastPathComponent as NSString).deletingPathExtension
+        let metaName = try string("name")
+        let name = overrides.name ?? metaName ?? existing?.name
+        guard let name else {
+            throw .invalidHook("the hook has no name: set `name` in its table or pass --name (e.g. --name \(defaultName))")
+        }
+        try Hook.validateName(name)
+
+        var eventTypes: [String]
+        if let given = overrides.eventTypes {
+            eventTypes = given
+        } else if let v = meta["event_type"] {
+            switch v {
+            case .string(let s): eventTypes = [s]
+            case .array(let items):
+                eventTypes = []
+                for item in items {
+                    guard case .string(let s) = item else { throw .invalidHook("field 'event_type' must list strings, found \(item.typeName)") }
+                    eventTypes.append(s)
+                }
+            default: throw .invalidHook("field 'event_type' must be a string or a list of strings, got \(v.typeName)")
+            }
+        } else if let existing {
+            eventTypes = existing.eventTypes
+        } else {
+            throw .invalidHook("the hook has no event_type: set `event_type` in its table (e.g. event_type = \"task.failed\") or pass --event-type")
+        }
+        eventTypes = eventTypes.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !eventTypes.isEmpty else { throw .invalidHook("field 'event_type' lists no event types") }
+        for t in eventTypes {
+            let pattern: EventPattern
+            do { pattern = try EventPattern(t) } catch { throw .invalidHook(error.description) }
+            if let w = EventCatalog.warning(for: pattern) { warnings.append(w) }
+        }
+
+        let metaStack = try string("stack")
+        let stack = overrides.stack ?? metaStack
+        if let stack { do { try StackName.validate(stack) } catch { throw .invalidHook(error.description) } }
+        let metaDescription = try string("description")
+        let description = overrides.description ?? metaDescription
+
+        var enabled = true
+        if let v = meta["enabled"] {
+            guard case .bool(let b) = v else { throw .invalidHook("field 'enabled' must be true or false, got \(v.typeName)") }
+            enabled = b
+        }
+        if let e = overrides.enabled { enabled = e }
+
+        var limits = HookLimits()
+        let metaTimeout = try seconds("timeout")
+        if let t = overrides.timeoutSeconds ?? metaTimeout {
+            guard t <= 86_400 else { throw .invalidHook("timeout must be at most 24h") }
+            limits.timeoutMillis = Int64((t * 1000).rounded())
+        }
+        if let mb = try positiveInt("memory_limit_mb", max: 4096) { limits.memoryBytes = Int(mb) << 20 }
+        if let n = try positiveInt("max_instructions", max: 1_000_000_000_000) { limits.instructions = n }
+
+        var maxAttempts = Hook.defaultMaxAttempts
+        if let m = try positiveInt("max_attempts", max: 100) { maxAttempts = Int(m) }
+        if let m = overrides.maxAttempts {
+            guard (1...100).contains(m) else { throw .invalidHook("--max-attempts must be from 1 to 100") }
+            maxAttempts = m
+        }
+        var retryDelay = Hook.defaultRetryDelayMillis
+        let metaDelay = try seconds("retry_delay")
+        if let d = overrides.retryDelaySeconds ?? metaDelay { retryDelay = Int64((d * 1000).rounded()) }
+
+        let now = nowMillis()
+        let hook = Hook(
+            id: existing?.id ?? UUID().uuidString.lowercased(), name: name, description: description, eventTypes: eventTypes,
+            filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
+            lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SHA256.hex(source),
+            limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay)
+        return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// Decides an event's outcome from the hook runs of one claim and the progress of earlier ones.
+/// Pure, so the retry and dead-letter rules are tested without a database or Lua.
+enum OutcomePlanner {
+    struct Run {
+        var hook: Hook
+        var attempt: Int
+        var result: HookRunResult
+        var executedAt: Millis
+    }
+
+    static func plan(
+        event: Event, owner: String, matching: [Hook], progress: HookProgress, runs: [Run], now: Millis,
+        jitter: () -> Double = { Double.random(in: 0.5...1.5) }
+    ) -> EventOutcome {
+        var executions: [HookExecution] = []
+        var updates: [HookAttemptUpdate] = []
+        var retryAt: Millis?
+        var deadMessages: [String] = []
+        let matchingIDs = Set(matching.map(\.id))
+
+        for old in progress.dead where matchingIDs.contains(old) {
+            let name = matching.first { $0.id == old }?.name ?? old
+            deadMessages.append("hook \(name) had used up its attempts")
+        }
+        for run in runs {
+            let r = run.result
+            executions.append(
+                HookExecution(
+                    eventID: event.id, hookID: run.hook.id, hookName: run.hook.name, success: r.success, output: r.output,
+                    error: r.success ? nil : (r.message ?? "failed"), durationMillis: r.durationMillis, executedAt: run.executedAt,
+                    attempt: run.attempt, usage: r.usage))
+            guard !r.success else { continue }
+            let dead = run.attempt >= run.hook.maxAttempts
+            updates.append(HookAttemptUpdate(hookID: run.hook.id, hookName: run.hook.name, attempts: run.attempt, dead: dead, lastError: r.message))
+            if dead {
+                deadMessages.append("hook \(run.hook.name) failed after \(run.attempt) attempt\(run.attempt == 1 ? "" : "s"): \(r.message ?? "failed")")
+            } else {
+                let delay = backoff(base: run.hook.retryDelayMillis, attempt: run.attempt, jitter: jitter())
+                retryAt = min(retryAt ?? Millis.max, now + delay)
+            }
+        }
+        let status: EventStatus
+        var error: String?
+        if let retryAt {
+            status = .pending
+            error = deadMessages.isEmpty ? nil : deadMessages.joined(separator: "; ")
+            return EventOutcome(
+                eventID: event.id, leaseOwner: owner, claimAttempt: event.attempts, status: status, error: error,
+                processedAt: nil, nextRunAt: retryAt, executions: executions, attemptUpdates: updates)
+        }
+        if deadMessages.isEmpty {
+            status = .completed
+        } else {
+            status = .failed
+            error = deadMessages.joined(separator: "; ")
+        }
+        return EventOutcome(
+            eventID: event.id, leaseOwner: owner, claimAttempt: event.attempts, status: status, error: error,
+            processedAt: now, nextRunAt: event.nextRunAt, executions: executions, attemptUpdates: updates)
+    }
+
+    /// Exponential backoff with jitter, capped at one hour.
+    static func backoff(base: Int64, attempt: Int, jitter: Double) -> Int64 {
+        let exp = Double(base) * pow(2, Double(max(0, attempt - 1)))
+        return Int64(min(3_600_000, exp * jitter))
+    }
+}
