@@ -105,9 +105,7 @@ public final class Engine: Sendable {
         let running = phase.withLock { $0 }
         if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
         let now = nowMillis()
-        var event = Event(
-            id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
-            parentID: new.parentID, chainDepth: new.chainDepth)
+        var event = Engine.pendingEvent(from: new, now: now)
         let fast = running == .running ? await queue.reserve(1) == 1 : false
         if fast {
             event.status = .processing
@@ -128,6 +126,13 @@ public final class Engine: Sendable {
             await wakeup.signal()
         }
         return event
+    }
+
+    /// The stored form of a new event before anything claims it.
+    public static func pendingEvent(from new: NewEvent, now: Millis = nowMillis()) -> Event {
+        Event(
+            id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
+            parentID: new.parentID, chainDepth: new.chainDepth)
     }
 
     func wakeClaimer() async {

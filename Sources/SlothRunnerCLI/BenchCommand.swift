@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+import Synchronization
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the engine end to end on a temporary database.",
+        discussion: """
+            Dispatches N events through the real engine (group commit, claims, Lua hooks, recorded
+            outcomes) with K trivial hooks, then measures raw SQLite batched inserts of the same rows
+            for comparison. Build with -c release for meaningful numbers.
+
+            Examples:
+              sloth-runner bench --events 100000 --hooks 1
+              sloth-runner bench --events 20000 --hooks 1 --sync full
+              sloth-runner bench --events 5000 --hooks 1 --rate 1000
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Events to dispatch.") var events = 20_000
+    @Option(help: "Trivial hooks matching every event.") var hooks = 1
+    @Option(help: "Concurrent dispatchers.") var concurrency = 64
+    @Option(help: "SQLite durability: normal or full.") var sync = "normal"
+    @Option(help: "Offered load in events/s (default: as fast as possible).") var rate: Double?
+    @Option(help: "Engine workers.") var workers = 100
+
+    func run() async throws {
+        try await runReporting {
+            guard let syncMode = SQLiteSynchronous(rawValue: sync) else { throw SlothError.invalidInput("--sync must be normal or full") }
+            guard events > 0, hooks >= 0, concurrency > 0 else { throw SlothError.invalidInput("--events and --concurrency must be positive") }
+            let dir = NSTemporaryDirectory() + "sloth-bench-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+
+            let result = try await measureEngine(dir: dir, syncMode: syncMode)
+            let raw = try SQLiteBaseline.insertRate(path: dir + "/raw.db", rows: events, synchronous: syncMode)
+            let ratio = result.eventsPerSecond / raw
+            let lines: [(String, String)] = [
+                ("events", "\(events) with \(hooks) hook(s), \(concurrency) dispatchers, synchronous=\(sync)\(rate.map { ", offered \(Int($0))/s" } ?? "")"),
+                ("end-to-end", String(format: "%.0f events/s (%.2f s)", result.eventsPerSecond, result.seconds)),
+                ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
+                ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
+                ("idle RSS", Format.bytes(result.idleRSS)),
+                ("peak RSS", Format.bytes(result.peakRSS)),
+                ("raw SQLite insert", String(format: "%.0f rows/s (batches of 1000, same rows)", raw)),
+                ("engine / raw", String(format: "%.2f", ratio)),
+            ]
+            if global.json {
+                printJSON(.object([
+                    "events": .int(Int64(events)), "hooks": .int(Int64(hooks)), "concurrency": .int(Int64(concurrency)), "sync": .string(sync),
+                    "events_per_second": .double(result.eventsPerSecond), "dispatch_p50_ms": .double(result.dispatchP50 * 1000),
+                    "dispatch_p99_ms": .double(result.dispatchP99 * 1000), "start_p50_ms": .double(result.startP50 * 1000),
+                    "start_p99_ms": .double(result.startP99 * 1000), "idle_rss_bytes": .int(Int64(result.idleRSS)),
+                    "peak_rss_bytes": .int(Int64(result.peakRSS)), "raw_sqlite_rows_per_second": .double(raw), "ratio": .double(ratio),
+                ]))
+            } else {
+                for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
+            }
+        }
+    }
+
+    struct Result {
+        var eventsPerSecond: Double
+        var seconds: Double
+        var dispatchP50: Double
+        var dispatchP99: Double
+        var startP50: Double
+        var startP99: Double
+        var idleRSS: Int
+        var peakRSS: Int
+    }
+
+    final class Recorder: Sendable {
+        let starts = Mutex<[String: Double]>([:])
+        let finished = Atomic<Int>(0)
+        let lastFinish = Mutex<Double>(0)
+        let done = AsyncStream<Void>.makeStream()
+        let target: Int
+        init(target: Int) { self.target = target }
+    }
+
+    func measureEngine(dir: String, syncMode: SQLiteSynchronous) async throws -> Result {
+        let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
+        let runtime = LuaRuntime()
+        defer { runtime.shutdown() }
+        for i in 0..<hooks {
+            let source = "return { name = \"bench_\(i)\", event_type = \"bench.event\", execute = function(e) return true end }"
+            let loaded = try await HookLoader.load(source: source, filePath: "\(dir)/bench_\(i).lua", overrides: HookOverrides(), runtime: runtime)
+            try await store.addHook(loaded.hook)
+        }
+        let recorder = Recorder(target: events)
+        var config = EngineConfiguration()
+        config.workers = workers
+        config.observer = { obs in
+            switch obs {
+            case .hookStarted(let id, let at):
+                recorder.starts.withLock { if $0[id] == nil { $0[id] = at } }
+            case .eventRecorded(_, let status):
+                guard status == .completed else { return }
+                let n = recorder.finished.add(1, ordering: .relaxed).newValue
+                if n == recorder.target {
+                    recorder.lastFinish.withLock { $0 = monotonicSeconds() }
+                    recorder.done.continuation.yield()
+                }
+            }
+        }
+        let engine = Engine(store: store, runtime: runtime, configuration: config)
+        try await engine.start()
+        let idleRSS = ProcessStats.residentBytes()
+
+        let perTask = events / concurrency
+        let extra = events % concurrency
+        let interval = rate.map { Double(concurrency) / $0 }
+        let t0 = monotonicSeconds()
+        let samples = await withTaskGroup(of: [(String, Double, Double)].self) { group in
+            for t in 0..<concurrency {
+                let count = perTask + (t < extra ? 1 : 0)
+                group.addTask {
+                    var out: [(String, Double, Double)] = []
+                    out.reserveCapacity(count)
+                    for i in 0..<count {
+                        if let interval {
+                            let due = t0 + Double(i) * interval + Double(t) * interval / Double(concurrency)
+                            let wait = due - monotonicSeconds()
+                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+                        }
+                        let start = monotonicSeconds()
+                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
+                        out.append((e.id, start, monotonicSeconds() - start))
+                    }
+                    return out
+                }
+            }
+            var all: [(String, Double, Double)] = []
+            for await part in group { all.append(contentsOf: part) }
+            return all
+        }
+        if hooks > 0 || true {
+            for await _ in recorder.done.stream { break }
+        }
+        let elapsed = recorder.lastFinish.withLock { $0 } - t0
+        let peak = ProcessStats.peakResidentBytes()
+        _ = await engine.drain(grace: 10)
+        await store.close()
+
+        let latencies = samples.map(\.2).sorted()
+        let starts = recorder.starts.withLock { $0 }
+        let startDelays = samples.compactMap { s in starts[s.0].map { max(0, $0 - s.1) } }.sorted()
+        func pct(_ a: [Double], _ p: Double) -> Double { a.isEmpty ? 0 : a[min(a.count - 1, Int(Double(a.count - 1) * p))] }
+        return Result(
+            eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
+            startP50: pct(startDelays, 0.5), startP99: pct(startDelays, 0.99), idleRSS: idleRSS, peakRSS: peak)
+    }
+}
+
+enum ProcessStats {
+    static func statusField(_ name: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+            return kb * 1024
+        }
+        return 0
+    }
+    static func residentBytes() -> Int { statusField("VmRSS") }
+    static func peakResidentBytes() -> Int { statusField("VmHWM") }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import SlothRunner
+
+enum EventView {
+    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> String {
+        var out = """
+            Event: \(e.id)
+            Type: \(e.type)
+            Stack: \(e.stack ?? "-")
+            Status: \(e.status.rawValue)
+            Created: \(Format.timestamp(e.createdAt))
+            Processed: \(Format.timestamp(e.processedAt))
+            Attempts: \(e.attempts)
+            """
+        if let p = e.parentID { out += "\nParent: \(p) (chain depth \(e.chainDepth))" }
+        if e.status == .pending && e.attempts > 0 { out += "\nNext attempt: \(Format.timestamp(e.nextRunAt))" }
+        if let err = e.error { out += "\nError: \(err)" }
+        out += "\n\nHook Executions\n"
+        if executions.isEmpty {
+            out += e.status == .completed ? "(no hook matched this event)\n" : "(none yet)\n"
+        } else {
+            var t = Table(["Hook Name", "Status", "Attempt", "Duration", "Executed At"])
+            for x in executions {
+                t.add([x.hookName, Format.status(x.success), "\(x.attempt)", Format.duration(x.durationMillis), Format.timestamp(x.executedAt)])
+            }
+            out += t.render() + "\n"
+        }
+        for x in executions where !x.success {
+            out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(x.error ?? "failed")\n"
+            if !x.output.isEmpty { out += "Output:\n\(x.output)\(x.output.hasSuffix("\n") ? "" : "\n")" }
+        }
+        if !deadLetters.isEmpty {
+            out += "\nDead-lettered hooks (re-arm with `sloth-runner events retry \(e.id.prefix(13))`):\n"
+            for d in deadLetters { out += "  \(d.hookName): \(d.attempts) attempts, last error: \(HookView.firstLine(d.lastError ?? "-", max: 100))\n" }
+        }
+        return out
+    }
+
+    static func json(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> JSONValue {
+        guard case .object(var o) = e.json else { return e.json }
+        o["executions"] = .array(executions.map(\.json))
+        o["dead_letters"] = .array(deadLetters.map {
+            .object(["hook_id": .string($0.hookID), "hook_name": .string($0.hookName), "attempts": .int(Int64($0.attempts)), "last_error": $0.lastError.map(JSONValue.string) ?? .null])
+        })
+        return .object(o)
+    }
+}

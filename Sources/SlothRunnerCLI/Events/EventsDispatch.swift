@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct EventsDispatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatch",
+        abstract: "Dispatch an event; it is stored durably before this returns.",
+        discussion: """
+            Without a running `sloth-runner serve`, --wait runs the engine in this process until the
+            event is done. With one, the daemon picks the event up and --wait follows it.
+
+            Examples:
+              sloth-runner events dispatch task.failed --data '{"task":{"task_name":"deploy_app","error":"refused"}}'
+              sloth-runner events dispatch custom.backup_done --data-file payload.json --stack production --wait
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Event type, e.g. task.failed or custom.my_event.") var type: String
+    @Option(help: "Event data as a JSON object.") var data: String?
+    @Option(help: "File holding the event data as a JSON object ('-' for stdin).") var dataFile: String?
+    @Option(help: "Stack the event belongs to.") var stack: String?
+    @Flag(help: "Wait until the event is processed and show the outcome.") var wait = false
+    @Option(help: "How long --wait waits, e.g. 60s.") var timeout = "120s"
+    @Option(help: "Largest event data accepted, in bytes.") var maxDataBytes = NewEvent.defaultMaxDataBytes
+
+    func run() async throws {
+        try await runReporting {
+            let new = NewEvent(type: type, data: try readEventData(inline: data, file: dataFile), stack: stack)
+            _ = try new.validated(maxDataBytes: maxDataBytes)
+            let waitSeconds = try DurationText.parseSeconds(timeout)
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            guard wait else {
+                let event = Engine.pendingEvent(from: new)
+                try await store.insertEvents([event])
+                if global.json { printJSON(event.json) } else { print("Event \(event.id) dispatched (\(event.type)).") }
+                return
+            }
+            let lock = DaemonLock(databasePath: global.databasePath)
+            let id: String
+            if lock.tryAcquire() {
+                defer { lock.release() }
+                id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds)
+            } else {
+                let event = Engine.pendingEvent(from: new)
+                try await store.insertEvents([event])
+                id = event.id
+                if !global.json { print("Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.") }
+                _ = try await waitForFinal(id, store: store, seconds: waitSeconds)
+            }
+            try await report(id, store: store)
+        }
+    }
+
+    private func dispatchInProcess(_ new: NewEvent, store: SQLiteEventStore, waitSeconds: Double) async throws -> String {
+        let runtime = LuaRuntime()
+        defer { runtime.shutdown() }
+        var config = EngineConfiguration()
+        config.maxDataBytes = maxDataBytes
+        let engine = Engine(store: store, runtime: runtime, configuration: config)
+        try await engine.start()
+        let event = try await engine.dispatch(new)
+        _ = try await waitForFinal(event.id, store: store, seconds: waitSeconds)
+        _ = await engine.drain(grace: 30)
+        return event.id
+    }
+
+    private func report(_ id: String, store: SQLiteEventStore) async throws {
+        let e = try await store.resolveEvent(id)
+        let runs = try await store.executions(eventID: id)
+        let dead = try await store.deadLetters(eventID: id)
+        if global.json { printJSON(EventView.json(e, executions: runs, deadLetters: dead)) } else { print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "") }
+        switch e.status {
+        case .completed: return
+        case .failed: throw ExitCode(1)
+        case .pending, .processing:
+            FileHandle.standardError.write(Data("error: event \(id) is still \(e.status.rawValue) after \(timeout); follow it with `sloth-runner events show \(id.prefix(13))`\n".utf8))
+            throw ExitCode(9)
+        }
+    }
+}
+
+/// Follows an event in the store until it is completed or failed, or time runs out.
+func waitForFinal(_ id: String, store: any EventStore, seconds: Double) async throws -> Event {
+    let deadline = Date().addingTimeInterval(seconds)
+    while true {
+        let e = try await store.resolveEvent(id)
+        if e.status == .completed || e.status == .failed || Date() >= deadline { return e }
+        try await Task.sleep(nanoseconds: 10_000_000)
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct EventsList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List recent events, newest first.",
+        discussion: """
+            Examples:
+              sloth-runner events list
+              sloth-runner events list --type task.failed --status failed --since 24h --limit 100
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only events of this type.") var type: String?
+    @Option(help: "Only events with this status: pending, processing, completed, failed.") var status: String?
+    @Option(help: "Only events of this stack.") var stack: String?
+    @Option(help: "Only events created within this duration, e.g. 1h, 24h.") var since: String?
+    @Option(help: "How many events to show.") var limit = 50
+
+    func run() async throws {
+        try await runReporting {
+            var filter = EventFilter(type: type, stack: stack, limit: limit)
+            guard limit > 0 else { throw SlothError.invalidInput("--limit must be positive") }
+            if let status {
+                guard let s = EventStatus(rawValue: status) else {
+                    throw SlothError.invalidInput("unknown status '\(status)'; use one of: \(EventStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.status = s
+            }
+            if let since { filter.since = nowMillis() - Int64(try DurationText.parseSeconds(since) * 1000) }
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let events = try await store.listEvents(filter)
+            if global.json {
+                printJSON(.array(events.map(\.json)))
+                return
+            }
+            if events.isEmpty {
+                print("No events match.")
+                return
+            }
+            var t = Table(["ID", "Type", "Stack", "Status", "Attempts", "Created"])
+            for e in events { t.add([e.id, e.type, e.stack ?? "-", e.status.rawValue, "\(e.attempts)", Format.timestamp(e.createdAt)]) }
+            print(t.render())
+        }
+    }
+}
+
+struct EventsGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print an event as JSON.", discussion: "Example:\n  sloth-runner events get 0193a1b2")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Event id or a unique prefix of it.") var id: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            printJSON(try await store.resolveEvent(id).json)
+        }
+    }
+}
+
+struct EventsShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show an event with every hook execution and its errors.",
+        discussion: "Example:\n  sloth-runner events show 0193a1b2")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Event id or a unique prefix of it.") var id: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let e = try await store.resolveEvent(id)
+            let runs = try await store.executions(eventID: e.id)
+            let dead = try await store.deadLetters(eventID: e.id)
+            if global.json { printJSON(EventView.json(e, executions: runs, deadLetters: dead)) } else { print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "") }
+        }
+    }
+}
+
+struct EventsDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete an event and its executions.", discussion: "Example:\n  sloth-runner events delete 0193a1b2")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Event id or a unique prefix of it.") var id: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let e = try await store.resolveEvent(id)
+            try await store.deleteEvent(id: e.id)
+            if global.json { printJSON(.object(["id": .string(e.id), "deleted": .bool(true)])) } else { print("Event \(e.id) deleted.") }
+        }
+    }
+}
+
+struct EventsCleanup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup", abstract: "Delete finished events older than a duration.",
+        discussion: """
+            Without --status, completed and failed events are deleted; events still pending or in
+            processing are never touched unless named with --status.
+
+            Examples:
+              sloth-runner events cleanup --older-than 720h
+              sloth-runner events cleanup --older-than 24h --status failed
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Age, e.g. 720h (30 days), 7d, 90m.") var olderThan: String
+    @Option(help: "Only events with this status.") var status: String?
+    func run() async throws {
+        try await runReporting {
+            let seconds = try DurationText.parseSeconds(olderThan)
+            var st: EventStatus?
+            if let status {
+                guard let s = EventStatus(rawValue: status) else { throw SlothError.invalidInput("unknown status '\(status)'; use one of: \(EventStatus.allCases.map(\.rawValue).joined(separator: ", "))") }
+                st = s
+            }
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let n = try await store.deleteEvents(olderThan: nowMillis() - Int64(seconds * 1000), status: st)
+            if global.json { printJSON(.object(["deleted": .int(Int64(n))])) } else { print("Deleted \(n) event\(n == 1 ? "" : "s") older than \(olderThan).") }
+        }
+    }
+}
+
+struct EventsRetry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Re-arm a failed event: its dead-lettered hooks get a fresh set of attempts.",
+        discussion: "Hooks that already succeeded for the event do not run again.\n\nExample:\n  sloth-runner events retry 0193a1b2")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Event id or a unique prefix of it.") var id: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let e = try await store.resolveEvent(id)
+            try await store.retryEvent(id: e.id, now: nowMillis())
+            if global.json {
+                printJSON(.object(["id": .string(e.id), "status": .string("pending")]))
+            } else {
+                print("Event \(e.id) re-armed; `sloth-runner serve` runs it (follow with `sloth-runner events show \(e.id.prefix(13))`).")
+            }
+        }
+    }
+}
+
+struct EventsTypes: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "types", abstract: "List the known event types and their payload fields.",
+        discussion: "Examples:\n  sloth-runner events types\n  sloth-runner events types --category task")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this category, e.g. task, agent, file.") var category: String?
+    func run() async throws {
+        try await runReporting {
+            let entries = EventCatalog.entries.filter { category == nil || $0.category == category }
+            if entries.isEmpty {
+                let cats = Set(EventCatalog.entries.map(\.category)).sorted().joined(separator: ", ")
+                throw SlothError.notFound("no category '\(category ?? "")'; categories: \(cats)")
+            }
+            if global.json {
+                printJSON(.array(entries.map { .object(["type": .string($0.type), "category": .string($0.category), "fields": .string($0.fields), "note": .string($0.note)]) }))
+                return
+            }
+            var t = Table(["Type", "Category", "Payload Fields"])
+            for e in entries { t.add([e.type, e.category, e.fields.isEmpty ? "-" : e.fields]) }
+            print(t.render())
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct HookList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List registered hooks.",
+        discussion: """
+            Examples:
+              sloth-runner hook list
+              sloth-runner hook list --stack production --enabled
+              sloth-runner hook list --event-type task.failed -o json
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only hooks of this stack.") var stack: String?
+    @Option(help: "Only hooks that listen to this event type.") var eventType: String?
+    @Flag(help: "Only enabled hooks.") var enabled = false
+    @Flag(help: "Only disabled hooks.") var disabled = false
+
+    func run() async throws {
+        try await runReporting {
+            if enabled && disabled { throw SlothError.invalidInput("give --enabled or --disabled, not both") }
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            let hooks = try await store.listHooks(HookFilter(stack: stack, eventType: eventType, enabled: enabled ? true : (disabled ? false : nil)))
+            if global.json {
+                printJSON(.array(hooks.map { HookView.json($0, stats: nil) }))
+                return
+            }
+            if hooks.isEmpty {
+                print("No hooks registered\(stack.map { " in stack \($0)" } ?? ""). Add one with `sloth-runner hook add FILE`.")
+                return
+            }
+            var t = Table(["Name", "Event Type", "Stack", "Enabled", "Runs", "Last Run"])
+            for h in hooks {
+                t.add([h.name, h.eventTypeText, h.stack ?? "-", h.enabled ? "yes" : "no", "\(h.runCount)", Format.timestamp(h.lastRun)])
+            }
+            print(t.render())
+        }
+    }
+}
+
+struct HookGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Show a hook: metadata, source, run statistics.",
+        discussion: "Example:\n  sloth-runner hook get notify_on_failure")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Hook name.") var name: String
+
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            guard let h = try await store.hook(named: name) else {
+                throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
+            }
+            let stats = try await store.hookStats(hookID: h.id)
+            if global.json {
+                printJSON(HookView.json(h, stats: stats))
+                return
+            }
+            let rate = stats.successRate.map { String(format: "%.1f%% (%d of %d)", $0 * 100, stats.successes, stats.executions) } ?? "no runs yet"
+            print("""
+                Name:         \(h.name)
+                Description:  \(h.description ?? "-")
+                Event types:  \(h.eventTypeText)
+                Stack:        \(h.stack ?? "- (all stacks)")
+                Enabled:      \(h.enabled ? "yes" : "no")
+                Source:       \(h.filePath)
+                Source hash:  sha256:\(h.sourceHash)
+                Limits:       timeout \(Format.duration(h.limits.timeoutMillis)), memory \(Format.bytes(h.limits.memoryBytes)), \(h.limits.instructions) instructions
+                Retries:      \(h.maxAttempts) attempts, backoff from \(Format.duration(h.retryDelayMillis))
+                Created:      \(Format.timestamp(h.createdAt))
+                Updated:      \(Format.timestamp(h.updatedAt))
+                Run count:    \(h.runCount)
+                Last run:     \(Format.timestamp(h.lastRun))
+                Success rate: \(rate)
+                Duration:     p50 \(Format.duration(stats.p50Millis)), p95 \(Format.duration(stats.p95Millis))
+                """)
+        }
+    }
+}
+
+struct HookEnable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "enable", abstract: "Enable a hook.", discussion: "Example:\n  sloth-runner hook enable notify_on_failure")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Hook name.") var name: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            try await store.setHookEnabled(name: name, enabled: true)
+            if !global.json { print("Hook '\(name)' enabled.") } else { printJSON(.object(["name": .string(name), "enabled": .bool(true)])) }
+        }
+    }
+}
+
+struct HookDisable: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a hook (it stays registered).", discussion: "Example:\n  sloth-runner hook disable notify_on_failure")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Hook name.") var name: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            try await store.setHookEnabled(name: name, enabled: false)
+            if !global.json { print("Hook '\(name)' disabled.") } else { printJSON(.object(["name": .string(name), "enabled": .bool(false)])) }
+        }
+    }
+}
+
+struct HookRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a hook and its execution history.", discussion: "Example:\n  sloth-runner hook remove notify_on_failure",
+        aliases: ["delete"])
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Hook name.") var name: String
+    func run() async throws {
+        try await runReporting {
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            try await store.removeHook(name: name)
+            if !global.json { print("Hook '\(name)' removed.") } else { printJSON(.object(["name": .string(name), "removed": .bool(true)])) }
+        }
+    }
+}
+
+struct HookHistory: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Show a hook's recent executions.",
+        discussion: """
+            Examples:
+              sloth-runner hook history notify_on_failure --limit 20
+              sloth-runner hook history notify_on_failure --failed -o json
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Hook name.") var name: String
+    @Option(help: "How many executions to show.") var limit = 20
+    @Flag(help: "Only failed executions.") var failed = false
+
+    func run() async throws {
+        try await runReporting {
+            guard limit > 0 else { throw SlothError.invalidInput("--limit must be positive") }
+            let store = try global.openStore()
+            defer { store.closeNow() }
+            guard let h = try await store.hook(named: name) else {
+                throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
+            }
+            let runs = try await store.hookHistory(hookID: h.id, limit: limit, failedOnly: failed)
+            if global.json {
+                printJSON(.array(runs.map(\.json)))
+                return
+            }
+            if runs.isEmpty {
+                print("Hook '\(name)' has no \(failed ? "failed " : "")executions yet.")
+                return
+            }
+            print(HookView.executionsTable(runs, showEvent: true))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import SlothRunner
+
+enum HookView {
+    static func json(_ h: Hook, stats: HookStats?) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(h.id), "name": .string(h.name), "event_types": .array(h.eventTypes.map(JSONValue.string)),
+            "file_path": .string(h.filePath), "enabled": .bool(h.enabled), "created_at": .int(h.createdAt),
+            "updated_at": .int(h.updatedAt), "run_count": .int(Int64(h.runCount)), "source_hash": .string(h.sourceHash),
+            "timeout_ms": .int(h.limits.timeoutMillis), "memory_limit_bytes": .int(Int64(h.limits.memoryBytes)),
+            "max_instructions": .int(h.limits.instructions), "max_attempts": .int(Int64(h.maxAttempts)),
+            "retry_delay_ms": .int(h.retryDelayMillis),
+        ]
+        o["description"] = h.description.map(JSONValue.string) ?? .null
+        o["stack"] = h.stack.map(JSONValue.string) ?? .null
+        o["last_run"] = h.lastRun.map(JSONValue.int) ?? .null
+        if let s = stats {
+            o["executions"] = .int(Int64(s.executions))
+            o["successes"] = .int(Int64(s.successes))
+            o["success_rate"] = s.successRate.map(JSONValue.double) ?? .null
+            o["p50_ms"] = s.p50Millis.map(JSONValue.int) ?? .null
+            o["p95_ms"] = s.p95Millis.map(JSONValue.int) ?? .null
+        }
+        return .object(o)
+    }
+
+    static func executionsTable(_ runs: [HookExecution], showEvent: Bool) -> String {
+        var t = Table(showEvent ? ["Event", "Status", "Attempt", "Duration", "Executed At", "Error"] : ["Hook Name", "Status", "Attempt", "Duration", "Executed At"])
+        for r in runs {
+            if showEvent {
+                t.add([r.eventID, Format.status(r.success), "\(r.attempt)", Format.duration(r.durationMillis), Format.timestamp(r.executedAt), firstLine(r.error ?? "")])
+            } else {
+                t.add([r.hookName, Format.status(r.success), "\(r.attempt)", Format.duration(r.durationMillis), Format.timestamp(r.executedAt)])
+            }
+        }
+        return t.render()
+    }
+
+    static func firstLine(_ s: String, max: Int = 60) -> String {
+        let line = s.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        return line.count > max ? String(line.prefix(max - 1)) + "…" : line
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import SlothRunner
+
+enum Format {
+    static func timestamp(_ ms: Millis?) -> String {
+        guard let ms else { return "-" }
+        let date = Date(timeIntervalSince1970: Double(ms) / 1000)
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.locale = Locale(identifier: "en_US_POSIX")
+        return f.string(from: date)
+    }
+
+    static func duration(_ ms: Int64?) -> String {
+        guard let ms else { return "-" }
+        return DurationText.format(millis: ms)
+    }
+
+    static func bytes(_ n: Int) -> String {
+        if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
+        if n >= 1 << 10 { return String(format: "%.1f KiB", Double(n) / 1024) }
+        return "\(n) B"
+    }
+
+    static func status(_ success: Bool) -> String { success ? "✅ Success" : "❌ Failed" }
+}
+
+/// Box-drawn tables as in the specification's examples.
+struct Table {
+    var headers: [String]
+    var rows: [[String]] = []
+
+    init(_ headers: [String]) { self.headers = headers }
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    static func width(_ s: String) -> Int {
+        s.unicodeScalars.reduce(0) { acc, u in
+            if u.properties.generalCategory == .nonspacingMark || u.value == 0xFE0F { return acc }
+            return acc + (u.properties.isEmojiPresentation ? 2 : 1)
+        }
+    }
+
+    func render() -> String {
+        var widths = headers.map(Self.width)
+        for r in rows {
+            for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], Self.width(c)) }
+        }
+        func line(_ l: String, _ m: String, _ r: String) -> String {
+            l + widths.map { String(repeating: "─", count: $0 + 2) }.joined(separator: m) + r
+        }
+        func row(_ cells: [String]) -> String {
+            "│" + cells.enumerated().map { i, c in " " + c + String(repeating: " ", count: max(0, widths[i] - Self.width(c))) + " " }.joined(separator: "│") + "│"
+        }
+        var out = [line("┌", "┬", "┐"), row(headers), line("├", "┼", "┤")]
+        for r in rows { out.append(row(r + Array(repeating: "", count: max(0, headers.count - r.count)))) }
+        out.append(line("└", "┴", "┘"))
+        return out.joined(separator: "\n")
+    }
+}

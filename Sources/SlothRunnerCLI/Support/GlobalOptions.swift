@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json
+}
+
+/// Options every command accepts.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Path of the SQLite database (default: $SLOTH_RUNNER_HOME/sloth.db or ~/.sloth-runner/sloth.db).")
+    var db: String?
+
+    @Option(name: .long, help: "Log level: debug, info, warn, error (default: $SLOTH_RUNNER_LOG_LEVEL or info).")
+    var logLevel: LogLevel?
+
+    @Option(name: [.customShort("o"), .long], help: "Output format: table for people, json for scripts.")
+    var output: OutputFormat = .table
+
+    var databasePath: String {
+        if let db { return db }
+        let env = ProcessInfo.processInfo.environment
+        if let home = env["SLOTH_RUNNER_HOME"], !home.isEmpty { return home + "/sloth.db" }
+        return NSHomeDirectory() + "/.sloth-runner/sloth.db"
+    }
+
+    var effectiveLogLevel: LogLevel {
+        if let logLevel { return logLevel }
+        if let raw = ProcessInfo.processInfo.environment["SLOTH_RUNNER_LOG_LEVEL"], let l = LogLevel(rawValue: raw.lowercased()) { return l }
+        return .info
+    }
+
+    func openStore(synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
+        do {
+            return try SQLiteEventStore(path: databasePath, synchronous: synchronous)
+        } catch let e as SlothError {
+            throw e
+        } catch {
+            throw .storage("cannot open the database at \(databasePath): \(error)")
+        }
+    }
+
+    var json: Bool { output == .json }
+}
+
+enum LogLevel: String, ExpressibleByArgument, CaseIterable, Comparable {
+    case debug, info, warn, error
+    static func < (a: LogLevel, b: LogLevel) -> Bool { a.order < b.order }
+    private var order: Int { [.debug: 0, .info: 1, .warn: 2, .error: 3][self]! }
+}
+
+/// Plain stderr logging for the CLI and the daemon.
+struct Log: Sendable {
+    let level: LogLevel
+    func callAsFunction(_ l: LogLevel, _ message: String) {
+        guard l >= level else { return }
+        let stamp = Format.timestamp(nowMillis())
+        FileHandle.standardError.write(Data("\(stamp) \(l.rawValue.uppercased()) \(message)\n".utf8))
+    }
+}
