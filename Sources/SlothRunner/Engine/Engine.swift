@@ -166,6 +166,9 @@ public final class Engine: Sendable {
                     if n > 0 {
                         let claimed = (try? await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now)) ?? []
                         await queue.unreserve(n - claimed.count)
+                        // A hook registered before these events were dispatched must see them:
+                        // its commit precedes theirs, so reading the version now is enough.
+                        if !claimed.isEmpty { try? await refreshHooks(force: false) }
                         for e in claimed { await queue.push(e) }
                         claimedFull = claimed.count == n
                     }

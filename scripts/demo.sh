@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job: starts the engine on the embedded SQLite default, registers the example hooks,
+# dispatches a few events and shows what ran. Uses a throw-away home unless SLOTH_RUNNER_HOME is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-system-deps.sh
+swift build
+bin="$(swift build --show-bin-path)/sloth-runner"
+export SLOTH_RUNNER_HOME="${SLOTH_RUNNER_HOME:-$(mktemp -d /tmp/sloth-demo.XXXXXX)}"
+echo "== database: $SLOTH_RUNNER_HOME/sloth.db"
+
+echo "== starting the engine (sloth-runner serve)"
+"$bin" serve --grace 10s 2>"$SLOTH_RUNNER_HOME/serve.log" &
+serve_pid=$!
+trap 'kill -TERM $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null || true' EXIT
+
+echo "== registering the example hooks"
+for hook in examples/hooks/*.lua; do "$bin" hook add "$hook"; done
+"$bin" hook list
+
+echo "== dispatching events (each --wait follows the event through the daemon)"
+"$bin" events dispatch task.failed --wait \
+  --data '{"task":{"task_name":"deploy_app","agent_name":"web-server-01","error":"Connection refused","exit_code":1}}'
+"$bin" events dispatch deploy.started --stack production --wait \
+  --data '{"deploy":{"deploy_id":"d-42","service":"api","version":"v2.0.0","environment":"production"}}'
+"$bin" events dispatch system.cpu_high --wait --data '{"usage_percent":97,"load_average":7.5}'
+echo "== a deployment without a version fails, is retried, then dead-lettered"
+"$bin" events dispatch deploy.started --stack production --wait --data '{"deploy":{"deploy_id":"d-43"}}' || true
+
+echo "== recent events"
+"$bin" events list --limit 10
+echo "== hook history of deployment_pipeline"
+"$bin" hook history deployment_pipeline
+echo "== stopping the engine (SIGTERM drains it)"
+kill -TERM $serve_pid; wait $serve_pid || true; trap - EXIT
+tail -n 3 "$SLOTH_RUNNER_HOME/serve.log"
