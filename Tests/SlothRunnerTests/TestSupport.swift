@@ -48,9 +48,9 @@ final class EngineHarness: Sendable {
     func waitFinal(_ id: String, timeout: Double = 20) async throws -> Event {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            await recorded.waitForChange(timeoutMillis: 200)
             let e = try await store.resolveEvent(id)
             if e.status == .completed || e.status == .failed { return e }
+            await recorded.waitForChange(timeoutMillis: 50)
         }
         return try await store.resolveEvent(id)
     }

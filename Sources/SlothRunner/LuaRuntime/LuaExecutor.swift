@@ -215,7 +215,7 @@ private final class ExecutorLoop {
     func finish(_ run: ActiveRun, success: Bool, message: String?, killed: Bool) {
         active[run.id] = nil
         let result = HookRunResult(
-            success: success, message: message, output: run.output.final, durationMillis: run.elapsedMillis,
+            success: success, message: message.map(Self.bounded), output: run.output.final, durationMillis: run.elapsedMillis,
             usage: run.usage, killed: killed, startedAt: run.startedAt)
         let vm = run.vm
         vm.release(thread: run.thread, ref: run.threadRef)
@@ -225,6 +225,15 @@ private final class ExecutorLoop {
             idle.append(vm)
         }
         run.complete(result)
+    }
+
+    static let maxMessageBytes = 4096
+
+    /// Error messages can nest without end (a C stack overflow repeats its position per level).
+    static func bounded(_ message: String) -> String {
+        guard message.utf8.count > maxMessageBytes else { return message }
+        let head = String(decoding: Array(message.utf8.prefix(maxMessageBytes)), as: UTF8.self)
+        return head + "… [\(message.utf8.count - maxMessageBytes) more bytes]"
     }
 
     func inspect(source: String, chunkName: String) -> Result<HookInspection, SlothError> {

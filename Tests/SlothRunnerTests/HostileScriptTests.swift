@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+@testable import SlothRunner
+
+/// Scripts that try to escape, exhaust or confuse the sandbox. Each must end as a recorded
+/// execution with a clear error (or bounded effect), while the engine keeps processing.
+struct HostileCase: Sendable, CustomStringConvertible {
+    let description: String
+    let body: String
+    /// Expected in the recorded error; nil when the run may succeed but must stay bounded.
+    let expectedError: String?
+    var check: (@Sendable (HookExecution) -> Bool)? = nil
+
+    static let all: [HostileCase] = [
+        HostileCase(description: "infinite loop", body: "while true do end", expectedError: "instruction limit"),
+        HostileCase(description: "loop inside pcall", body: "while true do pcall(function() while true do end end) end", expectedError: "instruction limit"),
+        HostileCase(description: "error swallowed in a loop", body: "for i = 1, 1e12 do pcall(error, 'x') end", expectedError: "instruction limit"),
+        HostileCase(description: "memory bomb", body: "local t = {} for i = 1, 1e9 do t[i] = {i} end", expectedError: "memory limit 8 MiB exceeded"),
+        HostileCase(description: "memory bomb inside pcall", body: "local t = {} while true do pcall(function() for i = 1, 1e9 do t[#t+1] = ('x'):rep(64) .. i end end) end", expectedError: "memory limit 8 MiB exceeded"),
+        HostileCase(description: "string.rep bomb", body: "local s = string.rep('x', 1e8)", expectedError: "memory limit 8 MiB exceeded"),
+        HostileCase(description: "string doubling", body: "local s = 'x' while true do s = s .. s end", expectedError: "memory limit 8 MiB exceeded"),
+        HostileCase(description: "deep recursion", body: "local function f(n) return 1 + f(n + 1) end f(1)", expectedError: nil, check: { !$0.success && ($0.error!.contains("stack overflow") || $0.error!.contains("memory limit")) }),
+        HostileCase(description: "coroutine recursion", body: "local function f() return coroutine.wrap(f)() end f()", expectedError: nil, check: { !$0.success && ($0.error!.contains("C stack overflow") || $0.error!.contains("memory limit")) }),
+        HostileCase(description: "coroutine bomb", body: "local t = {} while true do t[#t+1] = coroutine.create(function() end) end", expectedError: "memory limit 8 MiB exceeded"),
+        HostileCase(description: "busy coroutine", body: "local co = coroutine.wrap(function() while true do end end) co()", expectedError: "instruction limit"),
+        HostileCase(description: "os.exit", body: "os.exit(1)", expectedError: "field 'exit'"),
+        HostileCase(description: "os.execute", body: "os.execute('touch /tmp/pwned')", expectedError: "field 'execute'"),
+        HostileCase(description: "os.remove", body: "os.remove('/tmp/x')", expectedError: "field 'remove'"),
+        HostileCase(description: "io.popen", body: "io.popen('id')", expectedError: "global 'io'"),
+        HostileCase(description: "require io", body: "require('io')", expectedError: "module 'io' not found"),
+        HostileCase(description: "dofile", body: "dofile('/etc/passwd')", expectedError: "global 'dofile'"),
+        HostileCase(description: "load of bytecode", body: "local f, err = load(string.char(27) .. 'Lua' .. string.char(84, 0)) assert(f, err)", expectedError: "attempt to load a binary chunk"),
+        HostileCase(description: "string.dump", body: "string.dump(function() end)", expectedError: "field 'dump'"),
+        HostileCase(description: "dump through the string metatable", body: "local d = ('x').dump d(function() end)", expectedError: "local 'd'"),
+        HostileCase(description: "debug library", body: "debug.sethook()", expectedError: "global 'debug'"),
+        HostileCase(description: "string metatable", body: "getmetatable('').__index.upper = nil", expectedError: "attempt to index a boolean value"),
+        HostileCase(description: "__gc finalizer", body: "setmetatable({}, { __gc = function() while true do end end })", expectedError: "__gc metamethods are not available"),
+        HostileCase(description: "collectgarbage stop", body: "collectgarbage('stop')", expectedError: "collectgarbage('stop') is not available"),
+        HostileCase(description: "runaway __tostring", body: "print(setmetatable({}, { __tostring = function() while true do end end }))", expectedError: "instruction limit"),
+        HostileCase(description: "error object is a table", body: "error({ code = 42 })", expectedError: "(error object is a table)"),
+        HostileCase(description: "error table with message", body: "error({ message = 'structured failure' })", expectedError: "structured failure"),
+        HostileCase(description: "error table with evil __tostring", body: "error(setmetatable({}, { __tostring = function() while true do end end }))", expectedError: "(error object is a table)"),
+        HostileCase(description: "yield across pcall", body: "pcall(coroutine.yield)", expectedError: "coroutine.yield() was called outside of a coroutine"),
+        HostileCase(description: "bare yield", body: "coroutine.yield(1, 2, 3)", expectedError: "coroutine.yield() was called outside of a coroutine"),
+        HostileCase(description: "sleep inside a coroutine", body: "coroutine.wrap(function() sleep(1) end)()", expectedError: "can only be called from the hook itself"),
+        HostileCase(description: "sleep past the timeout", body: "sleep(60)", expectedError: "timeout after 1s"),
+        HostileCase(description: "json of a cycle", body: "local t = {} t.t = t require('json').encode(t)", expectedError: "cannot encode a table that contains itself"),
+        HostileCase(description: "globals through load", body: "load('x = 1')() assert(x == 1) error('local only')", expectedError: "local only"),
+        HostileCase(description: "huge output", body: "for i = 1, 100000 do print(string.rep('y', 200)) end return true", expectedError: nil, check: { $0.success && $0.output.utf8.count < 70_000 && $0.output.contains("[output truncated") }),
+    ]
+}
+
+@Suite struct HostileScriptTests {
+    @Test func corpusIsContainedAndTheEngineKeepsServing() async throws {
+        let h = try EngineHarness()
+        let cases = HostileCase.all
+        #expect(cases.count >= 20)
+        for (i, c) in cases.enumerated() {
+            _ = try await h.addHook(
+                """
+                return { name = "hostile_\(i)", event_type = "hostile.case_\(i)", timeout = 1, max_attempts = 1,
+                         memory_limit_mb = 8, max_instructions = 5000000,
+                         execute = function(event) \(c.body) end }
+                """, file: "hostile_\(i).lua")
+        }
+        _ = try await h.addHook(#"return { name = "canary", event_type = "canary.ping", execute = function(e) return true, "alive " .. e.data.n end }"#, file: "canary.lua")
+        try await h.engine.start()
+
+        var hostileIDs: [Int: String] = [:]
+        var canaryIDs: [String] = []
+        for i in cases.indices {
+            hostileIDs[i] = try await h.engine.dispatch(NewEvent(type: "hostile.case_\(i)")).id
+            canaryIDs.append(try await h.engine.dispatch(NewEvent(type: "canary.ping", data: .object(["n": .int(Int64(i))]))).id)
+        }
+        for (i, c) in cases.enumerated() {
+            let id = hostileIDs[i]!
+            let final = try await h.waitFinal(id)
+            let runs = try await h.store.executions(eventID: id)
+            #expect(runs.count == 1, "\(c): expected one recorded run, got \(runs.count)")
+            guard let run = runs.first else { continue }
+            if let expected = c.expectedError {
+                #expect(final.status == .failed, "\(c): status \(final.status)")
+                #expect(run.error?.contains(expected) == true, "\(c): error was \(run.error ?? "nil")")
+            }
+            #expect((run.error ?? "").utf8.count <= 4200, "\(c): error text is not bounded")
+            if let check = c.check { #expect(check(run), "\(c): \(run.error ?? "ok") / \(run.output.prefix(80))") }
+        }
+        for id in canaryIDs {
+            let final = try await h.waitFinal(id)
+            #expect(final.status == .completed)
+        }
+        // A string-library mutation by one run is not seen by the next.
+        _ = try await h.addHook(#"return { name = "vandal", event_type = "after.vandal", execute = function() string.upper = nil; _G.leak = 1 end }"#, file: "v.lua")
+        _ = try await h.addHook(#"return { name = "victim", event_type = "after.victim", execute = function() return true, string.upper("ok") .. tostring(leak) end }"#, file: "w.lua")
+        try await h.engine.refreshHooks(force: true)
+        let v = try await h.engine.dispatch(NewEvent(type: "after.vandal"))
+        _ = try await h.waitFinal(v.id)
+        let w = try await h.engine.dispatch(NewEvent(type: "after.victim"))
+        #expect(try await h.waitFinal(w.id).status == .completed)
+        _ = await h.engine.drain(grace: 5)
+    }
+}
