@@ -103,7 +103,11 @@ public final class Engine: Sendable {
     public func dispatch(_ new: NewEvent) async throws(SlothError) -> Event {
         _ = try new.validated(maxDataBytes: configuration.maxDataBytes)
         let running = phase.withLock { $0 }
-        if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
+        // While draining, outside intake stops, but a hook still finishing may hand on its work:
+        // its events are stored as pending for the next engine to claim.
+        if running == .draining && new.parentID == nil {
+            throw .runtime("the engine is shutting down and accepts no new events")
+        }
         let now = nowMillis()
         var event = Engine.pendingEvent(from: new, now: now)
         let fast = running == .running ? await queue.reserve(1) == 1 : false

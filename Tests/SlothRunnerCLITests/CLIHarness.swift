@@ -1,0 +1,136 @@
+import Foundation
+import SlothRunner
+
+/// Drives the built `sloth-runner` binary against a private home directory.
+final class CLI: Sendable {
+    let home: String
+    let binary: String
+
+    struct Result: CustomStringConvertible {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var description: String { "exit \(status)\nstdout:\n\(stdout)\nstderr:\n\(stderr)" }
+        var json: JSONValue? { try? JSONValue.parse(stdout) }
+    }
+
+    init() {
+        home = NSTemporaryDirectory() + "sloth-cli-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        binary = CLI.locateBinary()
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: home) }
+
+    var databasePath: String { home + "/sloth.db" }
+
+    static func locateBinary() -> String {
+        if let b = ProcessInfo.processInfo.environment["SLOTH_RUNNER_BIN"] { return b }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/sloth-runner").path
+    }
+
+    func file(_ name: String, _ contents: String) -> String {
+        let p = home + "/" + name
+        FileManager.default.createFile(atPath: p, contents: Data(contents.utf8))
+        return p
+    }
+
+    private func makeProcess(_ args: [String], stdout: String, stderr: String) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["SLOTH_RUNNER_HOME"] = home
+        env.removeValue(forKey: "SLOTH_RUNNER_LOG_LEVEL")
+        p.environment = env
+        FileManager.default.createFile(atPath: stdout, contents: nil)
+        FileManager.default.createFile(atPath: stderr, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: stdout)
+        p.standardError = FileHandle(forWritingAtPath: stderr)
+        p.standardInput = FileHandle.nullDevice
+        return p
+    }
+
+    /// Runs a command to completion. Output goes through files, so any size is safe.
+    @discardableResult
+    func run(_ args: String...) throws -> Result { try run(args) }
+
+    func run(_ args: [String]) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw SlothError.notFound("the sloth-runner binary is not at \(binary); run `swift build` first (scripts/test.sh does)")
+        }
+        let id = UUID().uuidString
+        let out = home + "/.out-\(id)", err = home + "/.err-\(id)"
+        let p = makeProcess(args, stdout: out, stderr: err)
+        try p.run()
+        p.waitUntilExit()
+        defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err) }
+        return Result(
+            status: p.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `sloth-runner serve` in the background and waits until it says it is serving.
+    func startServe(_ extra: [String] = []) throws -> Daemon {
+        let log = home + "/serve-\(UUID().uuidString).log"
+        let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log)
+        try p.run()
+        let daemon = Daemon(process: p, logPath: log)
+        try eventually(timeout: 30, "serve did not start:\n\(daemon.log)") { daemon.log.contains("serving") || !p.isRunning }
+        guard p.isRunning else { throw SlothError.runtime("serve exited at start:\n\(daemon.log)") }
+        return daemon
+    }
+
+    func openStore() throws -> SQLiteEventStore { try SQLiteEventStore(path: databasePath) }
+}
+
+final class Daemon {
+    let process: Process
+    let logPath: String
+    init(process: Process, logPath: String) {
+        self.process = process
+        self.logPath = logPath
+    }
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var pid: Int32 { process.processIdentifier }
+
+    func kill(_ signal: Int32) {
+        Foundation.kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit; returns its status.
+    func waitExit(timeout: Double = 60) throws -> Int32 {
+        try eventually(timeout: timeout, "serve did not exit:\n\(log)") { !process.isRunning }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Polls a condition until it holds: synchronisation on an observable state, never on time alone.
+func eventually(timeout: Double, _ message: @autoclosure () -> String, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(5_000)
+    }
+    if try condition() { return }
+    throw SlothError.runtime("timed out after \(timeout)s: \(message())")
+}
+
+func eventually(timeout: Double, _ message: @autoclosure () -> String, _ condition: () async throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return }
+        try await Task.sleep(nanoseconds: 5_000_000)
+    }
+    if try await condition() { return }
+    throw SlothError.runtime("timed out after \(timeout)s: \(message())")
+}
