@@ -26,6 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "SQLite durability: normal or full.") var sync = "normal"
     @Option(help: "Offered load in events/s (default: as fast as possible).") var rate: Double?
     @Option(help: "Engine workers.") var workers = 100
+    @Flag(help: "Measure only the Lua runtime: N runs of a trivial hook, no store.") var luaOnly = false
 
     func run() async throws {
         try await runReporting {
@@ -35,6 +36,10 @@ struct BenchCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
 
+            if luaOnly {
+                try await measureLua()
+                return
+            }
             let result = try await measureEngine(dir: dir, syncMode: syncMode)
             let raw = try SQLiteBaseline.insertRate(path: dir + "/raw.db", rows: events, synchronous: syncMode)
             let ratio = result.eventsPerSecond / raw
@@ -80,6 +85,25 @@ struct BenchCommand: AsyncParsableCommand {
         let done = AsyncStream<Void>.makeStream()
         let target: Int
         init(target: Int) { self.target = target }
+    }
+
+    func measureLua() async throws {
+        let runtime = LuaRuntime()
+        defer { runtime.shutdown() }
+        let source = "return { name = \"bench\", event_type = \"bench.event\", execute = function(e) return true end }"
+        let event = Engine.luaView(of: Engine.pendingEvent(from: NewEvent(type: "bench.event", data: .object(["seq": .int(1), "payload": .string("benchmark")]))), attempt: 1)
+        let request = HookRunRequest(
+            hookID: "h", hookName: "bench", source: source, sourceHash: "bench", chunkName: "bench.lua", event: event,
+            eventStack: nil, chainDepth: 0, limits: HookLimits(), dispatcher: nil)
+        let t0 = monotonicSeconds()
+        await withTaskGroup(of: Void.self) { group in
+            for t in 0..<concurrency {
+                let count = events / concurrency + (t < events % concurrency ? 1 : 0)
+                group.addTask { for _ in 0..<count { _ = await runtime.run(request) } }
+            }
+        }
+        let elapsed = monotonicSeconds() - t0
+        print(String(format: "lua runtime           %.0f hook runs/s (%d runs, %d concurrent, %.2f s)", Double(events) / elapsed, events, concurrency, elapsed))
     }
 
     func measureEngine(dir: String, syncMode: SQLiteSynchronous) async throws -> Result {

@@ -1,19 +1,36 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Time-ordered event ids (UUID version 7): sorting ids sorts events by creation time, and a
 /// short prefix is usually enough to name one.
 public enum EventID {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     public static func make(millis: Millis = nowMillis()) -> String {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        let ms = UInt64(millis)
-        for i in 0..<6 { bytes[i] = UInt8((ms >> (8 * (5 - UInt64(i)))) & 0xFF) }
-        var rng = SystemRandomNumberGenerator()
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
-        let h = Array(hex)
-        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-"
-            + String(h[16..<20]) + "-" + String(h[20..<32])
+        var bytes = (UInt64(0), UInt64(0))
+        // arc4random_buf is a userspace CSPRNG: no system call per id on the dispatch path.
+        withUnsafeMutableBytes(of: &bytes) { arc4random_buf($0.baseAddress!, 16) }
+        return withUnsafeMutableBytes(of: &bytes) { raw -> String in
+            let b = raw.bindMemory(to: UInt8.self)
+            let ms = UInt64(millis)
+            for i in 0..<6 { b[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xFF) }
+            b[6] = (b[6] & 0x0F) | 0x70
+            b[8] = (b[8] & 0x3F) | 0x80
+            return String(unsafeUninitializedCapacity: 36) { out in
+                var o = 0
+                for i in 0..<16 {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[o] = UInt8(ascii: "-")
+                        o += 1
+                    }
+                    out[o] = hexDigits[Int(b[i] >> 4)]
+                    out[o + 1] = hexDigits[Int(b[i] & 0x0F)]
+                    o += 2
+                }
+                return o
+            }
+        }
     }
 }

@@ -23,8 +23,9 @@ enum SQLiteSchema {
         CREATE INDEX idx_events_status ON events(status);
         CREATE INDEX idx_events_type ON events(type);
         CREATE INDEX idx_events_created_at ON events(created_at);
-        CREATE INDEX idx_events_due ON events(status, next_run_at);
-        CREATE INDEX idx_events_lease ON events(lease_owner) WHERE lease_owner IS NOT NULL;
+        -- Only pending events wait to be claimed; events claimed at dispatch never enter this
+        -- index, which keeps the hot path to the fewest B-tree writes.
+        CREATE INDEX idx_events_due ON events(next_run_at) WHERE status = 'pending';
 
         CREATE TABLE hooks (
             id TEXT PRIMARY KEY,
