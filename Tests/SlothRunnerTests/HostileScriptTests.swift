@@ -10,6 +10,9 @@ struct HostileCase: Sendable, CustomStringConvertible {
     /// Expected in the recorded error; nil when the run may succeed but must stay bounded.
     let expectedError: String?
     var check: (@Sendable (HookExecution) -> Bool)? = nil
+    /// Wall-clock limit in seconds; long enough that CPU-bound cases always trip on their
+    /// instruction budget first, however loaded the machine is.
+    var timeout = 10
 
     static let all: [HostileCase] = [
         HostileCase(description: "infinite loop", body: "while true do end", expectedError: "instruction limit"),
@@ -43,7 +46,7 @@ struct HostileCase: Sendable, CustomStringConvertible {
         HostileCase(description: "yield across pcall", body: "pcall(coroutine.yield)", expectedError: "coroutine.yield() was called outside of a coroutine"),
         HostileCase(description: "bare yield", body: "coroutine.yield(1, 2, 3)", expectedError: "coroutine.yield() was called outside of a coroutine"),
         HostileCase(description: "sleep inside a coroutine", body: "coroutine.wrap(function() sleep(1) end)()", expectedError: "can only be called from the hook itself"),
-        HostileCase(description: "sleep past the timeout", body: "sleep(60)", expectedError: "timeout after 1s"),
+        HostileCase(description: "sleep past the timeout", body: "sleep(60)", expectedError: "timeout after 1s", timeout: 1),
         HostileCase(description: "json of a cycle", body: "local t = {} t.t = t require('json').encode(t)", expectedError: "cannot encode a table that contains itself"),
         HostileCase(description: "globals through load", body: "load('x = 1')() assert(x == 1) error('local only')", expectedError: "local only"),
         HostileCase(description: "huge output", body: "for i = 1, 100000 do print(string.rep('y', 200)) end return true", expectedError: nil, check: { $0.success && $0.output.utf8.count < 70_000 && $0.output.contains("[output truncated") }),
@@ -58,7 +61,7 @@ struct HostileCase: Sendable, CustomStringConvertible {
         for (i, c) in cases.enumerated() {
             _ = try await h.addHook(
                 """
-                return { name = "hostile_\(i)", event_type = "hostile.case_\(i)", timeout = 1, max_attempts = 1,
+                return { name = "hostile_\(i)", event_type = "hostile.case_\(i)", timeout = \(c.timeout), max_attempts = 1,
                          memory_limit_mb = 8, max_instructions = 5000000,
                          execute = function(event) \(c.body) end }
                 """, file: "hostile_\(i).lua")
