@@ -153,19 +153,6 @@ void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx) {
     lua_pushcclosure(L, sb_trampoline, 2);
 }
 
-static int sb_copy(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_createtable(L, 0, (int)lua_rawlen(L, 1) + 8);
-    lua_pushnil(L);
-    while (lua_next(L, 1) != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, 2);
-    }
-    return 1;
-}
-
-void sb_push_copyfn(lua_State *L) { lua_pushcfunction(L, sb_copy); }
 
 static int sb_bind(lua_State *L) {
     luaL_checktype(L, 1, LUA_TFUNCTION);

@@ -49,6 +49,9 @@ struct HostileCase: Sendable, CustomStringConvertible {
         HostileCase(description: "sleep past the timeout", body: "sleep(60)", expectedError: "timeout after 1s", timeout: 1),
         HostileCase(description: "json of a cycle", body: "local t = {} t.t = t require('json').encode(t)", expectedError: "cannot encode a table that contains itself"),
         HostileCase(description: "globals through load", body: "load('x = 1')() assert(x == 1) error('local only')", expectedError: "local only"),
+        HostileCase(description: "library mutation", body: "string.format = nil", expectedError: "read-only 'string' library"),
+        HostileCase(description: "library rawset", body: "rawset(string, 'format', nil)", expectedError: "read-only library table"),
+        HostileCase(description: "environment metatable", body: "setmetatable(_G, {})", expectedError: "protected metatable"),
         HostileCase(description: "huge output", body: "for i = 1, 100000 do print(string.rep('y', 200)) end return true", expectedError: nil, check: { $0.success && $0.output.utf8.count < 70_000 && $0.output.contains("[output truncated") }),
     ]
 }
@@ -93,7 +96,7 @@ struct HostileCase: Sendable, CustomStringConvertible {
             #expect(final.status == .completed)
         }
         // A string-library mutation by one run is not seen by the next.
-        _ = try await h.addHook(#"return { name = "vandal", event_type = "after.vandal", execute = function() string.upper = nil; _G.leak = 1 end }"#, file: "v.lua")
+        _ = try await h.addHook(#"return { name = "vandal", event_type = "after.vandal", execute = function() _G.leak = 1; pcall(function() string.upper = nil end); getmetatable(_G).__index = {} end }"#, file: "v.lua")
         _ = try await h.addHook(#"return { name = "victim", event_type = "after.victim", execute = function() return true, string.upper("ok") .. tostring(leak) end }"#, file: "w.lua")
         try await h.engine.refreshHooks(force: true)
         let v = try await h.engine.dispatch(NewEvent(type: "after.vandal"))

@@ -53,13 +53,21 @@ enum LuaTestSupport {
     }
 
     @Test func freshEnvironmentPerRun() async {
-        let src = "return { execute = function() local seen = leaked; leaked = true; string.upper = nil; return true, tostring(seen) end }"
+        let src = "return { execute = function() local seen = leaked; leaked = true; return true, tostring(seen) end }"
         let a = await LuaTestSupport.run(src)
         let b = await LuaTestSupport.run(src)
         #expect(a.message == "nil")
         #expect(b.message == "nil")
-        let c = await LuaTestSupport.run("return { execute = function() return true, string.upper('x') end }")
-        #expect(c.message == "X")
+    }
+
+    @Test func libraryTablesAreReadOnly() async {
+        for attempt in ["string.upper = nil", "rawset(string, 'upper', nil)", "table.insert(math, 1)", "os.time = nil"] {
+            let r = await LuaTestSupport.run("return { execute = function() \(attempt) end }")
+            #expect(!r.success, "\(attempt) was allowed")
+            #expect(r.message?.contains("read-only") == true, "\(attempt): \(r.message ?? "")")
+        }
+        let c = await LuaTestSupport.run("return { execute = function() local n = 0 for k in pairs(string) do n = n + 1 end return true, string.upper('x') .. n end }")
+        #expect(c.success && c.message?.hasPrefix("X") == true && c.message != "X0")
     }
 
     @Test func sleepSuspendsWithoutBlocking() async {

@@ -47,8 +47,6 @@ void sb_install_hook(lua_State *L, int interval);
 void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr_limit, double deadline);
 
 void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx);
-/* Push a C function that copies a table shallowly (used to hand each run its own library tables). */
-void sb_push_copyfn(lua_State *L);
 /* Push a C function bind(f, env) that sets f's first upvalue (its _ENV) to env. */
 void sb_push_bindfn(lua_State *L);
 

@@ -7,24 +7,42 @@ local H, G = ...
 local type, error, select, tostring, rawget, rawset, setmetatable, next, load =
       type, error, select, tostring, rawget, rawset, setmetatable, next, load
 local concat, sort = table.concat, table.sort
-local copy, bind = H.copy, H.bind
+local bind = H.bind
 
 -- The string metatable is shared by every run: hide it, and drop string.dump from the table it
 -- indexes (reachable as ("").dump otherwise).
 G.string.dump = nil
 getmetatable("").__metatable = false
 
+-- Library tables are shared by every run behind read-only proxies: reading goes straight to
+-- the real table (a C-level __index), writing raises, and rawset refuses them. That keeps a
+-- fresh environment per run down to one table and two closures.
+local frozen = setmetatable({}, { __mode = "k" })
+local function readonly(name, real)
+  local proxy = setmetatable({}, {
+    __index = real,
+    __newindex = function() error("attempt to modify the read-only '" .. name .. "' library", 2) end,
+    __pairs = function() return next, real, nil end,
+    __len = function() return #real end,
+    __metatable = false,
+  })
+  frozen[proxy] = true
+  return proxy
+end
+
 local base = {}
 for _, k in next, {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-                   "rawlen", "rawset", "select", "tonumber", "tostring", "type", "xpcall",
+                   "rawlen", "select", "tonumber", "tostring", "type", "xpcall",
                    "getmetatable", "_VERSION"} do
   base[k] = G[k]
 end
-local libs = {
-  string = copy(G.string), table = copy(G.table), math = copy(G.math), utf8 = copy(G.utf8),
-  coroutine = copy(G.coroutine),
-  os = { time = G.os.time, clock = G.os.clock, date = G.os.date, difftime = G.os.difftime },
-}
+base.string = readonly("string", G.string)
+base.table = readonly("table", G.table)
+base.math = readonly("math", G.math)
+base.utf8 = readonly("utf8", G.utf8)
+base.coroutine = readonly("coroutine", G.coroutine)
+base.os = readonly("os", { time = G.os.time, clock = G.os.clock, date = G.os.date, difftime = G.os.difftime })
+
 local collectgarbage = G.collectgarbage
 local allowed_gc = { collect = true, count = true, step = true, isrunning = true }
 
@@ -34,6 +52,28 @@ local function checked(f, name)
     if not ok then error(name .. ": " .. tostring(result), 2) end
     return result
   end
+end
+
+base.rawset = function(t, k, v)
+  if frozen[t] then error("attempt to modify a read-only library table", 2) end
+  return rawset(t, k, v)
+end
+base.setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not available to hooks", 2)
+  end
+  return setmetatable(t, mt)
+end
+base.print = function(...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+  H.output(concat(parts, "\t"))
+end
+base.sleep = checked(H.sleep, "sleep")
+base.collectgarbage = function(opt, arg)
+  opt = opt or "collect"
+  if not allowed_gc[opt] then error("collectgarbage('" .. tostring(opt) .. "') is not available to hooks", 2) end
+  return collectgarbage(opt, arg)
 end
 
 local modules = {
@@ -55,37 +95,23 @@ for name in next, modules do module_names[#module_names + 1] = name end
 sort(module_names)
 module_names = concat(module_names, ", ")
 
+-- One metatable for every run's environment: globals not set by the run come from `base`.
+local env_meta = { __index = base, __metatable = false }
+
 local function new_env()
-  local env = copy(base)
-  for name, lib in next, libs do env[name] = copy(lib) end
-  env._G = env
-  env.setmetatable = function(t, mt)
-    if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
-      error("__gc metamethods are not available to hooks", 2)
-    end
-    return setmetatable(t, mt)
-  end
-  env.load = function(chunk, name, _, ...)
+  local env = setmetatable({}, env_meta)
+  rawset(env, "_G", env)
+  rawset(env, "load", function(chunk, name, _, ...)
     local target = env
     if select("#", ...) > 0 then target = ... end
     return load(chunk, name, "t", target)
-  end
-  env.print = function(...)
-    local parts = {}
-    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-    H.output(concat(parts, "\t"))
-  end
-  env.sleep = checked(H.sleep, "sleep")
-  env.collectgarbage = function(opt, arg)
-    opt = opt or "collect"
-    if not allowed_gc[opt] then error("collectgarbage('" .. tostring(opt) .. "') is not available to hooks", 2) end
-    return collectgarbage(opt, arg)
-  end
-  local loaded = {}
-  env.require = function(name)
+  end)
+  local loaded
+  rawset(env, "require", function(name)
     if type(name) ~= "string" then
       error("bad argument #1 to 'require' (string expected, got " .. type(name) .. ")", 2)
     end
+    loaded = loaded or {}
     local m = loaded[name]
     if m == nil then
       local make = modules[name]
@@ -94,7 +120,7 @@ local function new_env()
       loaded[name] = m
     end
     return m
-  end
+  end)
   return env
 end
 

@@ -47,7 +47,6 @@ final class LuaVM {
             push()
             lua_rawset(L, -3)
         }
-        field("copy") { sb_push_copyfn(L) }
         field("bind") { sb_push_bindfn(L) }
         field("null") { lua_pushlightuserdata(L, nil) }
         field("output") { sb_push_host(L, HostFunctions.output, ctx) }
