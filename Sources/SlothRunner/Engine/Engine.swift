@@ -15,11 +15,12 @@ public final class Engine: Sendable {
     private let queue: RunQueue
     private let wakeup = Wakeup()
     private let idle = Wakeup()
-    private let hooks = Mutex<(version: Int64, all: [Hook])>((-1, []))
+    private let hooks = Mutex<(version: Int64, all: [CompiledHook])>((-1, []))
     private let phase = Mutex<Phase>(.stopped)
     private let inFlight = Mutex<Set<String>>([])
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
+    private let recorder: OutcomeRecorder
 
     enum Phase { case stopped, running, draining }
 
@@ -29,6 +30,7 @@ public final class Engine: Sendable {
         self.configuration = configuration
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.queue = RunQueue(capacity: configuration.queueCapacity)
+        self.recorder = OutcomeRecorder(store: store)
     }
 
     // MARK: life cycle
@@ -79,6 +81,7 @@ public final class Engine: Sendable {
         var released = 0
         if !queued.isEmpty {
             released += (try? await store.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
+            await queue.release(queued.count)
         }
         let deadline = monotonicSeconds() + grace
         while !inFlight.withLock({ $0.isEmpty }) && monotonicSeconds() < deadline {
@@ -101,7 +104,7 @@ public final class Engine: Sendable {
     /// running and has room, the event is stored already claimed and goes straight to a worker.
     @discardableResult
     public func dispatch(_ new: NewEvent) async throws(SlothError) -> Event {
-        _ = try new.validated(maxDataBytes: configuration.maxDataBytes)
+        let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
         let running = phase.withLock { $0 }
         // While draining, outside intake stops, but a hook still finishing may hand on its work:
         // its events are stored as pending for the next engine to claim.
@@ -110,6 +113,7 @@ public final class Engine: Sendable {
         }
         let now = nowMillis()
         var event = Engine.pendingEvent(from: new, now: now)
+        event.encodedData = encoded
         let fast = running == .running ? await queue.reserve(1) == 1 : false
         if fast {
             event.status = .processing
@@ -149,12 +153,12 @@ public final class Engine: Sendable {
     func refreshHooks(force: Bool) async throws {
         let version = try await store.hooksVersion()
         if !force && version == hooks.withLock({ $0.version }) { return }
-        let enabled = try await store.listHooks(HookFilter(enabled: true))
+        let enabled = try await store.listHooks(HookFilter(enabled: true)).map(CompiledHook.init)
         hooks.withLock { $0 = (version, enabled) }
     }
 
     func matchingHooks(for event: Event) -> [Hook] {
-        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack) }
+        hooks.withLock { $0.all }.compactMap { $0.matches(type: event.type, stack: event.stack) ? $0.hook : nil }
     }
 
     // MARK: loops
@@ -187,11 +191,25 @@ public final class Engine: Sendable {
     private func workerLoop() async {
         while let event = await queue.next() {
             inFlight.withLock { _ = $0.insert(event.id) }
-            await process(event)
-            inFlight.withLock { _ = $0.remove(event.id) }
-            if storeMayHavePending.load(ordering: .relaxed) { await wakeup.signal() }
-            if !isRunning { await idle.signal() }
+            if let outcome = await process(event) {
+                // The worker moves on; the recorder commits outcomes in batches and then
+                // releases the event's slot.
+                await recorder.submit(outcome) { recorded in await self.finished(event, outcome: outcome, recorded: recorded) }
+            } else {
+                await finished(event, outcome: nil, recorded: false)
+            }
         }
+    }
+
+    private func finished(_ event: Event, outcome: EventOutcome?, recorded: Bool) async {
+        if let outcome, recorded {
+            configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
+            if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
+        }
+        inFlight.withLock { _ = $0.remove(event.id) }
+        await queue.release()
+        if storeMayHavePending.load(ordering: .relaxed) { await wakeup.signal() }
+        if !isRunning { await idle.signal() }
     }
 
     private func dutyLoop(_ duty: any EngineDuty) async {
@@ -206,34 +224,34 @@ public final class Engine: Sendable {
 
     // MARK: processing
 
-    private func process(_ event: Event) async {
+    /// Runs the hooks an event still needs and plans its outcome; nil when the event could not
+    /// be prepared (its lease is handed back for a later claim).
+    private func process(_ event: Event) async -> EventOutcome? {
         let matching = matchingHooks(for: event)
         var progress = HookProgress()
         if event.attempts > 1 {
             do { progress = try await store.hookProgress(eventID: event.id) } catch {
                 _ = try? await store.releaseLeases(owner: owner, eventIDs: [event.id])
-                return
+                return nil
             }
         }
         let toRun = matching.filter { !progress.succeeded.contains($0.id) && !progress.dead.contains($0.id) }
-        let runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
-            for hook in toRun {
-                let attempt = (progress.failedAttempts[hook.id] ?? 0) + 1
-                group.addTask { await self.run(hook, for: event, attempt: attempt) }
+        var runs: [OutcomePlanner.Run] = []
+        if toRun.count == 1 {
+            let hook = toRun[0]
+            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.id] ?? 0) + 1))
+        } else if !toRun.isEmpty {
+            runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
+                for hook in toRun {
+                    let attempt = (progress.failedAttempts[hook.id] ?? 0) + 1
+                    group.addTask { await self.run(hook, for: event, attempt: attempt) }
+                }
+                var all: [OutcomePlanner.Run] = []
+                for await r in group { all.append(r) }
+                return all
             }
-            var all: [OutcomePlanner.Run] = []
-            for await r in group { all.append(r) }
-            return all
         }
-        let outcome = OutcomePlanner.plan(event: event, owner: owner, matching: matching, progress: progress, runs: runs, now: nowMillis())
-        do {
-            if try await store.recordOutcome(outcome) {
-                configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
-                if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
-            }
-        } catch {
-            FileHandle.standardError.write(Data("sloth-runner: could not record the outcome of event \(event.id): \(error); it will be retried once its lease lapses\n".utf8))
-        }
+        return OutcomePlanner.plan(event: event, owner: owner, matching: matching, progress: progress, runs: runs, now: nowMillis())
     }
 
     private func run(_ hook: Hook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {

@@ -1,6 +1,6 @@
 /// The bounded in-memory queue between claims and workers. A slot is reserved before an event
-/// is claimed or inserted as claimed, so the queue never holds more than its capacity and
-/// nothing claimed is ever dropped.
+/// is claimed or inserted as claimed, and released only once the event's outcome is recorded,
+/// so claimed-but-unrecorded events never exceed the capacity and nothing claimed is dropped.
 actor RunQueue {
     let capacity: Int
     private var reserved = 0
@@ -23,10 +23,12 @@ actor RunQueue {
 
     func unreserve(_ count: Int) { reserved -= count }
 
+    /// Releases the slot of an event whose outcome is recorded (or whose lease was handed back).
+    func release(_ count: Int = 1) { reserved -= count }
+
     /// Hands a claimed event (whose slot is reserved) to a worker.
     func push(_ event: Event) {
         if !waiters.isEmpty {
-            reserved -= 1
             waiters.removeFirst().resume(returning: event)
             return
         }
@@ -42,7 +44,6 @@ actor RunQueue {
                 items.removeFirst(head)
                 head = 0
             }
-            reserved -= 1
             return e
         }
         if closed { return nil }

@@ -22,6 +22,8 @@ public struct Event: Sendable, Equatable {
     public var nextRunAt: Millis
     public var leaseOwner: String?
     public var leaseExpiresAt: Millis?
+    /// `data` already serialized by validation, so the store does not encode it a second time.
+    public var encodedData: String?
 
     public init(
         id: String, type: String, stack: String?, timestamp: Millis, data: JSONValue,

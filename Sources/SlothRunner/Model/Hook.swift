@@ -49,8 +49,7 @@ public struct Hook: Sendable, Equatable {
     /// Whether this hook should run for an event of `type` in `stack`. A hook with a stack sees
     /// only that stack's events; a hook without one sees every event.
     public func matches(type: String, stack eventStack: String?) -> Bool {
-        if let stack, stack != eventStack { return false }
-        return eventTypes.contains { (try? EventPattern($0))?.matches(type) ?? false }
+        CompiledHook(self).matches(type: type, stack: eventStack)
     }
 
     public static let defaultMaxAttempts = 3
@@ -62,6 +61,22 @@ public struct Hook: Sendable, Equatable {
         else {
             throw .invalidHook("hook name '\(name)' must be 1-128 characters of letters, digits, '_', '-' or '.'")
         }
+    }
+}
+
+/// A hook with its event patterns parsed once, for matching on the hot path.
+public struct CompiledHook: Sendable {
+    public let hook: Hook
+    private let patterns: [EventPattern]
+
+    public init(_ hook: Hook) {
+        self.hook = hook
+        self.patterns = hook.eventTypes.compactMap { try? EventPattern($0) }
+    }
+
+    public func matches(type: String, stack eventStack: String?) -> Bool {
+        if let stack = hook.stack, stack != eventStack { return false }
+        return patterns.contains { $0.matches(type) }
     }
 }
 

@@ -7,9 +7,10 @@ public protocol EventStore: Sendable {
     func insertEvents(_ events: [Event]) async throws
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
-    /// Records what happened to a claimed event, if `owner` still holds the lease of that claim
-    /// (compare-and-set); returns false when a newer claim owns the event.
-    func recordOutcome(_ outcome: EventOutcome) async throws -> Bool
+    /// Records what happened to claimed events, each only if its owner still holds the lease of
+    /// that claim (compare-and-set); per outcome, false when a newer claim owns the event.
+    /// All of them commit together.
+    func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [Bool]
     /// Hook progress of an event from earlier claims: which hooks succeeded, which failed how often.
     func hookProgress(eventID: String) async throws -> HookProgress
     /// When the earliest pending event falls due, if any.
@@ -50,6 +51,12 @@ public protocol EventStore: Sendable {
     func countEvents(status: EventStatus?) async throws -> Int
 
     func close() async
+}
+
+extension EventStore {
+    public func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
+        try await recordOutcomes([outcome])[0]
+    }
 }
 
 public struct HookFilter: Sendable {

@@ -20,6 +20,10 @@ final class SQLiteConnection {
     private(set) var handle: OpaquePointer?
     private var cache: [String: OpaquePointer] = [:]
     let path: String
+    /// Work a writer batch defers to its end, inside the same transaction (aggregated counters).
+    var batchEpilogue: ((SQLiteConnection) throws -> Void)?
+    /// Hook run counters gathered during the current batch: id → (runs, latest run).
+    var pendingHookRuns: [String: (count: Int64, last: Int64)] = [:]
 
     init(path: String, readOnly: Bool = false) throws(SlothError) {
         self.path = path

@@ -11,17 +11,21 @@ public final class SQLiteEventStore: EventStore {
     public let path: String
     private let writer: SQLiteThread
     private let reader: SQLiteThread
+    private let checkpointer: SQLiteCheckpointer
 
     public init(path: String, synchronous: SQLiteSynchronous = .normal) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let checkpointer = try SQLiteCheckpointer(path: path)
+        self.checkpointer = checkpointer
         writer = try SQLiteThread(name: "sloth-sqlite-writer", batches: true) {
             let db = try SQLiteConnection(path: path)
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
             try db.execute("PRAGMA foreign_keys=ON")
             try SQLiteEventStore.migrate(db)
+            checkpointer.install(on: db)
             return db
         }
         reader = try SQLiteThread(name: "sloth-sqlite-reader", batches: false) {
@@ -50,14 +54,14 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func close() async {
-        writer.close()
-        reader.close()
+        closeNow()
     }
 
     /// Blocking variant of `close` for non-async callers.
     public func closeNow() {
         writer.close()
         reader.close()
+        checkpointer.close()
     }
 
     // MARK: rows
@@ -108,7 +112,7 @@ public final class SQLiteEventStore: EventStore {
             for e in events {
                 try db.run(
                     "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [.text(e.id), .text(e.type), .text(e.data.serialized()), .text(e.status.rawValue), Self.optionalText(e.error),
+                    [.text(e.id), .text(e.type), .text(e.encodedData ?? e.data.serialized()), .text(e.status.rawValue), Self.optionalText(e.error),
                      .int(e.timestamp), .int(e.createdAt), Self.optionalInt(e.processedAt), Self.optionalText(e.stack),
                      .int(Int64(e.attempts)), .int(e.nextRunAt), Self.optionalText(e.leaseOwner), Self.optionalInt(e.leaseExpiresAt),
                      Self.optionalText(e.parentID), .int(Int64(e.chainDepth))])
@@ -129,41 +133,61 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func recordOutcome(_ o: EventOutcome) async throws -> Bool {
+    public func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [Bool] {
         try await writer.perform { db in
-            let changed = try db.run(
-                """
-                UPDATE events SET status = ?, error = ?, processed_at = ?, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ? AND lease_owner = ? AND attempts = ?
-                """,
-                [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
-                 .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
-            guard changed == 1 else { return false }
-            for x in o.executions {
-                try db.run(
-                    """
-                    INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes)
-                    VALUES (?,?,?,?,?,?,?,?,?,?,?)
-                    """,
-                    [.text(x.eventID), .text(x.hookID), .text(x.hookName), .int(x.success ? 1 : 0), .text(x.output),
-                     Self.optionalText(x.error), .int(x.durationMillis), .int(x.executedAt), .int(Int64(x.attempt)),
-                     .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes))])
-                try db.run(
-                    "UPDATE hooks SET run_count = run_count + 1, last_run = max(coalesce(last_run, 0), ?) WHERE id = ?",
-                    [.int(x.executedAt), .text(x.hookID)])
-            }
-            for u in o.attemptUpdates {
-                try db.run(
-                    """
-                    INSERT INTO hook_attempts (event_id, hook_id, hook_name, attempts, dead, last_error, updated_at) VALUES (?,?,?,?,?,?,?)
-                    ON CONFLICT(event_id, hook_id) DO UPDATE SET attempts = excluded.attempts, dead = excluded.dead,
-                        last_error = excluded.last_error, updated_at = excluded.updated_at
-                    """,
-                    [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
-                     Self.optionalText(u.lastError), .int(nowMillis())])
-            }
-            return true
+            try outcomes.map { o throws(SlothError) in try Self.record(o, on: db) }
         }
+    }
+
+    private static func record(_ o: EventOutcome, on db: SQLiteConnection) throws(SlothError) -> Bool {
+        let changed = try db.run(
+            """
+            UPDATE events SET status = ?, error = ?, processed_at = ?, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND lease_owner = ? AND attempts = ?
+            """,
+            [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
+             .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
+        guard changed == 1 else { return false }
+        for x in o.executions {
+            try db.run(
+                """
+                INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                """,
+                [.text(x.eventID), .text(x.hookID), .text(x.hookName), .int(x.success ? 1 : 0), .text(x.output),
+                 Self.optionalText(x.error), .int(x.durationMillis), .int(x.executedAt), .int(Int64(x.attempt)),
+                 .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes))])
+            Self.countHookRun(x.hookID, at: x.executedAt, on: db)
+        }
+        for u in o.attemptUpdates {
+            try db.run(
+                """
+                INSERT INTO hook_attempts (event_id, hook_id, hook_name, attempts, dead, last_error, updated_at) VALUES (?,?,?,?,?,?,?)
+                ON CONFLICT(event_id, hook_id) DO UPDATE SET attempts = excluded.attempts, dead = excluded.dead,
+                    last_error = excluded.last_error, updated_at = excluded.updated_at
+                """,
+                [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
+                 Self.optionalText(u.lastError), .int(nowMillis())])
+        }
+        return true
+    }
+
+    /// Hook counters are summed over a writer batch and written once per hook at its end:
+    /// one row update per hook per commit instead of one per execution.
+    static func countHookRun(_ hookID: String, at time: Int64, on db: SQLiteConnection) {
+        if db.batchEpilogue == nil {
+            db.pendingHookRuns.removeAll(keepingCapacity: true)
+            db.batchEpilogue = { db in
+                defer { db.pendingHookRuns.removeAll(keepingCapacity: true) }
+                for (id, runs) in db.pendingHookRuns {
+                    try db.run(
+                        "UPDATE hooks SET run_count = run_count + ?, last_run = max(coalesce(last_run, 0), ?) WHERE id = ?",
+                        [.int(runs.count), .int(runs.last), .text(id)])
+                }
+            }
+        }
+        let prior = db.pendingHookRuns[hookID] ?? (0, 0)
+        db.pendingHookRuns[hookID] = (prior.count + 1, max(prior.last, time))
     }
 
     public func hookProgress(eventID: String) async throws -> HookProgress {

@@ -75,19 +75,42 @@ final class SQLiteThread: Sendable {
         }
     }
 
+    /// Runs a batch in one transaction. Optimistic first: no savepoints, since jobs rarely fail.
+    /// If one does, the transaction is rolled back and the batch runs again with a savepoint per
+    /// job, so only the failing job fails. Jobs are pure database work, so running one again
+    /// after a rollback is safe.
     private static func runBatch(_ batch: [Job], on db: SQLiteConnection) {
-        var results: [Result<any Sendable, any Error>] = []
-        results.reserveCapacity(batch.count)
-        do {
-            try db.execute("BEGIN IMMEDIATE")
-        } catch {
-            for job in batch { job.done(.failure(error)) }
+        if let results = attempt(batch, on: db, isolated: false) {
+            for (job, result) in zip(batch, results) { job.done(result) }
             return
         }
-        let single = batch.count == 1
+        if let results = attempt(batch, on: db, isolated: true) {
+            for (job, result) in zip(batch, results) { job.done(result) }
+            return
+        }
+        let failure = SlothError.storage("database error: \(db.errorMessage)")
+        for job in batch { job.done(.failure(failure)) }
+    }
+
+    /// One transaction over the batch; nil when it had to be abandoned.
+    private static func attempt(_ batch: [Job], on db: SQLiteConnection, isolated: Bool) -> [Result<any Sendable, any Error>]? {
+        var results: [Result<any Sendable, any Error>] = []
+        results.reserveCapacity(batch.count)
+        db.batchEpilogue = nil
+        do {
+            try db.run("BEGIN IMMEDIATE")
+        } catch {
+            return batch.map { _ in .failure(error) }
+        }
         for job in batch {
-            if single {
-                do { results.append(.success(try job.work(db))) } catch { results.append(.failure(error)) }
+            if !isolated {
+                do {
+                    results.append(.success(try job.work(db)))
+                } catch {
+                    try? db.run("ROLLBACK")
+                    if batch.count == 1 { return [.failure(error)] }
+                    return nil
+                }
                 continue
             }
             do {
@@ -101,19 +124,16 @@ final class SQLiteThread: Sendable {
                 results.append(.failure(error))
             }
         }
-        if single, case .failure = results[0] {
-            try? db.execute("ROLLBACK")
-            batch[0].done(results[0])
-            return
-        }
         do {
-            try db.execute("COMMIT")
+            try db.batchEpilogue?(db)
+            db.batchEpilogue = nil
+            try db.run("COMMIT")
         } catch {
-            try? db.execute("ROLLBACK")
-            for job in batch { job.done(.failure(error)) }
-            return
+            db.batchEpilogue = nil
+            try? db.run("ROLLBACK")
+            return batch.map { _ in .failure(error) }
         }
-        for (job, result) in zip(batch, results) { job.done(result) }
+        return results
     }
 
     func perform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
