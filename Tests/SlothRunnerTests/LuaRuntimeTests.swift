@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SlothRunner
 
@@ -93,4 +94,44 @@ enum LuaTestSupport {
         #expect(r.success)
         #expect(r.message == #"{"a":[1,2,{}],"big":9007199254740993,"s":"q\""}"#)
     }
+}
+
+@Suite struct PreemptionTests {
+    /// One executor thread, several CPU-bound hooks started first: a short hook started after
+    /// them still finishes first, because the count hook yields busy hooks after their slice.
+    @Test func cpuBoundHooksDoNotStarveOthers() async {
+        let runtime = LuaRuntime(threads: 1, timeSlice: 0.005)
+        defer { runtime.shutdown() }
+        let order = OrderLog()
+        func request(_ name: String, _ source: String) -> HookRunRequest {
+            HookRunRequest(
+                hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
+                event: .object(["id": .string("e")]), eventStack: nil, chainDepth: 0,
+                limits: HookLimits(timeoutMillis: 60_000, memoryBytes: 16 << 20, instructions: 2_000_000_000), dispatcher: nil)
+        }
+        let busy = "return { execute = function() local s = 0 for i = 1, 3e7 do s = s + i end return true end }"
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<3 {
+                group.addTask {
+                    let r = await runtime.run(request("busy\(i)", busy))
+                    order.add("busy", ok: r.success)
+                }
+            }
+            group.addTask {
+                // Queued behind the busy hooks on the single executor thread.
+                try? await Task.sleep(nanoseconds: 50_000_000)
+                let r = await runtime.run(request("short", "return { execute = function() return true end }"))
+                order.add("short", ok: r.success)
+            }
+        }
+        #expect(order.names.first == "short", "finishing order: \(order.names)")
+        #expect(order.allOK)
+    }
+}
+
+final class OrderLog: Sendable {
+    private let state = Mutex<(names: [String], ok: Bool)>(([], true))
+    func add(_ name: String, ok: Bool) { state.withLock { $0.names.append(name); $0.ok = $0.ok && ok } }
+    var names: [String] { state.withLock { $0.names } }
+    var allOK: Bool { state.withLock { $0.ok } }
 }

@@ -77,11 +77,11 @@ public final class Engine: Sendable {
             return r
         }
         guard wasRunning else { return DrainReport(finished: true, released: 0) }
-        let queued = await queue.close()
+        let queued = queue.close()
         var released = 0
         if !queued.isEmpty {
             released += (try? await store.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
-            await queue.release(queued.count)
+            queue.release(queued.count)
         }
         let deadline = monotonicSeconds() + grace
         while !inFlight.withLock({ $0.isEmpty }) && monotonicSeconds() < deadline {
@@ -114,25 +114,33 @@ public final class Engine: Sendable {
         let now = nowMillis()
         var event = Engine.pendingEvent(from: new, now: now)
         event.encodedData = encoded
-        let fast = running == .running ? await queue.reserve(1) == 1 : false
-        if fast {
-            event.status = .processing
-            event.leaseOwner = owner
-            event.leaseExpiresAt = now + configuration.leaseMillis
-            event.attempts = 1
+        let fast = running == .running ? queue.reserve(1) == 1 : false
+        guard fast else {
+            do { try await store.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
+            if running == .running {
+                storeMayHavePending.store(true, ordering: .relaxed)
+                wakeup.signal()
+            }
+            return event
         }
+        // Claimed at dispatch: a worker starts on it while its insert commits. If the hook is done
+        // first, the insert writes the event once, in its final state (see OutcomeSlot). The
+        // caller still hears back only once the event is durable.
+        event.status = .processing
+        event.leaseOwner = owner
+        event.leaseExpiresAt = now + configuration.leaseMillis
+        event.attempts = 1
+        let slot = OutcomeSlot()
+        queue.push(event, slot: slot)
         do {
-            try await store.insertEvents([event])
+            try await store.insertClaimed(event, slot: slot)
         } catch {
-            if fast { await queue.unreserve(1) }
+            // Not accepted. An outcome the insert would have carried is gone with it; one that
+            // comes later fails its compare-and-set, as the row does not exist.
+            if let lost = slot.takeForInsert() { finished(event, outcome: lost, recorded: false) }
             throw .storage("the event was not stored: \(error)")
         }
-        if fast {
-            await queue.push(event)
-        } else if running == .running {
-            storeMayHavePending.store(true, ordering: .relaxed)
-            await wakeup.signal()
-        }
+        if case .fused(let outcome) = slot.current { finished(event, outcome: outcome, recorded: true) }
         return event
     }
 
@@ -143,9 +151,9 @@ public final class Engine: Sendable {
             parentID: new.parentID, chainDepth: new.chainDepth)
     }
 
-    func wakeClaimer() async {
+    func wakeClaimer() {
         storeMayHavePending.store(true, ordering: .relaxed)
-        await wakeup.signal()
+        wakeup.signal()
     }
 
     // MARK: hooks
@@ -166,18 +174,18 @@ public final class Engine: Sendable {
     private func claimLoop() async {
         while !Task.isCancelled && isRunning {
             var claimedFull = false
-            let free = await queue.freeSlots
+            let free = queue.freeSlots
             if free > 0 {
                 let now = nowMillis()
                 if let due = try? await store.nextDueTime(), due <= now {
-                    let n = await queue.reserve(min(free, 512))
+                    let n = queue.reserve(min(free, 512))
                     if n > 0 {
                         let claimed = (try? await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now)) ?? []
-                        await queue.unreserve(n - claimed.count)
+                        queue.release(n - claimed.count)
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.
                         if !claimed.isEmpty { try? await refreshHooks(force: false) }
-                        for e in claimed { await queue.push(e) }
+                        for e in claimed { queue.push(e) }
                         claimedFull = claimed.count == n
                     }
                 } else {
@@ -189,27 +197,29 @@ public final class Engine: Sendable {
     }
 
     private func workerLoop() async {
-        while let event = await queue.next() {
+        while let work = await queue.next() {
+            let event = work.event
             inFlight.withLock { _ = $0.insert(event.id) }
             if let outcome = await process(event) {
-                // The worker moves on; the recorder commits outcomes in batches and then
-                // releases the event's slot.
-                await recorder.submit(outcome) { recorded in await self.finished(event, outcome: outcome, recorded: recorded) }
+                // Either the event's pending insert carries the outcome, or the recorder commits
+                // it with others; the worker moves on at once.
+                if let slot = work.slot, slot.offer(outcome) { continue }
+                recorder.submit(outcome) { recorded in self.finished(event, outcome: outcome, recorded: recorded) }
             } else {
-                await finished(event, outcome: nil, recorded: false)
+                finished(event, outcome: nil, recorded: false)
             }
         }
     }
 
-    private func finished(_ event: Event, outcome: EventOutcome?, recorded: Bool) async {
+    private func finished(_ event: Event, outcome: EventOutcome?, recorded: Bool) {
         if let outcome, recorded {
             configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
             if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
         }
         inFlight.withLock { _ = $0.remove(event.id) }
-        await queue.release()
-        if storeMayHavePending.load(ordering: .relaxed) { await wakeup.signal() }
-        if !isRunning { await idle.signal() }
+        queue.release()
+        if storeMayHavePending.load(ordering: .relaxed) { wakeup.signal() }
+        if !isRunning { idle.signal() }
     }
 
     private func dutyLoop(_ duty: any EngineDuty) async {

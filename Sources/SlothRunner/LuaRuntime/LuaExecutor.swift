@@ -32,6 +32,7 @@ final class LuaExecutor: Sendable {
     init(index: Int, timeSlice: Double) {
         let queue = self.queue
         let thread = Thread {
+            nameCurrentThread("sloth-lua-\(index)")
             let loop = ExecutorLoop(queue: queue, timeSlice: timeSlice)
             loop.run()
             queue.stopped.signal()

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The engine's only view of persistence. SQLite implements it for one node; a PostgreSQL
 /// store will implement it for many. The shared behaviour suite (`EventStoreBehaviourTests`)
 /// runs against every implementation.
@@ -5,6 +7,10 @@ public protocol EventStore: Sendable {
     // MARK: events: the hot path
     /// Commits the events; returns once they are durable. Concurrent calls share a commit.
     func insertEvents(_ events: [Event]) async throws
+    /// Commits one event already claimed by this node. If its outcome reached `slot` before the
+    /// insert runs, the event is written once, in its final state, with its executions, in the
+    /// same transaction: no second write of the row.
+    func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
     /// Records what happened to claimed events, each only if its owner still holds the lease of
@@ -51,6 +57,51 @@ public protocol EventStore: Sendable {
     func countEvents(status: EventStatus?) async throws -> Int
 
     func close() async
+}
+
+/// Where a worker leaves the outcome of an event whose insert may not have run yet.
+public final class OutcomeSlot: Sendable {
+    public enum State: Sendable {
+        /// The insert has not run and no outcome has arrived.
+        case waiting
+        /// The outcome arrived first; the insert will write it.
+        case outcome(EventOutcome)
+        /// The insert wrote the outcome (kept, should the transaction be run again).
+        case fused(EventOutcome)
+        /// The insert ran first; the outcome must be recorded the ordinary way.
+        case inserted
+    }
+
+    private let state = Mutex<State>(.waiting)
+
+    public init() {}
+
+    public var current: State { state.withLock { $0 } }
+
+    /// Offers an outcome; true when the insert will carry it, false when it must be recorded.
+    public func offer(_ outcome: EventOutcome) -> Bool {
+        state.withLock { s in
+            if case .waiting = s {
+                s = .outcome(outcome)
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Called by the insert: the outcome to write with the row, if one is there.
+    public func takeForInsert() -> EventOutcome? {
+        state.withLock { s in
+            switch s {
+            case .waiting, .inserted:
+                s = .inserted
+                return nil
+            case .outcome(let o), .fused(let o):
+                s = .fused(o)
+                return o
+            }
+        }
+    }
 }
 
 extension EventStore {

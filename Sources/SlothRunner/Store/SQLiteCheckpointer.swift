@@ -12,7 +12,7 @@ final class SQLiteCheckpointer: Sendable {
     private let scheduled = Atomic<Bool>(false)
 
     init(path: String) throws {
-        thread = try SQLiteThread(name: "sloth-sqlite-checkpoint", batches: false) {
+        thread = try SQLiteThread(name: "sloth-db-ckpt", batches: false) {
             try SQLiteConnection(path: path)
         }
     }

@@ -19,7 +19,7 @@ public final class SQLiteEventStore: EventStore {
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let checkpointer = try SQLiteCheckpointer(path: path)
         self.checkpointer = checkpointer
-        writer = try SQLiteThread(name: "sloth-sqlite-writer", batches: true) {
+        writer = try SQLiteThread(name: "sloth-db-writer", batches: true) {
             let db = try SQLiteConnection(path: path)
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
@@ -28,7 +28,7 @@ public final class SQLiteEventStore: EventStore {
             checkpointer.install(on: db)
             return db
         }
-        reader = try SQLiteThread(name: "sloth-sqlite-reader", batches: false) {
+        reader = try SQLiteThread(name: "sloth-db-reader", batches: false) {
             let db = try SQLiteConnection(path: path)
             try db.execute("PRAGMA foreign_keys=ON")
             return db
@@ -109,15 +109,35 @@ public final class SQLiteEventStore: EventStore {
 
     public func insertEvents(_ events: [Event]) async throws {
         try await writer.perform { db in
-            for e in events {
-                try db.run(
-                    "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [.text(e.id), .text(e.type), .text(e.encodedData ?? e.data.serialized()), .text(e.status.rawValue), Self.optionalText(e.error),
-                     .int(e.timestamp), .int(e.createdAt), Self.optionalInt(e.processedAt), Self.optionalText(e.stack),
-                     .int(Int64(e.attempts)), .int(e.nextRunAt), Self.optionalText(e.leaseOwner), Self.optionalInt(e.leaseExpiresAt),
-                     Self.optionalText(e.parentID), .int(Int64(e.chainDepth))])
-            }
+            for e in events { try Self.insert(e, on: db) }
         }
+    }
+
+    public func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
+        try await writer.perform { db in
+            guard let o = slot.takeForInsert() else {
+                try Self.insert(event, on: db)
+                return
+            }
+            var final = event
+            final.status = o.status
+            final.error = o.error
+            final.processedAt = o.processedAt
+            final.nextRunAt = o.nextRunAt
+            final.leaseOwner = nil
+            final.leaseExpiresAt = nil
+            try Self.insert(final, on: db)
+            try Self.writeEffects(of: o, on: db)
+        }
+    }
+
+    private static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
+        try db.run(
+            "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [.text(e.id), .text(e.type), .text(e.encodedData ?? e.data.serialized()), .text(e.status.rawValue), optionalText(e.error),
+             .int(e.timestamp), .int(e.createdAt), optionalInt(e.processedAt), optionalText(e.stack),
+             .int(Int64(e.attempts)), .int(e.nextRunAt), optionalText(e.leaseOwner), optionalInt(e.leaseExpiresAt),
+             optionalText(e.parentID), .int(Int64(e.chainDepth))])
     }
 
     public func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
@@ -148,6 +168,12 @@ public final class SQLiteEventStore: EventStore {
             [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
              .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
         guard changed == 1 else { return false }
+        try writeEffects(of: o, on: db)
+        return true
+    }
+
+    /// The executions, retry state and hook counters of an outcome.
+    private static func writeEffects(of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
         for x in o.executions {
             try db.run(
                 """
@@ -169,7 +195,6 @@ public final class SQLiteEventStore: EventStore {
                 [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
                  Self.optionalText(u.lastError), .int(nowMillis())])
         }
-        return true
     }
 
     /// Hook counters are summed over a writer batch and written once per hook at its end:

@@ -28,6 +28,7 @@ final class SQLiteThread: Sendable {
         let openError = Mutex<(any Error)?>(nil)
         let queue = self.queue
         let thread = Thread {
+            nameCurrentThread(name)
             let connection: SQLiteConnection
             do {
                 connection = try open()
@@ -107,7 +108,7 @@ final class SQLiteThread: Sendable {
                 do {
                     results.append(.success(try job.work(db)))
                 } catch {
-                    try? db.run("ROLLBACK")
+                    _ = try? db.run("ROLLBACK")
                     if batch.count == 1 { return [.failure(error)] }
                     return nil
                 }
@@ -119,8 +120,8 @@ final class SQLiteThread: Sendable {
                 try db.run("RELEASE job")
                 results.append(.success(value))
             } catch {
-                try? db.run("ROLLBACK TO job")
-                try? db.run("RELEASE job")
+                _ = try? db.run("ROLLBACK TO job")
+                _ = try? db.run("RELEASE job")
                 results.append(.failure(error))
             }
         }
@@ -130,7 +131,7 @@ final class SQLiteThread: Sendable {
             try db.run("COMMIT")
         } catch {
             db.batchEpilogue = nil
-            try? db.run("ROLLBACK")
+            _ = try? db.run("ROLLBACK")
             return batch.map { _ in .failure(error) }
         }
         return results

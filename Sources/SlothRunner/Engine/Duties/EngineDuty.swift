@@ -20,7 +20,7 @@ struct LeaseRescue: EngineDuty {
     let name = "lease-rescue"
     let intervalMillis: Int64
     func perform(_ engine: Engine) async throws {
-        if try await engine.store.rescueExpiredLeases(now: nowMillis()) > 0 { await engine.wakeClaimer() }
+        if try await engine.store.rescueExpiredLeases(now: nowMillis()) > 0 { engine.wakeClaimer() }
     }
 }
 
