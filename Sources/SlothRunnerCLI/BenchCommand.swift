@@ -22,10 +22,11 @@ struct BenchCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Events to dispatch.") var events = 20_000
     @Option(help: "Trivial hooks matching every event.") var hooks = 1
-    @Option(help: "Concurrent dispatchers.") var concurrency = 64
+    @Option(help: "Concurrent dispatchers.") var concurrency = 128
     @Option(help: "SQLite durability: normal or full.") var sync = "normal"
     @Option(help: "Offered load in events/s (default: as fast as possible).") var rate: Double?
     @Option(help: "Engine workers.") var workers = 100
+    @Option(help: "Lua executor threads (default: one per core).") var luaThreads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Measure only the Lua runtime: N runs of a trivial hook, no store.") var luaOnly = false
 
     func run() async throws {
@@ -44,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
             let raw = try SQLiteBaseline.insertRate(path: dir + "/raw.db", rows: events, synchronous: syncMode)
             let ratio = result.eventsPerSecond / raw
             let lines: [(String, String)] = [
-                ("events", "\(events) with \(hooks) hook(s), \(concurrency) dispatchers, synchronous=\(sync)\(rate.map { ", offered \(Int($0))/s" } ?? "")"),
+                ("events", "\(events) with \(hooks) hook(s), \(concurrency) dispatchers, \(workers) workers, \(luaThreads) Lua thread(s), synchronous=\(sync)\(rate.map { ", offered \(Int($0))/s" } ?? "")"),
                 ("end-to-end", String(format: "%.0f events/s (%.2f s)", result.eventsPerSecond, result.seconds)),
                 ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
                 ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
@@ -88,7 +89,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func measureLua() async throws {
-        let runtime = LuaRuntime()
+        let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
         let source = "return { name = \"bench\", event_type = \"bench.event\", execute = function(e) return true end }"
         let event = Engine.luaView(of: Engine.pendingEvent(from: NewEvent(type: "bench.event", data: .object(["seq": .int(1), "payload": .string("benchmark")]))), attempt: 1)
@@ -108,7 +109,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     func measureEngine(dir: String, syncMode: SQLiteSynchronous) async throws -> Result {
         let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
-        let runtime = LuaRuntime()
+        let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
         for i in 0..<hooks {
             let source = "return { name = \"bench_\(i)\", event_type = \"bench.event\", execute = function(e) return true end }"
