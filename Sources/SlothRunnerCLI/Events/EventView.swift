@@ -2,6 +2,20 @@ import Foundation
 import SlothRunner
 
 enum EventView {
+    /// Prints an event with its executions (`events show`, `dispatch --wait`); returns the event.
+    @discardableResult
+    static func print(_ id: String, store: SQLiteEventStore, json: Bool) async throws -> Event {
+        let e = try await store.resolveEvent(id)
+        let runs = try await store.executions(eventID: e.id)
+        let dead = try await store.deadLetters(eventID: e.id)
+        if json {
+            printJSON(EventView.json(e, executions: runs, deadLetters: dead))
+        } else {
+            Swift.print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "")
+        }
+        return e
+    }
+
     static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> String {
         var out = """
             Event: \(e.id)

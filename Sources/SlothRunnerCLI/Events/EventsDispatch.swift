@@ -68,10 +68,7 @@ struct EventsDispatch: AsyncParsableCommand {
     }
 
     private func report(_ id: String, store: SQLiteEventStore) async throws {
-        let e = try await store.resolveEvent(id)
-        let runs = try await store.executions(eventID: id)
-        let dead = try await store.deadLetters(eventID: id)
-        if global.json { printJSON(EventView.json(e, executions: runs, deadLetters: dead)) } else { print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "") }
+        let e = try await EventView.print(id, store: store, json: global.json)
         switch e.status {
         case .completed: return
         case .failed: throw ExitCode(1)

@@ -52,9 +52,7 @@ struct EventsGet: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Event id or a unique prefix of it.") var id: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             printJSON(try await store.resolveEvent(id).json)
         }
     }
@@ -67,13 +65,8 @@ struct EventsShow: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Event id or a unique prefix of it.") var id: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
-            let e = try await store.resolveEvent(id)
-            let runs = try await store.executions(eventID: e.id)
-            let dead = try await store.deadLetters(eventID: e.id)
-            if global.json { printJSON(EventView.json(e, executions: runs, deadLetters: dead)) } else { print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "") }
+        try await global.withStore { store in
+            try await EventView.print(id, store: store, json: global.json)
         }
     }
 }
@@ -84,9 +77,7 @@ struct EventsDelete: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Event id or a unique prefix of it.") var id: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             let e = try await store.resolveEvent(id)
             try await store.deleteEvent(id: e.id)
             if global.json { printJSON(.object(["id": .string(e.id), "deleted": .bool(true)])) } else { print("Event \(e.id) deleted.") }
@@ -131,9 +122,7 @@ struct EventsRetry: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Event id or a unique prefix of it.") var id: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             let e = try await store.resolveEvent(id)
             try await store.retryEvent(id: e.id, now: nowMillis())
             if global.json {

@@ -86,9 +86,7 @@ struct HookUpdate: AsyncParsableCommand {
     @OptionGroup var options: HookOverrideOptions
 
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             guard let existing = try await store.hook(named: name) else {
                 throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
             }

@@ -50,9 +50,7 @@ struct HookGet: AsyncParsableCommand {
     @Argument(help: "Hook name.") var name: String
 
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             guard let h = try await store.hook(named: name) else {
                 throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
             }
@@ -88,11 +86,8 @@ struct HookEnable: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Hook name.") var name: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
-            try await store.setHookEnabled(name: name, enabled: true)
-            if !global.json { print("Hook '\(name)' enabled.") } else { printJSON(.object(["name": .string(name), "enabled": .bool(true)])) }
+        try await global.withStore { store in
+            try await HookView.setEnabled(true, name: name, store: store, json: global.json)
         }
     }
 }
@@ -102,11 +97,8 @@ struct HookDisable: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Hook name.") var name: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
-            try await store.setHookEnabled(name: name, enabled: false)
-            if !global.json { print("Hook '\(name)' disabled.") } else { printJSON(.object(["name": .string(name), "enabled": .bool(false)])) }
+        try await global.withStore { store in
+            try await HookView.setEnabled(false, name: name, store: store, json: global.json)
         }
     }
 }
@@ -118,9 +110,7 @@ struct HookRemove: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Hook name.") var name: String
     func run() async throws {
-        try await runReporting {
-            let store = try global.openStore()
-            defer { store.closeNow() }
+        try await global.withStore { store in
             try await store.removeHook(name: name)
             if !global.json { print("Hook '\(name)' removed.") } else { printJSON(.object(["name": .string(name), "removed": .bool(true)])) }
         }

@@ -2,6 +2,15 @@ import Foundation
 import SlothRunner
 
 enum HookView {
+    static func setEnabled(_ enabled: Bool, name: String, store: SQLiteEventStore, json: Bool) async throws {
+        try await store.setHookEnabled(name: name, enabled: enabled)
+        if json {
+            printJSON(.object(["name": .string(name), "enabled": .bool(enabled)]))
+        } else {
+            print("Hook '\(name)' \(enabled ? "enabled" : "disabled").")
+        }
+    }
+
     static func json(_ h: Hook, stats: HookStats?) -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(h.id), "name": .string(h.name), "event_types": .array(h.eventTypes.map(JSONValue.string)),

@@ -41,6 +41,16 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var json: Bool { output == .json }
+
+    /// Opens the store for a command's body and closes it after; engine errors become a message
+    /// on stderr and their exit code.
+    func withStore(_ body: (SQLiteEventStore) async throws -> Void) async throws {
+        try await runReporting {
+            let store = try openStore()
+            defer { store.closeNow() }
+            try await body(store)
+        }
+    }
 }
 
 enum LogLevel: String, ExpressibleByArgument, CaseIterable, Comparable {
