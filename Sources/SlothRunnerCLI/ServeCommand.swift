@@ -30,6 +30,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lua executor threads (default: one per core).") var luaThreads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Keep completed events this long, e.g. 168h; 0 keeps them forever.") var retainCompleted = "168h"
     @Option(help: "Keep failed events this long, e.g. 720h; 0 keeps them forever.") var retainFailed = "720h"
+    @Flag(help: "Deny hooks every capability (exec, http, file, secrets, env) they do not declare in `permissions`.")
+    var strictPermissions = false
 
     func run() async throws {
         try await runReporting {
@@ -43,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
             config.pollMillis = max(1, Int64(try DurationText.parseSeconds(poll) * 1000))
             config.maxChainDepth = maxChainDepth
             config.luaThreads = luaThreads
+            config.strictPermissions = strictPermissions || ProcessInfo.processInfo.environment["SLOTH_RUNNER_STRICT_PERMISSIONS"] == "1"
             let keepCompleted = try DurationText.parseSeconds(retainCompleted)
             let keepFailed = try DurationText.parseSeconds(retainFailed)
             config.retainCompletedMillis = keepCompleted > 0 ? Int64(keepCompleted * 1000) : nil

@@ -10,12 +10,14 @@ enum LuaTestSupport {
     static func run(
         _ source: String, event: JSONValue = .object(["id": .string("e1"), "type": .string("custom.test"), "data": .object([:])]),
         limits: HookLimits = HookLimits(timeoutMillis: 5_000, memoryBytes: 16 << 20, instructions: 50_000_000),
-        dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? = nil, chainDepth: Int = 0
+        dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? = nil, chainDepth: Int = 0,
+        permissions: PermissionPolicy = .open
     ) async -> HookRunResult {
-        let request = HookRunRequest(
+        var request = HookRunRequest(
             hookID: "h1", hookName: "test", source: source, sourceHash: String(source.hashValue) + UUID().uuidString,
             chunkName: "test.lua", event: event, eventStack: nil, chainDepth: chainDepth, limits: limits,
             maxOutputBytes: 4096, dispatcher: dispatcher)
+        request.permissions = permissions
         return await runtime.run(request)
     }
 }

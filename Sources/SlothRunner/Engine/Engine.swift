@@ -266,7 +266,7 @@ public final class Engine: Sendable {
 
     private func run(_ hook: Hook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
         let view = Self.luaView(of: event, attempt: attempt)
-        let request = HookRunRequest(
+        var request = HookRunRequest(
             hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
             chunkName: (hook.filePath as NSString).lastPathComponent, event: view, eventStack: event.stack,
             chainDepth: event.chainDepth, limits: hook.limits, maxOutputBytes: configuration.maxOutputBytes,
@@ -274,6 +274,7 @@ public final class Engine: Sendable {
                 do throws(SlothError) { return .success(try await self.dispatch(new).id) } catch { return .failure(error) }
             },
             maxChainDepth: configuration.maxChainDepth)
+        request.permissions = PermissionPolicy(declared: hook.permissions, strict: configuration.strictPermissions)
         let executedAt = nowMillis()
         let result = await runtime.run(request)
         configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))

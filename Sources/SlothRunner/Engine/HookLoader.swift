@@ -31,7 +31,7 @@ public struct HookOverrides: Sendable {
 public enum HookLoader {
     static let knownFields: Set<String> = [
         "name", "description", "event_type", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
-        "memory_limit_mb", "max_instructions",
+        "memory_limit_mb", "max_instructions", "permissions",
     ]
 
     public struct Loaded: Sendable {
@@ -171,12 +171,15 @@ public enum HookLoader {
         let metaDelay = try seconds("retry_delay")
         if let d = overrides.retryDelaySeconds ?? metaDelay { retryDelay = Int64((d * 1000).rounded()) }
 
+        var permissions: HookPermissions?
+        if let p = meta["permissions"] { permissions = try HookPermissions.parse(p) }
+
         let now = nowMillis()
         let hook = Hook(
             id: existing?.id ?? UUID().uuidString.lowercased(), name: name, description: description, eventTypes: eventTypes,
             filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
             lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SHA256.hex(source),
-            limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay)
+            limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions)
         return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)
     }
 }

@@ -15,6 +15,8 @@ public struct HookRunRequest: Sendable {
     /// Persists an event dispatched by the hook; returns its id. Nil: `event.dispatch` fails.
     public var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?
     public var maxChainDepth: Int
+    /// What the hook may use (`exec`, `http`, `file`, `secrets`, `env`).
+    public var permissions: PermissionPolicy = .open
 
     public init(
         hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: JSONValue,

@@ -6,6 +6,15 @@ import Foundation
 enum PendingOperation {
     case sleep(seconds: Double)
     case dispatch(NewEvent)
+    /// Any asynchronous host work (HTTP, processes, the store); the hook resumes with
+    /// `true, value` on success or `false, message` on failure.
+    case task(@Sendable () async -> Result<JSONValue, ModuleError>)
+}
+
+/// A module failure, raised as a Lua error with this message.
+struct ModuleError: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
 }
 
 /// Per-VM context handed to host functions; confined to the VM's executor thread.
@@ -24,6 +33,21 @@ final class HostContext {
 enum HostFunctions {
     static func context(_ ctx: UnsafeMutableRawPointer?) -> HostContext {
         Unmanaged<HostContext>.fromOpaque(ctx!).takeUnretainedValue()
+    }
+
+    /// Suspends the calling hook on `work` (see `PendingOperation.task`).
+    static func suspend(_ L: OpaquePointer, _ ctx: UnsafeMutableRawPointer?, _ name: String, _ work: @escaping @Sendable () async -> Result<JSONValue, ModuleError>) -> Int32 {
+        guard let run = context(ctx).run else { return fail(L, "\(name): cannot wait while the hook file is loading") }
+        guard canSuspend(L, run) else {
+            return fail(L, "\(name): can only be called from the hook itself, not inside a coroutine, metamethod or iterator")
+        }
+        run.pending = .task(work)
+        return SB_HOST_YIELD
+    }
+
+    /// The permission policy of the running hook (open while a file is inspected).
+    static func policy(_ ctx: UnsafeMutableRawPointer?) -> PermissionPolicy {
+        context(ctx).run?.request.permissions ?? .open
     }
 
     static func fail(_ L: OpaquePointer, _ message: String) -> Int32 {

@@ -171,6 +171,13 @@ private final class ExecutorLoop {
         switch op {
         case .sleep(let seconds):
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { queue.push(.resume(runID: id, values: [.bool(true)])) }
+        case .task(let work):
+            Task {
+                switch await work() {
+                case .success(let value): queue.push(.resume(runID: id, values: [.bool(true), value]))
+                case .failure(let error): queue.push(.resume(runID: id, values: [.bool(false), .string(error.message)]))
+                }
+            }
         case .dispatch(let event):
             guard let dispatcher = run.request.dispatcher else {
                 queue.push(.resume(runID: id, values: [.bool(false), .string("dispatching events is not available here")]))

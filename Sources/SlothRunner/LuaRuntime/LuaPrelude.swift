@@ -89,6 +89,22 @@ local modules = {
   event = function()
     return { dispatch = checked(H.dispatch, "event.dispatch") }
   end,
+  env = function()
+    return { get = H.env_get }
+  end,
+  crypto = function()
+    return {
+      sha256 = H.crypto_sha256, sha512 = H.crypto_sha512, hmac_sha256 = H.crypto_hmac_sha256,
+      base64_encode = H.crypto_base64_encode, base64_decode = H.crypto_base64_decode, hex = H.crypto_hex,
+      random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
+    }
+  end,
+  file = function()
+    return {
+      read = H.file_read, write = H.file_write, append = H.file_append, exists = H.file_exists,
+      list = H.file_list, stat = H.file_stat, remove = H.file_remove, mkdir = H.file_mkdir,
+    }
+  end,
 }
 local module_names = {}
 for name in next, modules do module_names[#module_names + 1] = name end

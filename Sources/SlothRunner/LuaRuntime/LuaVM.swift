@@ -40,7 +40,7 @@ final class LuaVM {
             buf.withMemoryRebound(to: CChar.self) { sb_loadbuffer(L, $0.baseAddress, $0.count, "=prelude", "t") }
         }
         guard status == LUA_OK else { throw .runtime("prelude: \(LuaValues.string(at: -1, on: L) ?? "?")") }
-        lua_createtable(L, 0, 12)
+        lua_createtable(L, 0, 40)
         let ctx = Unmanaged.passUnretained(context).toOpaque()
         func field(_ name: String, _ push: () -> Void) {
             LuaValues.pushString(name, on: L)
@@ -55,6 +55,7 @@ final class LuaVM {
         field("dispatch") { sb_push_host(L, HostFunctions.dispatch, ctx) }
         field("json_encode") { sb_push_host(L, HostFunctions.jsonEncode, ctx) }
         field("json_decode") { sb_push_host(L, HostFunctions.jsonDecode, ctx) }
+        for (name, fn) in ModuleFunctions.all { field(name) { sb_push_host(L, fn, ctx) } }
         lua_rawgeti(L, sb_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
         guard sb_pcall(L, 2, 2) == LUA_OK else { throw .runtime("prelude: \(LuaValues.string(at: -1, on: L) ?? "?")") }
         inspectRef = luaL_ref(L, sb_registryindex())

@@ -38,6 +38,21 @@ enum LuaValues {
         }
     }
 
+    /// The raw bytes of the string at `idx` (Lua strings may hold any bytes).
+    static func bytes(at idx: Int32, on L: OpaquePointer) -> [UInt8]? {
+        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
+        var len = 0
+        guard let p = sb_tostring(L, idx, &len) else { return nil }
+        return p.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) }
+    }
+
+    static func pushBytes<C: Collection>(_ bytes: C, on L: OpaquePointer) where C.Element == UInt8 {
+        let array = Array(bytes)
+        array.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { _ = lua_pushlstring(L, $0.baseAddress, $0.count) }
+        }
+    }
+
     /// The string at `idx` without conversion of numbers in place, or nil if it is not a string.
     static func string(at idx: Int32, on L: OpaquePointer) -> String? {
         guard lua_type(L, idx) == LUA_TSTRING else { return nil }

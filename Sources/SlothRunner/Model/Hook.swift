@@ -19,12 +19,14 @@ public struct Hook: Sendable, Equatable {
     public var maxAttempts: Int
     /// Base delay of the exponential retry backoff, in milliseconds.
     public var retryDelayMillis: Int64
+    /// Capabilities the hook declared; nil when it declared none.
+    public var permissions: HookPermissions?
 
     public init(
         id: String, name: String, description: String?, eventTypes: [String], filePath: String,
         stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
         runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
-        maxAttempts: Int, retryDelayMillis: Int64
+        maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil
     ) {
         self.id = id
         self.name = name
@@ -42,6 +44,7 @@ public struct Hook: Sendable, Equatable {
         self.limits = limits
         self.maxAttempts = maxAttempts
         self.retryDelayMillis = retryDelayMillis
+        self.permissions = permissions
     }
 
     public var eventTypeText: String { eventTypes.joined(separator: ",") }

@@ -86,6 +86,10 @@ enum SQLiteSchema {
 
         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT INTO meta(key, value) VALUES ('hooks_version', 0);
+        """,
+        // 2: capabilities a hook declares (JSON), for the modules' permission checks.
         """
+        ALTER TABLE hooks ADD COLUMN permissions TEXT;
+        """,
     ]
 }

@@ -70,6 +70,7 @@ struct HookGet: AsyncParsableCommand {
                 Source hash:  sha256:\(h.sourceHash)
                 Limits:       timeout \(Format.duration(h.limits.timeoutMillis)), memory \(Format.bytes(h.limits.memoryBytes)), \(h.limits.instructions) instructions
                 Retries:      \(h.maxAttempts) attempts, backoff from \(Format.duration(h.retryDelayMillis))
+                Permissions:  \(HookView.permissionsText(h.permissions))
                 Created:      \(Format.timestamp(h.createdAt))
                 Updated:      \(Format.timestamp(h.updatedAt))
                 Run count:    \(h.runCount)

@@ -22,6 +22,7 @@ struct HookTest: AsyncParsableCommand {
     @Option(help: "Event type.") var type: String?
     @Option(help: "Event data as a JSON object.") var data: String?
     @Option(help: "Event stack.") var stack: String?
+    @Flag(help: "Deny capabilities the hook does not declare, as `serve --strict-permissions` does.") var strictPermissions = false
 
     func run() async throws {
         try await runReporting {
@@ -45,7 +46,7 @@ struct HookTest: AsyncParsableCommand {
             let now = nowMillis()
             let ev = Event(id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now, attempts: 1)
             let dispatched = Mutex<[NewEvent]>([])
-            let request = HookRunRequest(
+            var request = HookRunRequest(
                 hookID: hookDef.id, hookName: hookDef.name, source: hookDef.source, sourceHash: hookDef.sourceHash,
                 chunkName: (hookDef.filePath as NSString).lastPathComponent, event: Engine.luaView(of: ev, attempt: 1),
                 eventStack: ev.stack, chainDepth: 0, limits: hookDef.limits,
@@ -53,6 +54,7 @@ struct HookTest: AsyncParsableCommand {
                     dispatched.withLock { $0.append(e) }
                     return .success("(test run: not stored)")
                 })
+            request.permissions = PermissionPolicy(declared: hookDef.permissions, strict: strictPermissions)
             if !hookDef.matches(type: ev.type, stack: ev.stack) {
                 warn("hook '\(hookDef.name)' would not run for a \(ev.type) event\(ev.stack.map { " in stack \($0)" } ?? ""): it listens to \(hookDef.eventTypeText)\(hookDef.stack.map { " in stack \($0)" } ?? "")")
             }

@@ -23,6 +23,7 @@ enum HookView {
         o["description"] = h.description.map(JSONValue.string) ?? .null
         o["stack"] = h.stack.map(JSONValue.string) ?? .null
         o["last_run"] = h.lastRun.map(JSONValue.int) ?? .null
+        o["permissions"] = h.permissions?.json ?? .null
         if let s = stats {
             o["executions"] = .int(Int64(s.executions))
             o["successes"] = .int(Int64(s.successes))
@@ -31,6 +32,12 @@ enum HookView {
             o["p95_ms"] = s.p95Millis.map(JSONValue.int) ?? .null
         }
         return .object(o)
+    }
+
+    static func permissionsText(_ p: HookPermissions?) -> String {
+        guard let p else { return "none declared (all modules available unless serve runs with --strict-permissions)" }
+        if p.grants.isEmpty { return "declared empty: no capabilities" }
+        return p.grants.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue): \(p.grants[$0]!.joined(separator: ", "))" }.joined(separator: "; ")
     }
 
     static func executionsTable(_ runs: [HookExecution], showEvent: Bool) -> String {
