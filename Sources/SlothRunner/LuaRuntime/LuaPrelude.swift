@@ -99,6 +99,25 @@ local modules = {
       random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
     }
   end,
+  http = function()
+    local request = checked(H.http_request, "http")
+    local function with(method, url, opts)
+      local r = { method = method, url = url }
+      if type(opts) == "table" then
+        for k, v in next, opts do r[k] = v end
+      elseif type(opts) == "string" then
+        r.body = opts
+      end
+      return request(r)
+    end
+    return {
+      request = request,
+      get = function(url, opts) return with("GET", url, opts) end,
+      post = function(url, opts) return with("POST", url, opts) end,
+      put = function(url, opts) return with("PUT", url, opts) end,
+      delete = function(url, opts) return with("DELETE", url, opts) end,
+    }
+  end,
   file = function()
     return {
       read = H.file_read, write = H.file_write, append = H.file_append, exists = H.file_exists,

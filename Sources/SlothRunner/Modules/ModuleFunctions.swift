@@ -21,5 +21,6 @@ enum ModuleFunctions {
         ("file_stat", FileModule.hostStat),
         ("file_remove", FileModule.hostRemove),
         ("file_mkdir", FileModule.hostMkdir),
+        ("http_request", HTTPModule.request),
     ]
 }

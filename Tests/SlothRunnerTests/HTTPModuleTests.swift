@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import SlothRunner
+
+@Suite struct HTTPModuleTests {
+    static let server = try! TestHTTPServer()
+
+    func run(_ body: String, permissions: PermissionPolicy = .open, timeoutMillis: Int64 = 10_000) async -> HookRunResult {
+        await LuaTestSupport.run(
+            "local http, json = require('http'), require('json') local base = '\(Self.server.base)' return { execute = function() \(body) end }",
+            limits: HookLimits(timeoutMillis: timeoutMillis, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions)
+    }
+
+    @Test func getPostAndJSON() async {
+        var r = await run("local res = http.get(base .. '/ok') return true, res.status_code .. ' ' .. tostring(json.decode(res.body).ok) .. ' ' .. res.headers['content-type']")
+        #expect(r.message == "200 true application/json", "\(r.message ?? "")")
+        r = await run("local res = http.post(base .. '/echo', { json = { a = 1 }, headers = { ['X-Token'] = 't1' } }) local e = json.decode(res.body) return true, e.method .. e.body .. e.content_type .. e.token")
+        #expect(r.message == #"POST{"a":1}application/jsont1"#, "\(r.message ?? "")")
+        r = await run("local res = http.request{ method = 'PUT', url = base .. '/echo', body = 'raw' } return true, json.decode(res.body).method .. json.decode(res.body).body")
+        #expect(r.message == "PUTraw")
+        r = await run("local res = http.delete(base .. '/echo') return true, json.decode(res.body).method")
+        #expect(r.message == "DELETE")
+    }
+
+    @Test func statusCodesAreResultsNotErrors() async {
+        let r = await run("return true, http.get(base .. '/status/404').status_code .. ' ' .. http.get(base .. '/status/500').status_code")
+        #expect(r.message == "404 500")
+    }
+
+    @Test func failuresAreClearLuaErrors() async {
+        var r = await run("http.get('http://127.0.0.1:1/x')")
+        #expect(!r.success && r.message?.contains("connection refused") == true, "\(r.message ?? "")")
+        r = await run("http.get(base .. '/slow/3000', { timeout = 0.3 })")
+        #expect(!r.success && r.message?.contains("timed out after") == true, "\(r.message ?? "")")
+        r = await run("http.get('ftp://example.com/x')")
+        #expect(!r.success && r.message?.contains("http:// or https://") == true)
+        r = await run("http.get(base .. '/redirect/9')")
+        #expect(!r.success && r.message?.contains("too many redirects") == true, "\(r.message ?? "")")
+        r = await run("http.get(base .. '/big/\(HTTPModule.maxResponseBytes + 10)')")
+        #expect(!r.success && r.message?.contains("the limit is") == true, "\(r.message ?? "")")
+    }
+
+    @Test func redirectsAreFollowedWithinTheBound() async {
+        let r = await run("local res = http.get(base .. '/redirect/3') return true, res.status_code .. ' ' .. res.url")
+        #expect(r.message == "200 \(Self.server.base)/ok", "\(r.message ?? "")")
+    }
+
+    @Test func hostPermissions() async {
+        let allowed = PermissionPolicy(declared: HookPermissions(grants: [.http: ["127.0.0.1"]]), strict: false)
+        var r = await run("return true, http.get(base .. '/ok').status_code", permissions: allowed)
+        #expect(r.message == "200")
+        let other = PermissionPolicy(declared: HookPermissions(grants: [.http: ["hooks.slack.com"]]), strict: false)
+        r = await run("http.get(base .. '/ok')", permissions: other)
+        #expect(!r.success && r.message?.contains("may not reach host '127.0.0.1'") == true, "\(r.message ?? "")")
+    }
+
+    @Test func waitingHoldsNoThread() async {
+        // 100 hooks each waiting 0.5 s on the server finish together on the 2 executor threads.
+        let start = Date()
+        await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<100 { group.addTask { await self.run("return http.get(base .. '/slow/500').status_code == 200").success } }
+            for await ok in group { #expect(ok) }
+        }
+        #expect(Date().timeIntervalSince(start) < 10)
+    }
+}

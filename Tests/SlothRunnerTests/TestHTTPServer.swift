@@ -1,0 +1,102 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 and an ephemeral port, for module tests.
+/// Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo.
+final class TestHTTPServer: Sendable {
+    let port: UInt16
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 512) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        self.port = UInt16(bigEndian: addr.sin_port)
+        let listener = fd
+        let thread = Thread {
+            while true {
+                let client = accept(listener, nil, nil)
+                if client < 0 { return }
+                Thread.detachNewThread { TestHTTPServer.serve(client) }
+            }
+        }
+        thread.start()
+    }
+
+    deinit {
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    private static func serve(_ client: Int32) {
+        defer { close(client) }
+        var buffer = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var headerEnd: Int?
+        while headerEnd == nil {
+            let n = read(client, &chunk, chunk.count)
+            if n <= 0 { return }
+            buffer += chunk[0..<n]
+            if let r = buffer.firstRange(of: Array("\r\n\r\n".utf8)) { headerEnd = r.upperBound }
+        }
+        let head = String(decoding: buffer[0..<headerEnd!], as: UTF8.self)
+        let lines = head.split(separator: "\r\n")
+        let parts = lines.first?.split(separator: " ") ?? []
+        let method = parts.count > 0 ? String(parts[0]) : "GET"
+        let path = parts.count > 1 ? String(parts[1]) : "/"
+        var headers: [String: String] = [:]
+        for line in lines.dropFirst() {
+            if let colon = line.firstIndex(of: ":") {
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let length = Int(headers["content-length"] ?? "0") ?? 0
+        while buffer.count - headerEnd! < length {
+            let n = read(client, &chunk, chunk.count)
+            if n <= 0 { break }
+            buffer += chunk[0..<n]
+        }
+        let body = String(decoding: buffer[headerEnd!...], as: UTF8.self)
+        let segments = path.split(separator: "/").map(String.init)
+        var status = 200
+        var extra = ""
+        var payload = "{\"ok\":true}"
+        switch segments.first {
+        case "status": status = Int(segments.last ?? "500") ?? 500; payload = "{\"status\":\(status)}"
+        case "slow": usleep(UInt32(Int(segments.last ?? "1000") ?? 1000) * 1000); payload = "{\"slow\":true}"
+        case "redirect":
+            let n = Int(segments.last ?? "0") ?? 0
+            status = 302
+            extra = "Location: \(n > 1 ? "/redirect/\(n - 1)" : "/ok")\r\n"
+            payload = ""
+        case "big": payload = String(repeating: "x", count: Int(segments.last ?? "0") ?? 0)
+        case "echo":
+            let escapedBody = body.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            payload = "{\"method\":\"\(method)\",\"body\":\"\(escapedBody)\",\"content_type\":\"\(headers["content-type"] ?? "")\",\"token\":\"\(headers["x-token"] ?? "")\"}"
+        default: break
+        }
+        let response = "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(payload.utf8.count)\r\nConnection: close\r\n\(extra)\r\n\(payload)"
+        let bytes = Array(response.utf8)
+        let total = bytes.count
+        var sent = 0
+        while sent < total {
+            let offset = sent
+            let n = bytes.withUnsafeBytes { write(client, $0.baseAddress! + offset, total - offset) }
+            if n <= 0 { return }
+            sent += n
+        }
+    }
+}
