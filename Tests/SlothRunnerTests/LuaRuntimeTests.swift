@@ -7,6 +7,31 @@ import Testing
 enum LuaTestSupport {
     static let runtime = LuaRuntime(threads: 2)
 
+    static func request(_ source: String, permissions: PermissionPolicy = .open) -> HookRunRequest {
+        var r = HookRunRequest(
+            hookID: "h", hookName: "test", source: source, sourceHash: String(source.hashValue), chunkName: "test.lua",
+            event: .object(["id": .string("e1")]), eventStack: nil, chainDepth: 0,
+            limits: HookLimits(timeoutMillis: 30_000, memoryBytes: 16 << 20, instructions: 50_000_000), dispatcher: nil)
+        r.permissions = permissions
+        return r
+    }
+
+    static func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) async -> HookRunResult) async -> [HookRunResult] {
+        await withTaskGroup(of: HookRunResult.self) { group in
+            for i in 0..<n { group.addTask { await body(i) } }
+            var all: [HookRunResult] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+    }
+
+    /// Whether every run was in flight at one moment: the latest start precedes the earliest end.
+    static func allOverlap(_ results: [HookRunResult]) -> Bool {
+        let latestStart = results.map(\.startedAt).max() ?? 0
+        let earliestEnd = results.map { $0.startedAt + Double($0.durationMillis) / 1000 }.min() ?? 0
+        return latestStart < earliestEnd
+    }
+
     static func run(
         _ source: String, event: JSONValue = .object(["id": .string("e1"), "type": .string("custom.test"), "data": .object([:])]),
         limits: HookLimits = HookLimits(timeoutMillis: 5_000, memoryBytes: 16 << 20, instructions: 50_000_000),
@@ -73,16 +98,16 @@ enum LuaTestSupport {
         #expect(c.success && c.message?.hasPrefix("X") == true && c.message != "X0")
     }
 
+    /// On one executor thread, 50 sleeping hooks are all in flight at once: the last starts
+    /// before the first ends. If a sleep held the thread they would run one after another.
     @Test func sleepSuspendsWithoutBlocking() async {
-        let start = Date()
-        await withTaskGroup(of: HookRunResult.self) { group in
-            for _ in 0..<200 {
-                group.addTask { await LuaTestSupport.run("return { execute = function() sleep(0.2) return true end }") }
-            }
-            for await r in group { #expect(r.success) }
+        let runtime = LuaRuntime(threads: 1)
+        defer { runtime.shutdown() }
+        let results = await LuaTestSupport.concurrently(50) { _ in
+            await runtime.run(LuaTestSupport.request("return { execute = function() sleep(0.2) return true end }"))
         }
-        // 200 sleeps of 0.2 s on 2 threads would take 20 s if each held its thread.
-        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(results.allSatisfy { $0.success })
+        #expect(LuaTestSupport.allOverlap(results))
     }
 
     @Test func jsonRoundTrip() async {
@@ -109,9 +134,9 @@ enum LuaTestSupport {
             HookRunRequest(
                 hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
                 event: .object(["id": .string("e")]), eventStack: nil, chainDepth: 0,
-                limits: HookLimits(timeoutMillis: 60_000, memoryBytes: 16 << 20, instructions: 2_000_000_000), dispatcher: nil)
+                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: 16 << 20, instructions: 10_000_000_000), dispatcher: nil)
         }
-        let busy = "return { execute = function() local s = 0 for i = 1, 3e7 do s = s + i end return true end }"
+        let busy = "return { execute = function() local s = 0 for i = 1, 1e8 do s = s + i end return true end }"
         await withTaskGroup(of: Void.self) { group in
             for i in 0..<3 {
                 group.addTask {
