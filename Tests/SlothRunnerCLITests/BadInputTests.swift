@@ -4,38 +4,38 @@ import SlothRunner
 
 /// Bad input gets a clear error, a meaningful exit code, and changes nothing.
 @Suite struct BadInputTests {
-    func assertNothingStored(_ cli: CLI) throws {
-        #expect(try cli.run("events", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
-        #expect(try cli.run("hook", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+    func assertNothingStored(_ cli: CLI) async throws {
+        #expect(try await cli.run("events", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(try await cli.run("hook", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 
-    @Test func malformedEvents() throws {
+    @Test func malformedEvents() async throws {
         let cli = CLI()
-        var r = try cli.run("events", "dispatch", "task.failed", "--data", #"{"task": {"name": "x",}}"#)
+        var r = try await cli.run("events", "dispatch", "task.failed", "--data", #"{"task": {"name": "x",}}"#)
         #expect(r.status == 2 && r.stderr.contains("invalid JSON at line 1, column 23: expected a string key"), "\(r)")
-        r = try cli.run("events", "dispatch", "task.failed", "--data", "[1,2]")
+        r = try await cli.run("events", "dispatch", "task.failed", "--data", "[1,2]")
         #expect(r.status == 2 && r.stderr.contains("must be a JSON object"), "\(r)")
-        r = try cli.run("events", "dispatch", "task.failed", "--data", "\"text\"")
+        r = try await cli.run("events", "dispatch", "task.failed", "--data", "\"text\"")
         #expect(r.status == 2 && r.stderr.contains("got string"))
         let big = "{\"blob\":\"" + String(repeating: "x", count: 1_100_000) + "\"}"
-        r = try cli.run("events", "dispatch", "task.failed", "--data-file", cli.file("big.json", big))
+        r = try await cli.run("events", "dispatch", "task.failed", "--data-file", cli.file("big.json", big))
         #expect(r.status == 2 && r.stderr.contains("the limit is 1048576 bytes"), "\(r)")
         for bad in ["Task.Failed", "task..failed", "task failed", ".task", String(repeating: "a", count: 129), ""] {
-            r = try cli.run("events", "dispatch", bad)
+            r = try await cli.run("events", "dispatch", bad)
             #expect(r.status == 2, "type '\(bad)' was accepted: \(r)")
         }
-        r = try cli.run("events", "dispatch", "task.failed", "--data-file", cli.home + "/missing.json")
+        r = try await cli.run("events", "dispatch", "task.failed", "--data-file", cli.home + "/missing.json")
         #expect(r.status == 3 && r.stderr.contains("does not exist"))
-        r = try cli.run("events", "dispatch", "task.failed", "--stack", "bad stack!")
+        r = try await cli.run("events", "dispatch", "task.failed", "--stack", "bad stack!")
         #expect(r.status == 2)
-        try assertNothingStored(cli)
+        try await assertNothingStored(cli)
     }
 
     @Test func unknownAndAmbiguousIDs() async throws {
         let cli = CLI()
-        var r = try cli.run("events", "show", "0123abcd")
+        var r = try await cli.run("events", "show", "0123abcd")
         #expect(r.status == 3 && r.stderr.contains("no event with id or prefix '0123abcd'"))
-        r = try cli.run("events", "get", "not-an-id!")
+        r = try await cli.run("events", "get", "not-an-id!")
         #expect(r.status == 2 && r.stderr.contains("is not an event id"))
         // Two events created in the same millisecond share their first 13 characters.
         let store = try cli.openStore()
@@ -44,58 +44,58 @@ import SlothRunner
         let b = Engine.pendingEvent(from: NewEvent(type: "x.y"), now: now)
         try await store.insertEvents([a, b])
         store.closeNow()
-        r = try cli.run("events", "show", String(a.id.prefix(13)))
+        r = try await cli.run("events", "show", String(a.id.prefix(13)))
         #expect(r.status == 4 && r.stderr.contains(a.id) && r.stderr.contains(b.id), "\(r)")
-        r = try cli.run("events", "delete", String(a.id.prefix(13)))
+        r = try await cli.run("events", "delete", String(a.id.prefix(13)))
         #expect(r.status == 4)
-        #expect(try cli.run("events", "delete", a.id).status == 0)
-        #expect(try cli.run("events", "show", String(b.id.prefix(13))).status == 0)
+        #expect(try await cli.run("events", "delete", a.id).status == 0)
+        #expect(try await cli.run("events", "show", String(b.id.prefix(13))).status == 0)
     }
 
-    @Test func badHookFiles() throws {
+    @Test func badHookFiles() async throws {
         let cli = CLI()
-        var r = try cli.run("hook", "add", cli.home + "/nope.lua")
+        var r = try await cli.run("hook", "add", cli.home + "/nope.lua")
         #expect(r.status == 3 && r.stderr.contains("does not exist"))
-        r = try cli.run("hook", "add", cli.file("syntax.lua", "local hook = {\n  name = 'x',\n  event_type = 'task.failed'\n  execute = function() end\n}\nreturn hook"))
+        r = try await cli.run("hook", "add", cli.file("syntax.lua", "local hook = {\n  name = 'x',\n  event_type = 'task.failed'\n  execute = function() end\n}\nreturn hook"))
         #expect(r.status == 6 && r.stderr.contains("syntax error: syntax.lua:4:"), "\(r)")
-        r = try cli.run("hook", "add", cli.file("noexec.lua", "return { name = 'x', event_type = 'task.failed' }"))
+        r = try await cli.run("hook", "add", cli.file("noexec.lua", "return { name = 'x', event_type = 'task.failed' }"))
         #expect(r.status == 6 && r.stderr.contains("no execute(event) function"))
-        r = try cli.run("hook", "add", cli.file("typo.lua", "return { name = 'x', evnt_type = 'task.failed', execute = function() end }"))
+        r = try await cli.run("hook", "add", cli.file("typo.lua", "return { name = 'x', evnt_type = 'task.failed', execute = function() end }"))
         #expect(r.status == 6 && r.stderr.contains("unknown field 'evnt_type'") && r.stderr.contains("did you mean event_type?"), "\(r)")
-        r = try cli.run("hook", "add", cli.file("types.lua", "return { name = 'x', event_type = 'task.failed', timeout = true, execute = function() end }"))
+        r = try await cli.run("hook", "add", cli.file("types.lua", "return { name = 'x', event_type = 'task.failed', timeout = true, execute = function() end }"))
         #expect(r.status == 6 && r.stderr.contains("field 'timeout'"))
-        r = try cli.run("hook", "add", cli.file("notype.lua", "return { name = 'x', execute = function() end }"))
+        r = try await cli.run("hook", "add", cli.file("notype.lua", "return { name = 'x', execute = function() end }"))
         #expect(r.status == 6 && r.stderr.contains("no event_type"))
-        r = try cli.run("hook", "add", cli.file("badpattern.lua", "return { name = 'x', event_type = 'Task.**', execute = function() end }"))
+        r = try await cli.run("hook", "add", cli.file("badpattern.lua", "return { name = 'x', event_type = 'Task.**', execute = function() end }"))
         #expect(r.status == 6)
-        r = try cli.run("hook", "add", cli.file("boom.lua", "error('refusing to load')"))
+        r = try await cli.run("hook", "add", cli.file("boom.lua", "error('refusing to load')"))
         #expect(r.status == 6 && r.stderr.contains("refusing to load"))
-        r = try cli.run("hook", "add", cli.file("spin.lua", "while true do end"))
+        r = try await cli.run("hook", "add", cli.file("spin.lua", "while true do end"))
         #expect(r.status == 6 && r.stderr.contains("ran too long"))
-        r = try cli.run("hook", "add", cli.home)
+        r = try await cli.run("hook", "add", cli.home)
         #expect(r.status == 2 && r.stderr.contains("is a directory"))
-        try assertNothingStored(cli)
+        try await assertNothingStored(cli)
     }
 
-    @Test func duplicateNamesAndTypoWarnings() throws {
+    @Test func duplicateNamesAndTypoWarnings() async throws {
         let cli = CLI()
         let a = cli.file("a.lua", "return { name = 'dup', event_type = 'file.modifed', execute = function() end }")
-        var r = try cli.run("hook", "add", a)
+        var r = try await cli.run("hook", "add", a)
         #expect(r.status == 0)
         #expect(r.stderr.contains("did you mean file.modified?"), "\(r)")
-        r = try cli.run("hook", "add", a)
+        r = try await cli.run("hook", "add", a)
         #expect(r.status == 5 && r.stderr.contains("already registered") && r.stderr.contains("hook update dup"))
-        #expect(try cli.run("hook", "list", "-o", "json").json.map { if case .array(let x) = $0 { return x.count }; return 0 } == 1)
+        #expect(try await cli.run("hook", "list", "-o", "json").json.map { if case .array(let x) = $0 { return x.count }; return 0 } == 1)
         // Custom and pattern types are not warned about.
-        r = try cli.run("hook", "add", cli.file("b.lua", "return { name = 'c1', event_type = { 'custom.mine', 'file.*' }, execute = function() end }"))
+        r = try await cli.run("hook", "add", cli.file("b.lua", "return { name = 'c1', event_type = { 'custom.mine', 'file.*' }, execute = function() end }"))
         #expect(r.status == 0 && !r.stderr.contains("warning"))
-        r = try cli.run("hook", "get", "missing")
+        r = try await cli.run("hook", "get", "missing")
         #expect(r.status == 3)
-        r = try cli.run("hook", "update", "missing")
+        r = try await cli.run("hook", "update", "missing")
         #expect(r.status == 3)
-        r = try cli.run("events", "cleanup", "--older-than", "soon")
+        r = try await cli.run("events", "cleanup", "--older-than", "soon")
         #expect(r.status == 2 && r.stderr.contains("invalid duration"))
-        r = try cli.run("events", "list", "--status", "done")
+        r = try await cli.run("events", "list", "--status", "done")
         #expect(r.status == 2 && r.stderr.contains("pending, processing, completed, failed"))
     }
 }

@@ -54,17 +54,20 @@ final class CLI: Sendable {
 
     /// Runs a command to completion. Output goes through files, so any size is safe.
     @discardableResult
-    func run(_ args: String...) throws -> Result { try run(args) }
+    func run(_ args: String...) async throws -> Result { try await run(args) }
 
-    func run(_ args: [String]) throws -> Result {
+    /// Runs a command to completion without blocking a Swift concurrency thread meanwhile.
+    func run(_ args: [String]) async throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw SlothError.notFound("the sloth-runner binary is not at \(binary); run `swift build` first (scripts/test.sh does)")
         }
         let id = UUID().uuidString
         let out = home + "/.out-\(id)", err = home + "/.err-\(id)"
         let p = makeProcess(args, stdout: out, stderr: err)
+        let exited = AsyncStream<Void>.makeStream()
+        p.terminationHandler = { _ in exited.continuation.yield() }
         try p.run()
-        p.waitUntilExit()
+        for await _ in exited.stream { break }
         defer { try? FileManager.default.removeItem(atPath: out); try? FileManager.default.removeItem(atPath: err) }
         return Result(
             status: p.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
@@ -72,12 +75,12 @@ final class CLI: Sendable {
     }
 
     /// Starts `sloth-runner serve` in the background and waits until it says it is serving.
-    func startServe(_ extra: [String] = []) throws -> Daemon {
+    func startServe(_ extra: [String] = []) async throws -> Daemon {
         let log = home + "/serve-\(UUID().uuidString).log"
         let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log)
         try p.run()
         let daemon = Daemon(process: p, logPath: log)
-        try eventually(timeout: 30, "serve did not start:\n\(daemon.log)") { daemon.log.contains("serving") || !p.isRunning }
+        try await eventually(timeout: 30, "serve did not start:\n\(daemon.log)") { daemon.log.contains("serving") || !p.isRunning }
         guard p.isRunning else { throw SlothError.runtime("serve exited at start:\n\(daemon.log)") }
         return daemon
     }
@@ -100,8 +103,8 @@ final class Daemon {
     }
 
     /// Waits for the process to exit; returns its status.
-    func waitExit(timeout: Double = 60) throws -> Int32 {
-        try eventually(timeout: timeout, "serve did not exit:\n\(log)") { !process.isRunning }
+    func waitExit(timeout: Double = 60) async throws -> Int32 {
+        try await eventually(timeout: timeout, "serve did not exit:\n\(log)") { !process.isRunning }
         process.waitUntilExit()
         return process.terminationStatus
     }
@@ -115,16 +118,6 @@ final class Daemon {
 }
 
 /// Polls a condition until it holds: synchronisation on an observable state, never on time alone.
-func eventually(timeout: Double, _ message: @autoclosure () -> String, _ condition: () throws -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return }
-        usleep(5_000)
-    }
-    if try condition() { return }
-    throw SlothError.runtime("timed out after \(timeout)s: \(message())")
-}
-
 func eventually(timeout: Double, _ message: @autoclosure () -> String, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {

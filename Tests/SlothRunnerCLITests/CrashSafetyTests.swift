@@ -21,15 +21,15 @@ import SlothRunner
 
     @Test func sigkillAtRandomMomentsLosesNothingAndDuplicatesNothing() async throws {
         let cli = CLI()
-        #expect(try cli.run("hook", "add", cli.file("worker.lua", Self.hook)).status == 0)
-        #expect(try cli.run("hook", "add", cli.file("auditor.lua", Self.second)).status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("worker.lua", Self.hook)).status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("auditor.lua", Self.second)).status == 0)
         let store = try cli.openStore()
         defer { store.closeNow() }
         var accepted: [String] = []
         var rng = SystemRandomNumberGenerator()
         let rounds = 4
         for round in 0..<rounds {
-            let daemon = try cli.startServe(["--lease", "2s", "--poll", "5ms", "--workers", "32"])
+            let daemon = try await cli.startServe(["--lease", "2s", "--poll", "5ms", "--workers", "32"])
             let killAfter = Int.random(in: 10...120, using: &rng)
             var n = 0
             // Dispatch from this process while the daemon works; kill it mid-stream.
@@ -44,22 +44,22 @@ import SlothRunner
                         try await store.countEvents(status: .completed) + (try await store.countEvents(status: .processing)) > 0
                     }
                     daemon.kill(SIGKILL)
-                    _ = try daemon.waitExit()
+                    _ = try await daemon.waitExit()
                 }
             }
             if daemon.process.isRunning {
                 daemon.kill(SIGKILL)
-                _ = try daemon.waitExit()
+                _ = try await daemon.waitExit()
             }
         }
         // A final, undisturbed run finishes everything: the restarted node reclaims its own
         // leases at once instead of waiting for them to expire.
-        let final = try cli.startServe(["--lease", "60s", "--poll", "5ms"])
+        let final = try await cli.startServe(["--lease", "60s", "--poll", "5ms"])
         try await eventually(timeout: 120, "not every accepted event completed:\n\(final.log)") {
             try await store.countEvents(status: .completed) == accepted.count
         }
         final.kill(SIGTERM)
-        #expect(try final.waitExit() == 0)
+        #expect(try await final.waitExit() == 0)
 
         #expect(try await store.countEvents(status: nil) == accepted.count)
         let reclaimed = try await store.listEvents(EventFilter(limit: 10_000)).filter { $0.attempts > 1 }.count
@@ -73,17 +73,17 @@ import SlothRunner
 
     @Test func sigtermUnderLoadDrainsAndLosesNothing() async throws {
         let cli = CLI()
-        #expect(try cli.run("hook", "add", cli.file("slow.lua", """
+        #expect(try await cli.run("hook", "add", cli.file("slow.lua", """
             return { name = "slow", event_type = "drain.test", execute = function(e) sleep(0.2) return true end }
             """)).status == 0)
         let store = try cli.openStore()
         defer { store.closeNow() }
-        let daemon = try cli.startServe(["--workers", "8", "--queue-size", "16", "--grace", "20s", "--poll", "5ms"])
+        let daemon = try await cli.startServe(["--workers", "8", "--queue-size", "16", "--grace", "20s", "--poll", "5ms"])
         let events = (0..<80).map { i in Engine.pendingEvent(from: NewEvent(type: "drain.test", data: .object(["i": .int(Int64(i))]))) }
         try await store.insertEvents(events)
         try await eventually(timeout: 20, "no event was processed") { try await store.countEvents(status: .completed) >= 4 }
         daemon.kill(SIGTERM)
-        #expect(try daemon.waitExit() == 0, "serve exits cleanly after draining:\n\(daemon.log)")
+        #expect(try await daemon.waitExit() == 0, "serve exits cleanly after draining:\n\(daemon.log)")
         #expect(daemon.log.contains("received SIGTERM"))
         // Every event is either done or back in the pending pool; none is stuck in processing.
         let completed = try await store.countEvents(status: .completed)
@@ -97,19 +97,19 @@ import SlothRunner
             #expect(runs.allSatisfy { $0.success })
         }
         // A new daemon takes the rest.
-        let next = try cli.startServe(["--poll", "5ms"])
+        let next = try await cli.startServe(["--poll", "5ms"])
         try await eventually(timeout: 60, "the rest was not processed") { try await store.countEvents(status: .completed) == events.count }
         next.kill(SIGINT)
-        #expect(try next.waitExit() == 0)
+        #expect(try await next.waitExit() == 0)
         for e in events { #expect(try await store.executions(eventID: e.id).filter(\.success).count == 1) }
     }
 
     @Test func secondDaemonOnTheSameDatabaseIsRefused() async throws {
         let cli = CLI()
-        let first = try cli.startServe()
-        let r = try cli.run("serve")
+        let first = try await cli.startServe()
+        let r = try await cli.run("serve")
         #expect(r.status == 5 && r.stderr.contains("already serving"), "\(r)")
         first.kill(SIGTERM)
-        #expect(try first.waitExit() == 0)
+        #expect(try await first.waitExit() == 0)
     }
 }

@@ -9,47 +9,47 @@ import SlothRunner
         return Set(runs.compactMap { $0["hook_name"]?.stringValue })
     }
 
-    @Test func stackIsolation() throws {
+    @Test func stackIsolation() async throws {
         let cli = CLI()
-        #expect(try cli.run("hook", "add", cli.file("p.lua", #"return { name = "prod_only", event_type = "agent.heartbeat_failed", stack = "production", execute = function(e) return true end }"#)).status == 0)
-        #expect(try cli.run("hook", "add", cli.file("s.lua", #"return { name = "staging_only", event_type = "agent.heartbeat_failed", execute = function(e) return true end }"#), "--stack", "staging").status == 0)
-        #expect(try cli.run("hook", "add", cli.file("a.lua", #"return { name = "any_stack", event_type = "agent.heartbeat_failed", execute = function(e) return true, tostring(e.stack) end }"#)).status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("p.lua", #"return { name = "prod_only", event_type = "agent.heartbeat_failed", stack = "production", execute = function(e) return true end }"#)).status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("s.lua", #"return { name = "staging_only", event_type = "agent.heartbeat_failed", execute = function(e) return true end }"#), "--stack", "staging").status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("a.lua", #"return { name = "any_stack", event_type = "agent.heartbeat_failed", execute = function(e) return true, tostring(e.stack) end }"#)).status == 0)
 
-        let prod = try cli.run("events", "dispatch", "agent.heartbeat_failed", "--stack", "production", "--wait", "-o", "json")
+        let prod = try await cli.run("events", "dispatch", "agent.heartbeat_failed", "--stack", "production", "--wait", "-o", "json")
         #expect(hookNames(prod) == ["prod_only", "any_stack"], "\(prod)")
-        let staging = try cli.run("events", "dispatch", "agent.heartbeat_failed", "--stack", "staging", "--wait", "-o", "json")
+        let staging = try await cli.run("events", "dispatch", "agent.heartbeat_failed", "--stack", "staging", "--wait", "-o", "json")
         #expect(hookNames(staging) == ["staging_only", "any_stack"])
-        let none = try cli.run("events", "dispatch", "agent.heartbeat_failed", "--wait", "-o", "json")
+        let none = try await cli.run("events", "dispatch", "agent.heartbeat_failed", "--wait", "-o", "json")
         #expect(hookNames(none) == ["any_stack"])
-        #expect(try cli.run("hook", "list", "--stack", "production", "-o", "json").json.map { if case .array(let a) = $0 { return a.count }; return 0 } == 1)
-        #expect(try cli.run("events", "list", "--stack", "staging", "-o", "json").json.map { if case .array(let a) = $0 { return a.count }; return 0 } == 1)
+        #expect(try await cli.run("hook", "list", "--stack", "production", "-o", "json").json.map { if case .array(let a) = $0 { return a.count }; return 0 } == 1)
+        #expect(try await cli.run("events", "list", "--stack", "staging", "-o", "json").json.map { if case .array(let a) = $0 { return a.count }; return 0 } == 1)
     }
 
-    @Test func patterns() throws {
+    @Test func patterns() async throws {
         let cli = CLI()
         let hooks: [(String, String)] = [
             ("exact", #""task.failed""#), ("prefix", #""task.*""#), ("suffix", #""*.failed""#), ("all", #""*""#),
             ("listed", #"{ "deploy.started", "task.failed" }"#), ("deep", #""stack.*""#),
         ]
         for (name, type) in hooks {
-            let r = try cli.run("hook", "add", cli.file("\(name).lua", "return { name = \"\(name)\", event_type = \(type), execute = function() return true end }"))
+            let r = try await cli.run("hook", "add", cli.file("\(name).lua", "return { name = \"\(name)\", event_type = \(type), execute = function() return true end }"))
             #expect(r.status == 0, "\(r)")
         }
-        func run(_ type: String) throws -> Set<String> { hookNames(try cli.run("events", "dispatch", type, "--wait", "-o", "json")) }
-        #expect(try run("task.failed") == ["exact", "prefix", "suffix", "all", "listed"])
-        #expect(try run("task.started") == ["prefix", "all"])
-        #expect(try run("deploy.failed") == ["suffix", "all"])
-        #expect(try run("deploy.started") == ["all", "listed"])
-        #expect(try run("stack.drift.detected") == ["deep", "all"])
-        #expect(try run("custom") == ["all"])
+        func run(_ type: String) async throws -> Set<String> { hookNames(try await cli.run("events", "dispatch", type, "--wait", "-o", "json")) }
+        #expect(try await run("task.failed") == ["exact", "prefix", "suffix", "all", "listed"])
+        #expect(try await run("task.started") == ["prefix", "all"])
+        #expect(try await run("deploy.failed") == ["suffix", "all"])
+        #expect(try await run("deploy.started") == ["all", "listed"])
+        #expect(try await run("stack.drift.detected") == ["deep", "all"])
+        #expect(try await run("custom") == ["all"])
         // --event-type on the command line overrides the script, and takes a list.
-        let r = try cli.run("hook", "add", cli.file("o.lua", #"return { name = "overridden", event_type = "x.y", execute = function() return true end }"#), "--event-type", "backup.started,backup.failed")
+        let r = try await cli.run("hook", "add", cli.file("o.lua", #"return { name = "overridden", event_type = "x.y", execute = function() return true end }"#), "--event-type", "backup.started,backup.failed")
         #expect(r.status == 0)
-        #expect(try run("backup.failed").contains("overridden"))
-        #expect(!(try run("x.y")).contains("overridden"))
+        #expect(try await run("backup.failed").contains("overridden"))
+        #expect(!(try await run("x.y")).contains("overridden"))
     }
 
-    @Test func bothHookContracts() throws {
+    @Test func bothHookContracts() async throws {
         let cli = CLI()
         let specForm = cli.file("spec.lua", """
             local hook = { name = "spec_form", event_type = "custom.both" }
@@ -64,13 +64,13 @@ import SlothRunner
             end
             """)
         let bareGlobal = cli.file("bare.lua", "function on_event() return event.type == 'custom.both' end")
-        #expect(try cli.run("hook", "add", specForm).status == 0)
-        #expect(try cli.run("hook", "add", globalForm).status == 0)
-        var r = try cli.run("hook", "add", bareGlobal)
+        #expect(try await cli.run("hook", "add", specForm).status == 0)
+        #expect(try await cli.run("hook", "add", globalForm).status == 0)
+        var r = try await cli.run("hook", "add", bareGlobal)
         #expect(r.status == 6 && r.stderr.contains("--name"), "a bare global hook needs a name: \(r)")
-        r = try cli.run("hook", "add", bareGlobal, "--name", "bare", "--event-type", "custom.both")
+        r = try await cli.run("hook", "add", bareGlobal, "--name", "bare", "--event-type", "custom.both")
         #expect(r.status == 0, "\(r)")
-        r = try cli.run("events", "dispatch", "custom.both", "--data", #"{"n": 7}"#, "--wait", "-o", "json")
+        r = try await cli.run("events", "dispatch", "custom.both", "--data", #"{"n": 7}"#, "--wait", "-o", "json")
         #expect(r.status == 0, "\(r)")
         #expect(hookNames(r) == ["spec_form", "global_form", "bare"])
         let output = r.stdout
@@ -79,15 +79,15 @@ import SlothRunner
 
     @Test func hookDispatchedEventsCarryTheChainAndStopAtTheLimit() async throws {
         let cli = CLI()
-        #expect(try cli.run("hook", "add", cli.file("loop.lua", """
+        #expect(try await cli.run("hook", "add", cli.file("loop.lua", """
             return { name = "looper", event_type = "custom.loop", max_attempts = 1, execute = function(e)
                 require("event").dispatch("custom.loop", { hop = e.chain_depth + 1 })
                 return true
             end }
             """)).status == 0)
-        let daemon = try cli.startServe()
+        let daemon = try await cli.startServe()
         // Dispatched by this process; the daemon picks it up from the store.
-        let r = try cli.run("events", "dispatch", "custom.loop", "--stack", "lab", "--wait", "-o", "json")
+        let r = try await cli.run("events", "dispatch", "custom.loop", "--stack", "lab", "--wait", "-o", "json")
         #expect(r.status == 0, "\(r)")
         let store = try cli.openStore()
         defer { store.closeNow() }
@@ -107,6 +107,6 @@ import SlothRunner
         let child = try #require(all.first { $0.chainDepth == 1 })
         #expect(child.parentID == all.first { $0.chainDepth == 0 }?.id)
         daemon.kill(SIGTERM)
-        #expect(try daemon.waitExit() == 0)
+        #expect(try await daemon.waitExit() == 0)
     }
 }

@@ -25,6 +25,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func insertedEventsResolveByUniquePrefix(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let e = Engine.pendingEvent(from: NewEvent(type: "task.failed", data: .object(["n": .int(1)])))
         try await store.insertEvents([e])
@@ -39,6 +40,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func ambiguousPrefixListsCandidates(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let now = nowMillis()
         let a = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
@@ -57,6 +59,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func claimsAreLeasedAndExclusive(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let events = (0..<5).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) }
         try await store.insertEvents(events)
@@ -75,6 +78,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func outcomeIsACompareAndSetOnTheLease(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let hook = sampleHook("h")
         try await store.addHook(hook)
@@ -104,6 +108,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func staleLeasesOfThisNodeAreReleasedAtOnce(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         try await store.insertEvents((0..<3).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) })
         _ = try await store.claimEvents(owner: "node-a/111", leaseMillis: 60_000, limit: 2, now: nowMillis())
@@ -117,6 +122,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func hooksAreUniqueByNameAndVersioned(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let v0 = try await store.hooksVersion()
         try await store.addHook(sampleHook("one", stack: "prod"))
@@ -136,6 +142,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func retryRearmsDeadLetters(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let hook = sampleHook("h")
         try await store.addHook(hook)
@@ -159,6 +166,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func cleanupNeverTouchesEventsInFlight(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         let old = nowMillis() - 100_000
         var done = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: old)
@@ -174,6 +182,7 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
     @Test(arguments: StoreDriver.all)
     func concurrentInsertsShareCommitsAndAllLand(driver: StoreDriver) async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let store = try driver.make(dir)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<200 {

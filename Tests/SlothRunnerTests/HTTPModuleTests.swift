@@ -54,11 +54,11 @@ import Testing
         #expect(!r.success && r.message?.contains("may not reach host '127.0.0.1'") == true, "\(r.message ?? "")")
     }
 
-    /// On one executor thread, 100 hooks each waiting 0.5 s on the server are in flight at once.
+    /// On one executor thread, 100 hooks each waiting 2 s on the server are in flight at once.
     @Test func waitingHoldsNoThread() async {
         let runtime = LuaRuntime(threads: 1)
         defer { runtime.shutdown() }
-        let source = "local http = require('http') return { execute = function() return http.get('\(Self.server.base)/slow/500').status_code == 200 end }"
+        let source = "local http = require('http') return { execute = function() return http.get('\(Self.server.base)/slow/2000').status_code == 200 end }"
         let results = await LuaTestSupport.concurrently(100) { _ in await runtime.run(LuaTestSupport.request(source)) }
         #expect(results.allSatisfy { $0.success }, "\(results.compactMap(\.message).prefix(3))")
         #expect(LuaTestSupport.allOverlap(results))

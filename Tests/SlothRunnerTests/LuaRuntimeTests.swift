@@ -98,13 +98,13 @@ enum LuaTestSupport {
         #expect(c.success && c.message?.hasPrefix("X") == true && c.message != "X0")
     }
 
-    /// On one executor thread, 50 sleeping hooks are all in flight at once: the last starts
+    /// On one executor thread, 50 hooks sleeping 2 s are all in flight at once: the last starts
     /// before the first ends. If a sleep held the thread they would run one after another.
     @Test func sleepSuspendsWithoutBlocking() async {
         let runtime = LuaRuntime(threads: 1)
         defer { runtime.shutdown() }
         let results = await LuaTestSupport.concurrently(50) { _ in
-            await runtime.run(LuaTestSupport.request("return { execute = function() sleep(0.2) return true end }"))
+            await runtime.run(LuaTestSupport.request("return { execute = function() sleep(2) return true end }"))
         }
         #expect(results.allSatisfy { $0.success })
         #expect(LuaTestSupport.allOverlap(results))

@@ -28,6 +28,7 @@ import Testing
 @Suite struct FileAndEnvModuleTests {
     @Test func fileOperationsRoundTrip() async {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let r = await LuaTestSupport.run("""
             local f = require("file")
             return { execute = function()
@@ -48,6 +49,7 @@ import Testing
 
     @Test func fileFailuresAreClear() async {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let big = dir.file("big.bin", "")
         let handle = FileHandle(forWritingAtPath: big)!
         try? handle.truncate(atOffset: UInt64(FileModule.maxReadBytes + 1))
@@ -78,6 +80,7 @@ import Testing
 
     @Test func declaredPermissionsAreTheOnlyOnes() async {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let allowed = dir.path + "/allowed"
         try? FileManager.default.createDirectory(atPath: allowed, withIntermediateDirectories: true)
         try? FileManager.default.createSymbolicLink(atPath: allowed + "/escape", withDestinationPath: "/etc")
@@ -107,6 +110,7 @@ import Testing
 
     @Test func hookFilesDeclarePermissions() async throws {
         let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
         let path = dir.file("p.lua", """
             return { name = "p", event_type = "custom.p", permissions = { http = { "hooks.slack.com" }, env = {} },
                      execute = function() return true end }

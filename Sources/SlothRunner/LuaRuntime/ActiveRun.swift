@@ -15,6 +15,8 @@ final class ActiveRun {
     var output: OutputBuffer
     var pending: PendingOperation?
     var deadlineScheduled = false
+    /// Cancels the asynchronous operation the hook waits on (kills a command, drops a request).
+    var cancelOperation: (@Sendable () -> Void)?
     let complete: @Sendable (HookRunResult) -> Void
 
     init(id: Int, request: HookRunRequest, vm: LuaVM, thread: OpaquePointer, threadRef: Int32, complete: @escaping @Sendable (HookRunResult) -> Void) {

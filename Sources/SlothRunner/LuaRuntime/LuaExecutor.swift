@@ -90,6 +90,7 @@ private final class ExecutorLoop {
                 case .inspect(let source, let name, let complete): complete(inspect(source: source, chunkName: name))
                 case .resume(let id, let values):
                     guard let run = active[id] else { continue }
+                    run.cancelOperation = nil
                     run.vm.push(values, on: run.thread)
                     step(run, nargs: Int32(values.count))
                 case .deadline(let id):
@@ -172,12 +173,13 @@ private final class ExecutorLoop {
         case .sleep(let seconds):
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { queue.push(.resume(runID: id, values: [.bool(true)])) }
         case .task(let work):
-            Task {
+            let task = Task {
                 switch await work() {
                 case .success(let value): queue.push(.resume(runID: id, values: [.bool(true), value]))
                 case .failure(let error): queue.push(.resume(runID: id, values: [.bool(false), .string(error.message)]))
                 }
             }
+            run.cancelOperation = { task.cancel() }
         case .dispatch(let event):
             guard let dispatcher = run.request.dispatcher else {
                 queue.push(.resume(runID: id, values: [.bool(false), .string("dispatching events is not available here")]))
@@ -222,6 +224,8 @@ private final class ExecutorLoop {
 
     func finish(_ run: ActiveRun, success: Bool, message: String?, killed: Bool) {
         active[run.id] = nil
+        run.cancelOperation?()
+        run.cancelOperation = nil
         let result = HookRunResult(
             success: success, message: message.map(Self.bounded), output: run.output.final, durationMillis: run.elapsedMillis,
             usage: run.usage, killed: killed, startedAt: run.startedAt)

@@ -99,6 +99,9 @@ local modules = {
       random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
     }
   end,
+  exec = function()
+    return { run = checked(H.exec_run, "exec.run") }
+  end,
   http = function()
     local request = checked(H.http_request, "http")
     local function with(method, url, opts)

@@ -22,5 +22,6 @@ enum ModuleFunctions {
         ("file_remove", FileModule.hostRemove),
         ("file_mkdir", FileModule.hostMkdir),
         ("http_request", HTTPModule.request),
+        ("exec_run", ExecModule.run),
     ]
 }

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+@testable import SlothRunner
+
+@Suite struct ExecModuleTests {
+    func run(_ body: String, permissions: PermissionPolicy = .open, timeoutMillis: Int64 = 20_000) async -> HookRunResult {
+        await LuaTestSupport.run(
+            "local exec = require('exec') return { execute = function() \(body) end }",
+            limits: HookLimits(timeoutMillis: timeoutMillis, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions)
+    }
+
+    /// Whether a process still exists (signal 0 probes without sending anything).
+    func alive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+    @Test func shellAndArgvForms() async {
+        var r = await run("local x = exec.run('echo out; echo err >&2; exit 3') return true, x.exit_code .. '|' .. x.stdout .. '|' .. x.stderr")
+        #expect(r.message == "3|out\n|err\n", "\(r.message ?? "")")
+        r = await run("local x = exec.run({'printf', '%s|%s', 'a b', '$HOME'}) return true, x.stdout")
+        #expect(r.message == "a b|$HOME", "no shell expansion in the argv form")
+        r = await run("local x = exec.run('cat; echo $FOO; pwd', { stdin = 'in ', env = { FOO = 'bar' }, cwd = '/tmp' }) return true, x.stdout")
+        #expect(r.message == "in bar\n/tmp\n", "\(r.message ?? "")")
+        r = await run("local x = exec.run('kill -KILL $$') return true, x.exit_code .. ' ' .. x.signal")
+        #expect(r.message == "137 9")
+    }
+
+    @Test func failuresAreClear() async {
+        var r = await run("exec.run({'no-such-program-here'})")
+        #expect(!r.success && r.message?.contains("not found in PATH") == true)
+        r = await run("exec.run('true', { cwd = '/nonexistent' })")
+        #expect(!r.success && r.message?.contains("does not exist") == true)
+        r = await run("exec.run(42)")
+        #expect(!r.success && r.message?.contains("expected a command string") == true)
+        r = await run("local x = exec.run('head -c 3000000 /dev/zero | tr \"\\\\0\" x') return true, #x.stdout")
+        #expect(r.success && (Int(r.message ?? "") ?? 0) < ExecModule.maxOutputBytes + 100, "output is bounded: \(r.message ?? "")")
+    }
+
+    @Test func timeoutKillsTheWholeProcessGroup() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let pidFile = dir.path + "/pid"
+        let r = await run("exec.run('sleep 30 & echo $! > \(pidFile); wait', { timeout = 0.5 })")
+        #expect(!r.success && r.message?.contains("timed out after 0.5s and was killed") == true, "\(r.message ?? "")")
+        let pid = try #require(Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        try await eventuallyTrue { !alive(pid) }
+    }
+
+    @Test func killingTheHookKillsItsCommand() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let pidFile = dir.path + "/pid"
+        let r = await run("exec.run('sleep 30 & echo $! > \(pidFile); wait')", timeoutMillis: 3000)
+        #expect(!r.success && r.message == "timeout after 3s", "\(r.message ?? "")")
+        let pid = try #require(Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        try await eventuallyTrue { !alive(pid) }
+    }
+
+    @Test func commandPermissions() async {
+        let policy = PermissionPolicy(declared: HookPermissions(grants: [.exec: ["echo"]]), strict: false)
+        var r = await run("return true, exec.run('echo hi').stdout", permissions: policy)
+        #expect(r.message == "hi\n")
+        r = await run("exec.run({'ls', '/'})", permissions: policy)
+        #expect(!r.success && r.message?.contains("may not run command 'ls'") == true, "\(r.message ?? "")")
+    }
+
+    /// Polls a condition that becomes true shortly (a killed process being reaped).
+    func eventuallyTrue(_ condition: () -> Bool) async throws {
+        for _ in 0..<400 {
+            if condition() { return }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        Issue.record("condition did not become true within 2 s")
+    }
+}
