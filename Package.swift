@@ -3,8 +3,9 @@ import PackageDescription
 
 // Module boundaries follow the direction the code reads in:
 // model → store → Lua runtime → engine (all in `SlothRunner`, one folder each) → CLI.
-// The core depends on system C libraries only, so it builds and tests in well under a minute;
-// the HTTP server and PostgreSQL store arrive later as their own modules.
+// The core depends on system C libraries plus two small packages for the hook modules (Yams,
+// swift-mustache), so it builds and tests in a few minutes; the HTTP server and PostgreSQL
+// store arrive later as their own modules.
 let package = Package(
     name: "sloth-runner",
     platforms: [.macOS(.v15)],
@@ -14,6 +15,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -21,7 +24,11 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(
             name: "SlothRunner",
-            dependencies: ["CLua", "CLuaShim", "CSQLite"]
+            dependencies: [
+                "CLua", "CLuaShim", "CSQLite",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
         ),
         .executableTarget(
             name: "SlothRunnerCLI",

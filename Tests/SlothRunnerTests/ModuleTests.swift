@@ -128,3 +128,34 @@ import Testing
         await store.close()
     }
 }
+
+@Suite struct YAMLAndTemplateModuleTests {
+    @Test func yamlRoundTrip() async {
+        let r = await LuaTestSupport.run("""
+            local yaml, json = require("yaml"), require("json")
+            return { execute = function()
+              local d = yaml.decode("name: web\\nreplicas: 3\\nratio: 0.5\\nports: [80, 443]\\nenabled: true\\n")
+              local back = yaml.decode(yaml.encode(d))
+              return true, json.encode(back) .. " " .. math.type(back.replicas)
+            end }
+            """)
+        #expect(r.message == #"{"enabled":true,"name":"web","ports":[80,443],"ratio":0.5,"replicas":3} integer"#, "\(r.message ?? "")")
+    }
+
+    @Test func malformedYAMLIsAClearError() async {
+        let r = await LuaTestSupport.run("return { execute = function() require('yaml').decode('a: [1, 2') end }")
+        #expect(!r.success && r.message?.contains("yaml.decode:") == true && r.message?.contains("line 1") == true, "\(r.message ?? "")")
+    }
+
+    @Test func mustacheRendering() async {
+        let r = await LuaTestSupport.run("""
+            return { execute = function()
+              return true, require("template").render("Hi {{name}}: {{#items}}[{{.}}]{{/items}}{{^none}}!{{/none}} {{{raw}}} {{esc}} {{a.b}}",
+                { name = "ops", items = { 1, 2 }, raw = "<b>", esc = "<i>", a = { b = "deep" } })
+            end }
+            """)
+        #expect(r.message == "Hi ops: [1][2]! <b> &lt;i&gt; deep", "\(r.message ?? "")")
+        let bad = await LuaTestSupport.run("return { execute = function() require('template').render('{{#open}}') end }")
+        #expect(!bad.success && bad.message?.contains("invalid template at line 1") == true, "\(bad.message ?? "")")
+    }
+}

@@ -99,6 +99,12 @@ local modules = {
       random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
     }
   end,
+  yaml = function()
+    return { encode = H.yaml_encode, decode = H.yaml_decode }
+  end,
+  template = function()
+    return { render = H.template_render }
+  end,
   exec = function()
     return { run = checked(H.exec_run, "exec.run") }
   end,

@@ -23,5 +23,8 @@ enum ModuleFunctions {
         ("file_mkdir", FileModule.hostMkdir),
         ("http_request", HTTPModule.request),
         ("exec_run", ExecModule.run),
+        ("yaml_decode", YAMLModule.decode),
+        ("yaml_encode", YAMLModule.encode),
+        ("template_render", TemplateModule.render),
     ]
 }
