@@ -99,3 +99,23 @@ import SlothRunner
         #expect(r.status == 2 && r.stderr.contains("pending, processing, completed, failed"))
     }
 }
+
+@Suite struct StateCLITests {
+    @Test func setGetListDelete() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("state", "set", "cooldown", "300").status == 0)
+        #expect(try await cli.run("state", "set", "cfg", #"{"a":[1,2]}"#, "--stack", "production", "--ttl", "1h").status == 0)
+        #expect(try await cli.run("state", "set", "note", "plain words").status == 0)
+        #expect(try await cli.run("state", "get", "cooldown").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "300")
+        #expect(try await cli.run("state", "get", "note").stdout.contains("\"plain words\""))
+        let list = try await cli.run("state", "list", "-o", "json")
+        guard case .array(let entries)? = list.json else { Issue.record("not JSON: \(list)"); return }
+        #expect(entries.count == 3)
+        #expect(try await cli.run("state", "list", "--stack", "production").stdout.contains("cfg"))
+        var r = try await cli.run("state", "get", "cfg")
+        #expect(r.status == 3, "cfg lives in the production stack only")
+        #expect(try await cli.run("state", "delete", "cooldown").status == 0)
+        r = try await cli.run("state", "delete", "cooldown")
+        #expect(r.status == 3 && r.stderr.contains("no state 'cooldown'"))
+    }
+}

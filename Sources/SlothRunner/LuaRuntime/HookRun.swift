@@ -17,6 +17,8 @@ public struct HookRunRequest: Sendable {
     public var maxChainDepth: Int
     /// What the hook may use (`exec`, `http`, `file`, `secrets`, `env`).
     public var permissions: PermissionPolicy = .open
+    /// The key-value state the `state` module reads and writes; nil: unavailable.
+    public var state: (any StateAccess)?
 
     public init(
         hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: JSONValue,

@@ -99,6 +99,21 @@ local modules = {
       random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
     }
   end,
+  state = function()
+    local get = checked(H.state_get, "state.get")
+    return {
+      get = function(key)
+        local v = get(key)
+        if v == H.null then return nil end
+        return v
+      end,
+      set = checked(H.state_set, "state.set"),
+      delete = checked(H.state_delete, "state.delete"),
+      incr = checked(H.state_incr, "state.incr"),
+      compare_and_set = checked(H.state_compare_and_set, "state.compare_and_set"),
+      keys = checked(H.state_keys, "state.keys"),
+    }
+  end,
   yaml = function()
     return { encode = H.yaml_encode, decode = H.yaml_decode }
   end,

@@ -26,5 +26,11 @@ enum ModuleFunctions {
         ("yaml_decode", YAMLModule.decode),
         ("yaml_encode", YAMLModule.encode),
         ("template_render", TemplateModule.render),
+        ("state_get", StateModule.get),
+        ("state_set", StateModule.set),
+        ("state_delete", StateModule.delete),
+        ("state_incr", StateModule.incr),
+        ("state_compare_and_set", StateModule.compareAndSet),
+        ("state_keys", StateModule.keys),
     ]
 }

@@ -56,6 +56,17 @@ public protocol EventStore: Sendable {
     func retryEvent(id: String, now: Millis) async throws
     func countEvents(status: EventStatus?) async throws -> Int
 
+    // MARK: state shared by hooks of a stack
+    func stateGet(stack: String, key: String, now: Millis) async throws -> JSONValue?
+    func stateSet(stack: String, key: String, value: JSONValue, expiresAt: Millis?, now: Millis) async throws
+    func stateDelete(stack: String, key: String) async throws -> Bool
+    /// Adds `by` to an integer value (absent counts as 0) atomically; returns the new value.
+    func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64
+    /// Sets `value` only if the current value equals `expected` (nil: absent); atomically.
+    func stateCompareAndSet(stack: String, key: String, expected: JSONValue?, value: JSONValue, expiresAt: Millis?, now: Millis) async throws -> Bool
+    func stateEntries(stack: String?, prefix: String, now: Millis) async throws -> [StateEntry]
+    func pruneExpiredState(now: Millis) async throws -> Int
+
     func close() async
 }
 
@@ -108,6 +119,14 @@ extension EventStore {
     public func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
         try await recordOutcomes([outcome])[0]
     }
+}
+
+public struct StateEntry: Sendable, Equatable {
+    public var stack: String
+    public var key: String
+    public var value: JSONValue
+    public var expiresAt: Millis?
+    public var updatedAt: Millis
 }
 
 public struct HookFilter: Sendable {

@@ -91,5 +91,17 @@ enum SQLiteSchema {
         """
         ALTER TABLE hooks ADD COLUMN permissions TEXT;
         """,
+        // 3: the key-value state hooks share per stack ('' for hooks without a stack).
+        """
+        CREATE TABLE state (
+            stack TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            expires_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (stack, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_state_expires ON state(expires_at) WHERE expires_at IS NOT NULL;
+        """,
     ]
 }

@@ -55,6 +55,7 @@ struct HookTest: AsyncParsableCommand {
                     return .success("(test run: not stored)")
                 })
             request.permissions = PermissionPolicy(declared: hookDef.permissions, strict: strictPermissions)
+            request.state = MemoryState()
             if !hookDef.matches(type: ev.type, stack: ev.stack) {
                 warn("hook '\(hookDef.name)' would not run for a \(ev.type) event\(ev.stack.map { " in stack \($0)" } ?? ""): it listens to \(hookDef.eventTypeText)\(hookDef.stack.map { " in stack \($0)" } ?? "")")
             }

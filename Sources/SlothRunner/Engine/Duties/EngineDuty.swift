@@ -43,5 +43,6 @@ struct RetentionPruner: EngineDuty {
         let now = nowMillis()
         if let keep = completedMillis { _ = try await engine.store.deleteEvents(olderThan: now - keep, status: .completed) }
         if let keep = failedMillis { _ = try await engine.store.deleteEvents(olderThan: now - keep, status: .failed) }
+        _ = try await engine.store.pruneExpiredState(now: now)
     }
 }
