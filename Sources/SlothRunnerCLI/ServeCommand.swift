@@ -60,6 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             defer { lock.release() }
             let store = try global.openStore(synchronous: syncMode)
+            config.secrets = SecretVault(store: store, databasePath: global.databasePath)
             let runtime = LuaRuntime(threads: luaThreads)
             let engine = Engine(store: store, runtime: runtime, configuration: config)
             try await engine.start()

@@ -119,3 +119,45 @@ import SlothRunner
         #expect(r.status == 3 && r.stderr.contains("no state 'cooldown'"))
     }
 }
+
+@Suite struct SecretCLITests {
+    static let value = "s3cr3t-Value-42"
+
+    @Test func secretsNeverLeak() async throws {
+        let cli = CLI()
+        var r = try await cli.run("secret", "set", "slack_webhook_url", "--value", Self.value)
+        #expect(r.status == 0, "\(r)")
+        r = try await cli.run("secret", "set", "from_file", "--from-file", cli.file("v.txt", "file-value-9\n"))
+        #expect(r.status == 0)
+        r = try await cli.run("secret", "list")
+        #expect(r.stdout.contains("slack_webhook_url") && r.stdout.contains("from_file") && !r.stdout.contains(Self.value))
+        #expect(try await cli.run("hook", "add", cli.file("leak.lua", """
+            return { name = "leaky", event_type = "custom.leak", max_attempts = 1, execute = function()
+                local s = require("secret").get("slack_webhook_url")
+                print("url=" .. s)
+                require("log").info("using", { url = s })
+                error("could not post to " .. s)
+            end }
+            """)).status == 0)
+        r = try await cli.run("events", "dispatch", "custom.leak", "--wait")
+        #expect(r.status == 1)
+        #expect(!r.stdout.contains(Self.value) && r.stdout.contains("could not post to ***"), "\(r.stdout)")
+        let id = try #require(r.stdout.split(separator: "\n").first?.replacingOccurrences(of: "Event: ", with: ""))
+        for args in [["events", "show", id], ["events", "show", id, "-o", "json"], ["hook", "history", "leaky", "-o", "json"], ["events", "list", "-o", "json"]] {
+            let out = try await cli.run(args)
+            #expect(!out.stdout.contains(Self.value), "\(args) shows the secret")
+        }
+        let json = try await cli.run("hook", "history", "leaky", "-o", "json").stdout
+        #expect(json.contains("url=***") && json.contains(#"{\"url\":\"***\"}"#), "\(json)")
+        // Encrypted at rest: the value is in no file of the home directory.
+        for name in try FileManager.default.contentsOfDirectory(atPath: cli.home) {
+            let data = FileManager.default.contents(atPath: cli.home + "/" + name) ?? Data()
+            #expect(data.range(of: Data(Self.value.utf8)) == nil, "\(name) holds the plaintext")
+        }
+        #expect(try await cli.run("secret", "delete", "slack_webhook_url").status == 0)
+        r = try await cli.run("secret", "delete", "slack_webhook_url")
+        #expect(r.status == 3)
+        r = try await cli.run("secret", "set", "bad name!", "--value", "x")
+        #expect(r.status == 2)
+    }
+}

@@ -276,6 +276,7 @@ public final class Engine: Sendable {
             maxChainDepth: configuration.maxChainDepth)
         request.permissions = PermissionPolicy(declared: hook.permissions, strict: configuration.strictPermissions)
         request.state = StoreState(store: store, stack: hook.stack ?? "")
+        request.secrets = configuration.secrets
         let executedAt = nowMillis()
         let result = await runtime.run(request)
         configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))

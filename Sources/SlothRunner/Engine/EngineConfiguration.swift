@@ -24,6 +24,8 @@ public struct EngineConfiguration: Sendable {
     public var retainCompletedMillis: Int64? = 7 * 86_400_000
     /// Failed events older than this are pruned (nil: never).
     public var retainFailedMillis: Int64? = 30 * 86_400_000
+    /// Where hooks' `secret.get` reads from; nil: secrets unavailable.
+    public var secrets: SecretVault?
     /// Deny every capability a hook has not declared (`serve --strict-permissions`).
     public var strictPermissions = false
     /// Observes what the engine does (benchmarks, `--wait`); must be fast.

@@ -1,6 +1,14 @@
 import CLua
 import CLuaShim
 import Foundation
+import Synchronization
+
+/// Secret values a run has read, to be masked in everything recorded about it.
+final class RevealedSecrets: Sendable {
+    private let values = Mutex<[String]>([])
+    func add(_ value: String) { values.withLock { $0.append(value) } }
+    var all: [String] { values.withLock { $0 } }
+}
 
 /// A hook run in flight on an executor: its VM and coroutine, captured output, and the
 /// operation it is suspended on, if any.
@@ -15,6 +23,7 @@ final class ActiveRun {
     var output: OutputBuffer
     var pending: PendingOperation?
     var deadlineScheduled = false
+    let revealed = RevealedSecrets()
     /// Cancels the asynchronous operation the hook waits on (kills a command, drops a request).
     var cancelOperation: (@Sendable () -> Void)?
     let complete: @Sendable (HookRunResult) -> Void

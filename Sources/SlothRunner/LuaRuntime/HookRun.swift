@@ -19,6 +19,8 @@ public struct HookRunRequest: Sendable {
     public var permissions: PermissionPolicy = .open
     /// The key-value state the `state` module reads and writes; nil: unavailable.
     public var state: (any StateAccess)?
+    /// Where `secret.get` reads from; nil: unavailable.
+    public var secrets: SecretVault?
 
     public init(
         hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: JSONValue,

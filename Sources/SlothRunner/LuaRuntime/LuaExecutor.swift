@@ -226,8 +226,10 @@ private final class ExecutorLoop {
         active[run.id] = nil
         run.cancelOperation?()
         run.cancelOperation = nil
+        let secrets = run.revealed.all
         let result = HookRunResult(
-            success: success, message: message.map(Self.bounded), output: run.output.final, durationMillis: run.elapsedMillis,
+            success: success, message: message.map { Redactor.redact(Self.bounded($0), secrets) },
+            output: Redactor.redact(run.output.final, secrets), durationMillis: run.elapsedMillis,
             usage: run.usage, killed: killed, startedAt: run.startedAt)
         let vm = run.vm
         vm.release(thread: run.thread, ref: run.threadRef)

@@ -114,6 +114,16 @@ local modules = {
       keys = checked(H.state_keys, "state.keys"),
     }
   end,
+  secret = function()
+    local get = checked(H.secret_get, "secret.get")
+    return {
+      get = function(name)
+        local v = get(name)
+        if v == H.null then return nil end
+        return v
+      end,
+    }
+  end,
   yaml = function()
     return { encode = H.yaml_encode, decode = H.yaml_decode }
   end,

@@ -32,5 +32,6 @@ enum ModuleFunctions {
         ("state_incr", StateModule.incr),
         ("state_compare_and_set", StateModule.compareAndSet),
         ("state_keys", StateModule.keys),
+        ("secret_get", SecretModule.get),
     ]
 }

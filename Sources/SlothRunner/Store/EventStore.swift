@@ -67,6 +67,12 @@ public protocol EventStore: Sendable {
     func stateEntries(stack: String?, prefix: String, now: Millis) async throws -> [StateEntry]
     func pruneExpiredState(now: Millis) async throws -> Int
 
+    // MARK: secrets (stored sealed; the store never sees a key)
+    func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws
+    func secretGet(name: String) async throws -> SecretCipher.Sealed?
+    func secretList() async throws -> [SecretInfo]
+    func secretDelete(name: String) async throws -> Bool
+
     func close() async
 }
 
@@ -119,6 +125,12 @@ extension EventStore {
     public func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
         try await recordOutcomes([outcome])[0]
     }
+}
+
+public struct SecretInfo: Sendable, Equatable {
+    public var name: String
+    public var createdAt: Millis
+    public var updatedAt: Millis
 }
 
 public struct StateEntry: Sendable, Equatable {

@@ -550,4 +550,39 @@ public final class SQLiteEventStore: EventStore {
     public func pruneExpiredState(now: Millis) async throws -> Int {
         try await writer.perform { db in try db.run("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= ?", [.int(now)]) }
     }
+
+    // MARK: secrets
+
+    public func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws {
+        try await writer.perform { db in
+            try db.run(
+                """
+                INSERT INTO secrets (name, nonce, ciphertext, created_at, updated_at) VALUES (?,?,?,?,?)
+                ON CONFLICT(name) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
+                """,
+                [.text(name), .text(Data(sealed.nonce).base64EncodedString()), .text(Data(sealed.ciphertext).base64EncodedString()), .int(now), .int(now)])
+        }
+    }
+
+    public func secretGet(name: String) async throws -> SecretCipher.Sealed? {
+        try await reader.perform { db in
+            try db.query("SELECT nonce, ciphertext FROM secrets WHERE name = ?", [.text(name)]) { row in
+                SecretCipher.Sealed(
+                    nonce: Array(Data(base64Encoded: row.textValue(0)) ?? Data()),
+                    ciphertext: Array(Data(base64Encoded: row.textValue(1)) ?? Data()))
+            }.first
+        }
+    }
+
+    public func secretList() async throws -> [SecretInfo] {
+        try await reader.perform { db in
+            try db.query("SELECT name, created_at, updated_at FROM secrets ORDER BY name", []) {
+                SecretInfo(name: $0.textValue(0), createdAt: $0.intValue(1), updatedAt: $0.intValue(2))
+            }
+        }
+    }
+
+    public func secretDelete(name: String) async throws -> Bool {
+        try await writer.perform { db in try db.run("DELETE FROM secrets WHERE name = ?", [.text(name)]) == 1 }
+    }
 }

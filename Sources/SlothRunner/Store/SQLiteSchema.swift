@@ -103,5 +103,15 @@ enum SQLiteSchema {
         ) WITHOUT ROWID;
         CREATE INDEX idx_state_expires ON state(expires_at) WHERE expires_at IS NOT NULL;
         """,
+        // 4: secrets, encrypted with AES-256-GCM (nonce and ciphertext+tag, base64).
+        """
+        CREATE TABLE secrets (
+            name TEXT PRIMARY KEY,
+            nonce TEXT NOT NULL,
+            ciphertext TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        """,
     ]
 }

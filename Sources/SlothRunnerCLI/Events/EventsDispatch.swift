@@ -59,6 +59,7 @@ struct EventsDispatch: AsyncParsableCommand {
         defer { runtime.shutdown() }
         var config = EngineConfiguration()
         config.maxDataBytes = maxDataBytes
+        config.secrets = SecretVault(store: store, databasePath: global.databasePath)
         let engine = Engine(store: store, runtime: runtime, configuration: config)
         try await engine.start()
         let event = try await engine.dispatch(new)

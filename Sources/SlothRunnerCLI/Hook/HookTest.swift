@@ -56,6 +56,9 @@ struct HookTest: AsyncParsableCommand {
                 })
             request.permissions = PermissionPolicy(declared: hookDef.permissions, strict: strictPermissions)
             request.state = MemoryState()
+            let secretStore = try global.openStore()
+            defer { secretStore.closeNow() }
+            request.secrets = SecretVault(store: secretStore, databasePath: global.databasePath)
             if !hookDef.matches(type: ev.type, stack: ev.stack) {
                 warn("hook '\(hookDef.name)' would not run for a \(ev.type) event\(ev.stack.map { " in stack \($0)" } ?? ""): it listens to \(hookDef.eventTypeText)\(hookDef.stack.map { " in stack \($0)" } ?? "")")
             }

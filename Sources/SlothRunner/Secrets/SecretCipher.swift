@@ -1,0 +1,114 @@
+import CCrypto
+import Foundation
+
+/// AES-256-GCM through the system's libcrypto. Each value gets a fresh 96-bit nonce; the secret's
+/// name is authenticated with it, so a ciphertext cannot be moved to another name.
+public struct SecretCipher: Sendable {
+    public static let keyBytes = 32
+    static let nonceBytes = 12
+    static let tagBytes = 16
+    private static let getTag: Int32 = 0x10  // EVP_CTRL_AEAD_GET_TAG
+    private static let setTag: Int32 = 0x11  // EVP_CTRL_AEAD_SET_TAG
+
+    let key: [UInt8]
+
+    public init(key: [UInt8]) throws(SlothError) {
+        guard key.count == Self.keyBytes else { throw .invalidInput("a secret key is \(Self.keyBytes) bytes; this one is \(key.count)") }
+        self.key = key
+    }
+
+    public struct Sealed: Sendable, Equatable {
+        public var nonce: [UInt8]
+        public var ciphertext: [UInt8]  // with the tag appended
+    }
+
+    public func seal(_ plaintext: [UInt8], name: String) throws(SlothError) -> Sealed {
+        var nonce = [UInt8](repeating: 0, count: Self.nonceBytes)
+        guard RAND_bytes(&nonce, Int32(nonce.count)) == 1 else { throw .runtime("no randomness for a nonce") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw .runtime("cannot create a cipher context") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let aad = Array(name.utf8)
+        var out = [UInt8](repeating: 0, count: plaintext.count + Self.tagBytes)
+        var len: Int32 = 0
+        var total = 0
+        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, nonce) == 1,
+            EVP_EncryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) == 1,
+            out.withUnsafeMutableBufferPointer({ EVP_EncryptUpdate(ctx, $0.baseAddress, &len, plaintext, Int32(plaintext.count)) }) == 1
+        else { throw .runtime("encryption failed") }
+        total = Int(len)
+        guard out.withUnsafeMutableBufferPointer({ EVP_EncryptFinal_ex(ctx, $0.baseAddress! + total, &len) }) == 1 else { throw .runtime("encryption failed") }
+        total += Int(len)
+        var tag = [UInt8](repeating: 0, count: Self.tagBytes)
+        guard EVP_CIPHER_CTX_ctrl(ctx, Self.getTag, Int32(Self.tagBytes), &tag) == 1 else { throw .runtime("encryption failed") }
+        return Sealed(nonce: nonce, ciphertext: Array(out[0..<total]) + tag)
+    }
+
+    public func open(_ sealed: Sealed, name: String) throws(SlothError) -> [UInt8] {
+        guard sealed.nonce.count == Self.nonceBytes, sealed.ciphertext.count >= Self.tagBytes else { throw .storage("secret \(name) is damaged") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw .runtime("cannot create a cipher context") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        let aad = Array(name.utf8)
+        let body = Array(sealed.ciphertext.dropLast(Self.tagBytes))
+        var tag = Array(sealed.ciphertext.suffix(Self.tagBytes))
+        var out = [UInt8](repeating: 0, count: body.count + Self.tagBytes)
+        var len: Int32 = 0
+        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, sealed.nonce) == 1,
+            EVP_DecryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) == 1,
+            out.withUnsafeMutableBufferPointer({ EVP_DecryptUpdate(ctx, $0.baseAddress, &len, body, Int32(body.count)) }) == 1,
+            EVP_CIPHER_CTX_ctrl(ctx, Self.setTag, Int32(Self.tagBytes), &tag) == 1
+        else { throw .storage("secret \(name) cannot be decrypted") }
+        let total = Int(len)
+        guard out.withUnsafeMutableBufferPointer({ EVP_DecryptFinal_ex(ctx, $0.baseAddress! + total, &len) }) == 1 else {
+            throw .storage("secret \(name) cannot be decrypted with this key (wrong SLOTH_RUNNER_SECRET_KEY or key file?)")
+        }
+        return Array(out[0..<(total + Int(len))])
+    }
+}
+
+/// Where the secret key comes from: `SLOTH_RUNNER_SECRET_KEY` (base64 or hex of 32 bytes), or a
+/// key file beside the database, created with mode 0600 on first use.
+public enum SecretKeyring {
+    public static func cipher(databasePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SlothError) -> SecretCipher {
+        if let text = environment["SLOTH_RUNNER_SECRET_KEY"], !text.isEmpty {
+            return try SecretCipher(key: try decode(text, origin: "SLOTH_RUNNER_SECRET_KEY"))
+        }
+        let path = (databasePath as NSString).deletingLastPathComponent + "/secret.key"
+        if let data = FileManager.default.contents(atPath: path) {
+            return try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path))
+        }
+        var key = [UInt8](repeating: 0, count: SecretCipher.keyBytes)
+        guard RAND_bytes(&key, Int32(key.count)) == 1 else { throw .runtime("no randomness for a secret key") }
+        let text = Data(key).base64EncodedString() + "\n"
+        let dir = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Created with 0600 from the start, never readable by others even briefly.
+        let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            if let data = FileManager.default.contents(atPath: path) {  // another process won the race
+                return try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path))
+            }
+            throw .storage("cannot create the secret key file \(path)")
+        }
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        return try SecretCipher(key: key)
+    }
+
+    static func decode(_ text: String, origin: String) throws(SlothError) -> [UInt8] {
+        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if t.count == 64, t.allSatisfy(\.isHexDigit) {
+            var bytes: [UInt8] = []
+            var i = t.startIndex
+            while i < t.endIndex {
+                let j = t.index(i, offsetBy: 2)
+                bytes.append(UInt8(t[i..<j], radix: 16)!)
+                i = j
+            }
+            return bytes
+        }
+        guard let d = Data(base64Encoded: t), d.count == SecretCipher.keyBytes else {
+            throw .invalidInput("\(origin) must hold a 32-byte key as base64 or 64 hex digits")
+        }
+        return Array(d)
+    }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct SecretCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Manage secrets hooks read with secret.get (encrypted at rest with AES-256-GCM).",
+        discussion: """
+            The key comes from SLOTH_RUNNER_SECRET_KEY (32 bytes as base64 or hex) or from
+            secret.key beside the database, created with mode 0600 on first use. Values are never
+            printed; hooks' output and errors show them as ***.
+
+            Examples:
+              sloth-runner secret set slack_webhook_url --value https://hooks.slack.com/services/...
+              sloth-runner secret set db_password --from-file /run/keys/db
+              printf %s "$TOKEN" | sloth-runner secret set api_token
+              sloth-runner secret list
+              sloth-runner secret delete api_token
+            """,
+        subcommands: [SecretSet.self, SecretList.self, SecretDelete.self]
+    )
+}
+
+struct SecretSet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "set", abstract: "Store or replace a secret (value from --value, --from-file, or stdin).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+    @Option(help: "The value (visible in shell history: prefer --from-file or stdin).") var value: String?
+    @Option(help: "Read the value from this file.") var fromFile: String?
+
+    func run() async throws {
+        try await runReporting {
+            try SecretVault.validateName(name)
+            if value != nil && fromFile != nil { throw SlothError.invalidInput("give --value or --from-file, not both") }
+            var secret: String
+            if let value {
+                secret = value
+            } else if let fromFile {
+                guard let d = FileManager.default.contents(atPath: fromFile) else { throw SlothError.notFound("cannot read \(fromFile)") }
+                secret = String(decoding: d, as: UTF8.self)
+            } else {
+                secret = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+            if value == nil && secret.hasSuffix("\n") { secret.removeLast() }
+            try await global.withStore { store in
+                try await SecretVault(store: store, databasePath: global.databasePath).set(name, value: secret)
+                if global.json { printJSON(.object(["name": .string(name), "stored": .bool(true)])) } else { print("Secret '\(name)' stored.") }
+            }
+        }
+    }
+}
+
+struct SecretList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List secret names and dates (never values).")
+    @OptionGroup var global: GlobalOptions
+    func run() async throws {
+        try await global.withStore { store in
+            let all = try await store.secretList()
+            if global.json {
+                printJSON(.array(all.map { .object(["name": .string($0.name), "created_at": .int($0.createdAt), "updated_at": .int($0.updatedAt)]) }))
+                return
+            }
+            if all.isEmpty { print("No secrets. Add one with `sloth-runner secret set NAME`."); return }
+            var t = Table(["Name", "Created", "Updated"])
+            for s in all { t.add([s.name, Format.timestamp(s.createdAt), Format.timestamp(s.updatedAt)]) }
+            print(t.render())
+        }
+    }
+}
+
+struct SecretDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a secret.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Secret name.") var name: String
+    func run() async throws {
+        try await global.withStore { store in
+            guard try await store.secretDelete(name: name) else { throw SlothError.notFound("no secret named '\(name)' (see `sloth-runner secret list`)") }
+            if global.json { printJSON(.object(["name": .string(name), "deleted": .bool(true)])) } else { print("Secret '\(name)' deleted.") }
+        }
+    }
+}
