@@ -28,6 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Engine workers.") var workers = 100
     @Option(help: "Lua executor threads (default: one per core).") var luaThreads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Measure only the Lua runtime: N runs of a trivial hook, no store.") var luaOnly = false
+    @Flag(help: "Measure waiting: N events whose hook each sleeps --wait-seconds; reports wall time, OS threads and RSS.") var waiting = false
+    @Option(help: "How long each hook waits with --waiting.") var waitSeconds = 1.0
 
     func run() async throws {
         try await runReporting {
@@ -39,6 +41,10 @@ struct BenchCommand: AsyncParsableCommand {
 
             if luaOnly {
                 try await measureLua()
+                return
+            }
+            if waiting {
+                try await measureWaiting(dir: dir, syncMode: syncMode)
                 return
             }
             let result = try await measureEngine(dir: dir, syncMode: syncMode)
@@ -86,6 +92,63 @@ struct BenchCommand: AsyncParsableCommand {
         let done = AsyncStream<Void>.makeStream()
         let target: Int
         init(target: Int) { self.target = target }
+    }
+
+    func measureWaiting(dir: String, syncMode: SQLiteSynchronous) async throws {
+        let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
+        let runtime = LuaRuntime(threads: luaThreads)
+        defer { runtime.shutdown() }
+        let source = "return { name = \"waiter\", event_type = \"bench.wait\", timeout = 120, execute = function(e) sleep(\(waitSeconds)) return true end }"
+        let loaded = try await HookLoader.load(source: source, filePath: "\(dir)/waiter.lua", overrides: HookOverrides(), runtime: runtime)
+        try await store.addHook(loaded.hook)
+        let recorder = Recorder(target: events)
+        var config = EngineConfiguration()
+        config.workers = events
+        config.queueCapacity = events
+        config.observer = { obs in
+            if case .eventRecorded(_, .completed) = obs, recorder.finished.add(1, ordering: .relaxed).newValue == recorder.target {
+                recorder.lastFinish.withLock { $0 = monotonicSeconds() }
+                recorder.done.continuation.yield()
+            }
+        }
+        let engine = Engine(store: store, runtime: runtime, configuration: config)
+        try await engine.start()
+        let peakThreads = Mutex<Int>(0)
+        let sampler = Task {
+            while !Task.isCancelled {
+                let n = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0
+                peakThreads.withLock { $0 = max($0, n) }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+            }
+        }
+        let t0 = monotonicSeconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<concurrency {
+                group.addTask {
+                    var i = t
+                    while i < events {
+                        _ = try await engine.dispatch(NewEvent(type: "bench.wait", data: .object(["i": .int(Int64(i))])))
+                        i += concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for await _ in recorder.done.stream { break }
+        let wall = recorder.lastFinish.withLock { $0 } - t0
+        sampler.cancel()
+        let rss = ProcessStats.peakResidentBytes()
+        _ = await engine.drain(grace: 10)
+        await store.close()
+        let threads = peakThreads.withLock { $0 }
+        if global.json {
+            printJSON(.object(["events": .int(Int64(events)), "wait_seconds": .double(waitSeconds), "wall_seconds": .double(wall), "peak_threads": .int(Int64(threads)), "peak_rss_bytes": .int(Int64(rss))]))
+        } else {
+            print(String(format: "waiting               %d events, each hook sleeping %.1f s", events, waitSeconds))
+            print(String(format: "wall time             %.2f s", wall))
+            print("peak OS threads       \(threads)")
+            print("peak RSS              \(Format.bytes(rss))")
+        }
     }
 
     func measureLua() async throws {
