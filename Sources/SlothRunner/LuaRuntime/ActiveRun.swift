@@ -10,8 +10,9 @@ final class RevealedSecrets: Sendable {
     var all: [String] { values.withLock { $0 } }
 }
 
-/// A hook run in flight on an executor: its VM and coroutine, captured output, and the
-/// operation it is suspended on, if any.
+/// A hook run in flight on an executor: its VM and coroutine, captured output, the operation it
+/// is suspended on, and its own share of the limits. Many runs share one VM; the executor loads a
+/// run's counters into the VM when it resumes it and saves them when it yields.
 final class ActiveRun {
     let id: Int
     let request: HookRunRequest
@@ -19,7 +20,12 @@ final class ActiveRun {
     let thread: OpaquePointer
     let threadRef: Int32
     let startedAt: Double
-    let memoryBase: Int
+    let deadline: Double
+    /// Net bytes allocated while this run executed, and the peak of that.
+    var memoryUsed = 0
+    var memoryPeak = 0
+    var instructions: Int64 = 0
+    var trip: Int32 = SB_TRIP_NONE
     var output: OutputBuffer
     var pending: PendingOperation?
     var deadlineScheduled = false
@@ -35,16 +41,12 @@ final class ActiveRun {
         self.thread = thread
         self.threadRef = threadRef
         self.startedAt = sb_now()
-        self.memoryBase = vm.state.pointee.mem_used
+        self.deadline = startedAt + Double(request.limits.timeoutMillis) / 1000
         self.output = OutputBuffer(limit: request.maxOutputBytes)
         self.complete = complete
     }
 
     var elapsedMillis: Int64 { Int64(((sb_now() - startedAt) * 1000).rounded()) }
 
-    var usage: ResourceUsage {
-        ResourceUsage(
-            instructions: vm.state.pointee.instr_count,
-            peakMemoryBytes: max(0, vm.state.pointee.mem_peak - memoryBase))
-    }
+    var usage: ResourceUsage { ResourceUsage(instructions: instructions, peakMemoryBytes: max(0, memoryPeak)) }
 }

@@ -66,10 +66,13 @@ final class LuaExecutor: Sendable {
 private final class ExecutorLoop {
     let queue: LuaExecutor.Queue
     let timeSlice: Double
-    var idle: [LuaVM] = []
+    /// Every live VM; each hosts up to `maxRunsPerVM` runs, so thousands of waiting hooks cost
+    /// a few dozen Lua states, not thousands.
+    var vms: [LuaVM] = []
     var active: [Int: ActiveRun] = [:]
     var nextID = 0
-    static let maxIdleVMs = 64
+    static let maxRunsPerVM = 128
+    static let maxSpareVMs = 4
 
     init(queue: LuaExecutor.Queue, timeSlice: Double) {
         self.queue = queue
@@ -95,22 +98,25 @@ private final class ExecutorLoop {
                     step(run, nargs: Int32(values.count))
                 case .deadline(let id):
                     guard let run = active[id] else { continue }
-                    run.vm.state.pointee.trip = SB_TRIP_TIMEOUT
+                    run.trip = SB_TRIP_TIMEOUT
                     finish(run, success: false, message: tripMessage(run), killed: true)
                 case .stop:
                     for run in active.values {
                         finish(run, success: false, message: "the engine shut down before the hook finished", killed: true)
                     }
-                    idle.removeAll()
+                    vms.removeAll()
                     return
                 }
             }
         }
     }
 
+    /// The most recently created VM with room (packing runs keeps the number of states low).
     func checkoutVM() throws(SlothError) -> LuaVM {
-        if let vm = idle.popLast() { return vm }
-        return try LuaVM()
+        if let vm = vms.last(where: { !$0.retired && $0.activeRuns < Self.maxRunsPerVM }) { return vm }
+        let vm = try LuaVM()
+        vms.append(vm)
+        return vm
     }
 
     func start(_ request: HookRunRequest, _ complete: @escaping @Sendable (HookRunResult) -> Void) {
@@ -126,16 +132,36 @@ private final class ExecutorLoop {
         let (co, ref, nargs) = vm.prepare(entry: .run, chunk: chunk, event: request.event)
         nextID += 1
         let run = ActiveRun(id: nextID, request: request, vm: vm, thread: co, threadRef: ref, complete: complete)
-        vm.context.run = run
-        let limits = request.limits
-        sb_begin_run(vm.state, co, limits.memoryBytes, limits.instructions, sb_now() + Double(limits.timeoutMillis) / 1000)
+        vm.activeRuns += 1
         active[run.id] = run
         step(run, nargs: nargs)
     }
 
     func step(_ run: ActiveRun, nargs: Int32) {
         let vm = run.vm
+        let S = vm.state
+        // Load this run's share of the limits into the VM it shares with other runs.
+        let limits = run.request.limits
+        let before = S.pointee.mem_used
+        S.pointee.run_thread = run.thread
+        S.pointee.instr_limit = limits.instructions
+        S.pointee.instr_count = run.instructions
+        S.pointee.trip = run.trip
+        S.pointee.deadline = run.deadline
+        S.pointee.mem_limit = limits.memoryBytes > 0 ? before + max(1, limits.memoryBytes - run.memoryUsed) : 0
+        S.pointee.mem_peak = before
+        vm.context.run = run
         let (status, nres) = vm.resume(run.thread, nargs: nargs, slice: timeSlice)
+        // Save it back. Memory is counted net of what this run freed while it ran (a collection
+        // it triggers may free another run's garbage, which only ever makes the count lenient).
+        run.instructions = S.pointee.instr_count
+        run.trip = S.pointee.trip
+        run.memoryPeak = max(run.memoryPeak, run.memoryUsed + (S.pointee.mem_peak - before))
+        run.memoryUsed += S.pointee.mem_used - before
+        S.pointee.mem_limit = 0
+        S.pointee.trip = SB_TRIP_NONE
+        S.pointee.run_thread = nil
+        vm.context.run = nil
         switch status {
         case LUA_OK:
             let (success, message) = interpretResults(run.thread, count: nres)
@@ -152,7 +178,7 @@ private final class ExecutorLoop {
             run.pending = nil
             suspend(run, on: op)
         default:
-            if vm.tripped != SB_TRIP_NONE {
+            if run.trip != SB_TRIP_NONE {
                 finish(run, success: false, message: tripMessage(run), killed: true)
             } else {
                 let message = LuaValues.errorText(at: -1, on: run.thread)
@@ -214,7 +240,7 @@ private final class ExecutorLoop {
 
     func tripMessage(_ run: ActiveRun) -> String {
         let limits = run.request.limits
-        switch run.vm.tripped {
+        switch run.trip {
         case SB_TRIP_TIMEOUT: return "timeout after \(formatSeconds(millis: limits.timeoutMillis))"
         case SB_TRIP_MEMORY: return "memory limit \(formatBytes(limits.memoryBytes)) exceeded"
         case SB_TRIP_INSTRUCTIONS: return "instruction limit of \(limits.instructions) exceeded"
@@ -233,10 +259,12 @@ private final class ExecutorLoop {
             usage: run.usage, killed: killed, startedAt: run.startedAt)
         let vm = run.vm
         vm.release(thread: run.thread, ref: run.threadRef)
-        // A VM whose run was killed may hold half-built state; it is cheaper to drop it than to
-        // reason about what is left.
-        if !killed && vm.tripped == SB_TRIP_NONE && idle.count < Self.maxIdleVMs {
-            idle.append(vm)
+        vm.activeRuns -= 1
+        // A VM where a run was killed may hold half-built state: it takes no new runs and is
+        // closed once the runs still suspended in it are done.
+        if killed || run.trip != SB_TRIP_NONE { vm.retired = true }
+        if vm.activeRuns == 0 && (vm.retired || vms.filter({ $0.activeRuns == 0 && !$0.retired }).count > Self.maxSpareVMs) {
+            vms.removeAll { $0 === vm }
         }
         run.complete(result)
     }

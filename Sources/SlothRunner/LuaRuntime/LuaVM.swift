@@ -7,6 +7,10 @@ final class LuaVM {
     let state: UnsafeMutablePointer<sb_state>
     let L: OpaquePointer
     let context = HostContext()
+    /// Runs whose coroutines live in this VM (running or suspended).
+    var activeRuns = 0
+    /// Set when a run was killed here: the VM takes no new runs and closes after its last one.
+    var retired = false
     private var runRef: Int32 = 0
     private var inspectRef: Int32 = 0
     private var chunks: [String: Int32] = [:]
@@ -117,16 +121,10 @@ final class LuaVM {
         return (status, nres)
     }
 
-    /// Releases a finished (or abandoned) run's coroutine and lifts the limits.
+    /// Releases a finished (or abandoned) run's coroutine; the collector reclaims it.
     func release(thread co: OpaquePointer, ref: Int32) {
         lua_settop(co, 0)
         luaL_unref(L, sb_registryindex(), ref)
-        state.pointee.mem_limit = 0
-        state.pointee.instr_limit = 0
-        state.pointee.deadline = 0
-        state.pointee.slice_end = 0
-        state.pointee.run_thread = nil
-        context.run = nil
     }
 
     var tripped: Int32 { state.pointee.trip }
