@@ -30,6 +30,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Measure only the Lua runtime: N runs of a trivial hook, no store.") var luaOnly = false
     @Flag(help: "Measure waiting: N events whose hook each sleeps --wait-seconds; reports wall time, OS threads and RSS.") var waiting = false
     @Option(help: "How long each hook waits with --waiting.") var waitSeconds = 1.0
+    @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping (see scripts/slow-http-server.py).") var waitURL: String?
 
     func run() async throws {
         try await runReporting {
@@ -98,7 +99,9 @@ struct BenchCommand: AsyncParsableCommand {
         let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
         let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
-        let source = "return { name = \"waiter\", event_type = \"bench.wait\", timeout = 120, execute = function(e) sleep(\(waitSeconds)) return true end }"
+        ProcessStats.raiseOpenFileLimit()
+        let wait = waitURL.map { "local r = require('http').get('\($0)', { timeout = 60 }) if r.status_code ~= 200 then error(r.status_code) end" } ?? "sleep(\(waitSeconds))"
+        let source = "return { name = \"waiter\", event_type = \"bench.wait\", timeout = 120, execute = function(e) \(wait) return true end }"
         let loaded = try await HookLoader.load(source: source, filePath: "\(dir)/waiter.lua", overrides: HookOverrides(), runtime: runtime)
         try await store.addHook(loaded.hook)
         let recorder = Recorder(target: events)
@@ -144,7 +147,7 @@ struct BenchCommand: AsyncParsableCommand {
         if global.json {
             printJSON(.object(["events": .int(Int64(events)), "wait_seconds": .double(waitSeconds), "wall_seconds": .double(wall), "peak_threads": .int(Int64(threads)), "peak_rss_bytes": .int(Int64(rss))]))
         } else {
-            print(String(format: "waiting               %d events, each hook sleeping %.1f s", events, waitSeconds))
+            print(waitURL.map { "waiting               \(events) events, each hook doing http.get(\($0))" } ?? String(format: "waiting               %d events, each hook sleeping %.1f s", events, waitSeconds))
             print(String(format: "wall time             %.2f s", wall))
             print("peak OS threads       \(threads)")
             print("peak RSS              \(Format.bytes(rss))")
@@ -254,5 +257,14 @@ enum ProcessStats {
         return 0
     }
     static func residentBytes() -> Int { statusField("VmRSS") }
+
+    /// Raises the soft open-files limit to the hard one: thousands of hooks waiting on HTTP
+    /// hold thousands of sockets.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
     static func peakResidentBytes() -> Int { statusField("VmHWM") }
 }

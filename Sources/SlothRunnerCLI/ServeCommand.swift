@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard workers > 0, queueSize > 0 else { throw SlothError.invalidInput("--workers and --queue-size must be positive") }
             guard config.leaseMillis >= 1000 else { throw SlothError.invalidInput("--lease must be at least 1s") }
 
+            ProcessStats.raiseOpenFileLimit()
             let lock = DaemonLock(databasePath: global.databasePath)
             guard lock.tryAcquire() else {
                 throw SlothError.conflict("another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(global.databasePath)")

@@ -35,7 +35,7 @@ enum HTTPModule {
         config.httpCookieStorage = nil
         config.urlCache = nil
         // Hooks wait on HTTP concurrently; the default of 6 connections per host would queue them.
-        config.httpMaximumConnectionsPerHost = 1024
+        config.httpMaximumConnectionsPerHost = 65_536
         return URLSession(configuration: config, delegate: NoRedirects(), delegateQueue: nil)
     }()
 
