@@ -38,7 +38,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner"]),
-        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner"]),
+        // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
+        .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
+        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport"]),
+        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner", "SlothTestSupport"]),
     ]
 )

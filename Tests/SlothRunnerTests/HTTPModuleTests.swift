@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SlothRunner
+import SlothTestSupport
 
 @Suite struct HTTPModuleTests {
     static let server = try! TestHTTPServer()

@@ -30,7 +30,7 @@ enum OutcomePlanner {
                 HookExecution(
                     eventID: event.id, hookID: run.hook.id, hookName: run.hook.name, success: r.success, output: r.output,
                     error: r.success ? nil : (r.message ?? "failed"), durationMillis: r.durationMillis, executedAt: run.executedAt,
-                    attempt: run.attempt, usage: r.usage))
+                    attempt: run.attempt, usage: r.usage, message: r.success ? r.message : nil))
             guard !r.success else { continue }
             let dead = run.attempt >= run.hook.maxAttempts
             updates.append(HookAttemptUpdate(hookID: run.hook.id, hookName: run.hook.name, attempts: run.attempt, dead: dead, lastError: r.message))

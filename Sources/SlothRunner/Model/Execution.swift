@@ -11,11 +11,13 @@ public struct HookExecution: Sendable, Equatable {
     public var executedAt: Millis
     public var attempt: Int
     public var usage: ResourceUsage
+    /// What the hook returned with success (`return true, "sent"`).
+    public var message: String?
 
     public init(
         id: Int64 = 0, eventID: String, hookID: String, hookName: String, success: Bool,
         output: String, error: String?, durationMillis: Int64, executedAt: Millis, attempt: Int,
-        usage: ResourceUsage
+        usage: ResourceUsage, message: String? = nil
     ) {
         self.id = id
         self.eventID = eventID
@@ -28,6 +30,7 @@ public struct HookExecution: Sendable, Equatable {
         self.executedAt = executedAt
         self.attempt = attempt
         self.usage = usage
+        self.message = message
     }
 
     public var json: JSONValue {
@@ -37,6 +40,7 @@ public struct HookExecution: Sendable, Equatable {
             "error": error.map(JSONValue.string) ?? .null, "duration_ms": .int(durationMillis),
             "executed_at": .int(executedAt), "attempt": .int(Int64(attempt)),
             "instructions": .int(usage.instructions), "peak_memory_bytes": .int(Int64(usage.peakMemoryBytes)),
+            "message": message.map(JSONValue.string) ?? .null,
         ])
     }
 }

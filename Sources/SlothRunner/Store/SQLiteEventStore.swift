@@ -93,14 +93,14 @@ public final class SQLiteEventStore: EventStore {
             maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions)
     }
 
-    static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes"
+    static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message"
 
     static func execution(from row: SQLiteConnection.Row) -> HookExecution {
         HookExecution(
             id: row.intValue(0), eventID: row.textValue(1), hookID: row.textValue(2), hookName: row.textValue(3),
             success: row.intValue(4) != 0, output: row.textValue(5), error: row.text(6), durationMillis: row.intValue(7),
             executedAt: row.intValue(8), attempt: Int(row.intValue(9)),
-            usage: ResourceUsage(instructions: row.intValue(10), peakMemoryBytes: Int(row.intValue(11))))
+            usage: ResourceUsage(instructions: row.intValue(10), peakMemoryBytes: Int(row.intValue(11))), message: row.text(12))
     }
 
     static func optionalText(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
@@ -178,12 +178,12 @@ public final class SQLiteEventStore: EventStore {
         for x in o.executions {
             try db.run(
                 """
-                INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?)
+                INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                 """,
                 [.text(x.eventID), .text(x.hookID), .text(x.hookName), .int(x.success ? 1 : 0), .text(x.output),
                  Self.optionalText(x.error), .int(x.durationMillis), .int(x.executedAt), .int(Int64(x.attempt)),
-                 .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes))])
+                 .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes)), Self.optionalText(x.message)])
             Self.countHookRun(x.hookID, at: x.executedAt, on: db)
         }
         for u in o.attemptUpdates {

@@ -113,5 +113,9 @@ enum SQLiteSchema {
             updated_at INTEGER NOT NULL
         );
         """,
+        // 5: the message a hook returned with success (`return true, "sent"`).
+        """
+        ALTER TABLE event_hook_executions ADD COLUMN message TEXT;
+        """,
     ]
 }

@@ -39,6 +39,11 @@ enum EventView {
             }
             out += t.render() + "\n"
         }
+        let messages = executions.filter { $0.success && $0.message != nil }
+        if !messages.isEmpty {
+            out += "\nResults\n"
+            for x in messages { out += "  \(x.hookName): \(HookView.firstLine(x.message!, max: 200))\n" }
+        }
         for x in executions where !x.success {
             out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(x.error ?? "failed")\n"
             if !x.output.isEmpty { out += "Output:\n\(x.output)\(x.output.hasSuffix("\n") ? "" : "\n")" }

@@ -3,13 +3,13 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal HTTP/1.1 server on 127.0.0.1 and an ephemeral port, for module tests.
-/// Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo.
-final class TestHTTPServer: Sendable {
-    let port: UInt16
+/// A minimal HTTP/1.1 server on 127.0.0.1 and an ephemeral port, for tests (never shipped in
+/// the executable). Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo.
+public final class TestHTTPServer: Sendable {
+    public let port: UInt16
     private let fd: Int32
 
-    init() throws {
+    public init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         var yes: Int32 = 1
@@ -39,7 +39,7 @@ final class TestHTTPServer: Sendable {
         close(fd)
     }
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    public var base: String { "http://127.0.0.1:\(port)" }
 
     private static func serve(_ client: Int32) {
         defer { close(client) }
