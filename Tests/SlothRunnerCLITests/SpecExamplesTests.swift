@@ -194,3 +194,22 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 }
+
+@Suite struct StrictPermissionsTests {
+    @Test func strictServeDeniesUndeclaredCapabilities() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("hook", "add", cli.file("undeclared.lua", """
+            return { name = "undeclared", event_type = "custom.p", max_attempts = 1, execute = function() return true, require("env").get("PATH") end }
+            """)).status == 0)
+        #expect(try await cli.run("hook", "add", cli.file("declared.lua", """
+            return { name = "declared", event_type = "custom.p", permissions = { env = { "PATH" } }, execute = function() return true, "has " .. tostring(require("env").get("PATH") ~= nil) end }
+            """)).status == 0)
+        #expect(try await cli.run("hook", "get", "declared").stdout.contains("Permissions:  env: PATH"))
+        let daemon = try await cli.startServe(["--strict-permissions"])
+        let r = try await cli.run("events", "dispatch", "custom.p", "--wait")
+        #expect(r.status == 1, "\(r)")
+        #expect(r.stdout.contains("strict permissions are on") && r.stdout.contains("declared: has true"), "\(r.stdout)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+}
