@@ -21,6 +21,11 @@ import Testing
         #expect(r.message == "in bar\n/tmp\n", "\(r.message ?? "")")
         r = await run("local x = exec.run('kill -KILL $$') return true, x.exit_code .. ' ' .. x.signal")
         #expect(r.message == "137 9")
+        // Commands start with no signal blocked, so SIGTERM works (and `timeout` inside them).
+        r = await run("local x = exec.run('kill -TERM $$; echo survived') return true, x.exit_code .. ' ' .. x.signal .. ' ' .. x.stdout")
+        #expect(r.message == "143 15 ", "\(r.message ?? "")")
+        r = await run("return true, exec.run('timeout 0.2 sleep 5').exit_code")
+        #expect(r.message == "124", "\(r.message ?? "")")
     }
 
     @Test func failuresAreClear() async {

@@ -115,6 +115,18 @@ enum ExecModule {
         var isSet: Bool { value.load(ordering: .relaxed) }
     }
 
+    /// Starts the process with no signals blocked. `posix_spawn` hands the child the calling
+    /// thread's signal mask, and the threads Swift concurrency runs on block nearly every signal:
+    /// commands would otherwise ignore SIGTERM forever (`timeout 5 cmd` inside a hook would not work).
+    static func spawnWithEmptySignalMask(_ process: Process) throws {
+        var none = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try process.run()
+    }
+
     static func execute(_ c: Command) async -> Result<JSONValue, ModuleError> {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: c.executable)
@@ -149,7 +161,7 @@ enum ExecModule {
         let exited = AsyncStream<Void>.makeStream()
         process.terminationHandler = { _ in exited.continuation.yield() }
         do {
-            try process.run()
+            try spawnWithEmptySignalMask(process)
         } catch {
             return .failure(ModuleError("cannot start \(c.display): \(error.localizedDescription)"))
         }
