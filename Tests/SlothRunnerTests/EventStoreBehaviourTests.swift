@@ -8,6 +8,20 @@ struct StoreDriver: Sendable, CustomStringConvertible {
     let description: String
     let make: @Sendable (TempDir) throws -> any EventStore
 
+    /// Runs `body` against a fresh store in its own temporary directory, then closes it.
+    func withStore(_ body: (any EventStore) async throws -> Void) async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let store = try make(dir)
+        do {
+            try await body(store)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
     static let all: [StoreDriver] = [
         StoreDriver(description: "sqlite") { dir in try SQLiteEventStore(path: dir.path + "/store.db") },
         StoreDriver(description: "sqlite-full-sync") { dir in try SQLiteEventStore(path: dir.path + "/store.db", synchronous: .full) },
@@ -24,173 +38,155 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
 @Suite struct EventStoreBehaviourTests {
     @Test(arguments: StoreDriver.all)
     func insertedEventsResolveByUniquePrefix(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let e = Engine.pendingEvent(from: NewEvent(type: "task.failed", data: .object(["n": .int(1)])))
-        try await store.insertEvents([e])
-        let byFull = try await store.resolveEvent(e.id)
-        #expect(byFull.data == .object(["n": .int(1)]))
-        let byPrefix = try await store.resolveEvent(String(e.id.prefix(20)))
-        #expect(byPrefix.id == e.id)
-        await #expect(throws: SlothError.self) { try await store.resolveEvent("ffffffff") }
-        await store.close()
+        try await driver.withStore { store in
+            let e = Engine.pendingEvent(from: NewEvent(type: "task.failed", data: .object(["n": .int(1)])))
+            try await store.insertEvents([e])
+            let byFull = try await store.resolveEvent(e.id)
+            #expect(byFull.data == .object(["n": .int(1)]))
+            let byPrefix = try await store.resolveEvent(String(e.id.prefix(20)))
+            #expect(byPrefix.id == e.id)
+            await #expect(throws: SlothError.self) { try await store.resolveEvent("ffffffff") }
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func ambiguousPrefixListsCandidates(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let now = nowMillis()
-        let a = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
-        let b = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
-        try await store.insertEvents([a, b])
-        do {
-            _ = try await store.resolveEvent(String(a.id.prefix(8)))
-            Issue.record("an ambiguous prefix resolved")
-        } catch let e as SlothError {
-            guard case .ambiguous(let message) = e else { Issue.record("wrong error \(e)"); return }
-            #expect(message.contains(a.id) && message.contains(b.id))
+        try await driver.withStore { store in
+            let now = nowMillis()
+            let a = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
+            let b = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
+            try await store.insertEvents([a, b])
+            do {
+                _ = try await store.resolveEvent(String(a.id.prefix(8)))
+                Issue.record("an ambiguous prefix resolved")
+            } catch let e as SlothError {
+                guard case .ambiguous(let message) = e else { Issue.record("wrong error \(e)"); return }
+                #expect(message.contains(a.id) && message.contains(b.id))
+            }
         }
-        await store.close()
     }
 
     @Test(arguments: StoreDriver.all)
     func claimsAreLeasedAndExclusive(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let events = (0..<5).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) }
-        try await store.insertEvents(events)
-        let now = nowMillis()
-        let first = try await store.claimEvents(owner: "n/1", leaseMillis: 10_000, limit: 3, now: now)
-        let second = try await store.claimEvents(owner: "n/2", leaseMillis: 10_000, limit: 10, now: now)
-        #expect(first.count == 3)
-        #expect(second.count == 2)
-        #expect(Set(first.map(\.id)).isDisjoint(with: second.map(\.id)))
-        #expect(first.allSatisfy { $0.status == .processing && $0.leaseOwner == "n/1" && $0.attempts == 1 })
-        let none = try await store.claimEvents(owner: "n/3", leaseMillis: 10_000, limit: 10, now: now)
-        #expect(none.isEmpty)
-        await store.close()
+        try await driver.withStore { store in
+            let events = (0..<5).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) }
+            try await store.insertEvents(events)
+            let now = nowMillis()
+            let first = try await store.claimEvents(owner: "n/1", leaseMillis: 10_000, limit: 3, now: now)
+            let second = try await store.claimEvents(owner: "n/2", leaseMillis: 10_000, limit: 10, now: now)
+            #expect(first.count == 3)
+            #expect(second.count == 2)
+            #expect(Set(first.map(\.id)).isDisjoint(with: second.map(\.id)))
+            #expect(first.allSatisfy { $0.status == .processing && $0.leaseOwner == "n/1" && $0.attempts == 1 })
+            let none = try await store.claimEvents(owner: "n/3", leaseMillis: 10_000, limit: 10, now: now)
+            #expect(none.isEmpty)
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func outcomeIsACompareAndSetOnTheLease(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let hook = sampleHook("h")
-        try await store.addHook(hook)
-        try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "task.failed"))])
-        let claimed = try await store.claimEvents(owner: "n/old", leaseMillis: 1, limit: 1, now: nowMillis())[0]
-        // The lease lapses and another node claims the event.
-        #expect(try await store.rescueExpiredLeases(now: nowMillis() + 10) == 1)
-        let reclaimed = try await store.claimEvents(owner: "n/new", leaseMillis: 10_000, limit: 1, now: nowMillis() + 10)[0]
-        #expect(reclaimed.attempts == 2)
-        func outcome(_ owner: String, _ attempt: Int) -> EventOutcome {
-            EventOutcome(
-                eventID: claimed.id, leaseOwner: owner, claimAttempt: attempt, status: .completed, error: nil, processedAt: nowMillis(),
-                nextRunAt: 0,
-                executions: [HookExecution(eventID: claimed.id, hookID: hook.id, hookName: hook.name, success: true, output: "", error: nil, durationMillis: 1, executedAt: nowMillis(), attempt: 1, usage: ResourceUsage())],
-                attemptUpdates: [])
+        try await driver.withStore { store in
+            let hook = sampleHook("h")
+            try await store.addHook(hook)
+            try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "task.failed"))])
+            let claimed = try await store.claimEvents(owner: "n/old", leaseMillis: 1, limit: 1, now: nowMillis())[0]
+            // The lease lapses and another node claims the event.
+            #expect(try await store.rescueExpiredLeases(now: nowMillis() + 10) == 1)
+            let reclaimed = try await store.claimEvents(owner: "n/new", leaseMillis: 10_000, limit: 1, now: nowMillis() + 10)[0]
+            #expect(reclaimed.attempts == 2)
+            func outcome(_ owner: String, _ attempt: Int) -> EventOutcome {
+                EventOutcome(
+                    eventID: claimed.id, leaseOwner: owner, claimAttempt: attempt, status: .completed, error: nil, processedAt: nowMillis(),
+                    nextRunAt: 0,
+                    executions: [HookExecution(eventID: claimed.id, hookID: hook.id, hookName: hook.name, success: true, output: "", error: nil, durationMillis: 1, executedAt: nowMillis(), attempt: 1, usage: ResourceUsage())],
+                    attemptUpdates: [])
+            }
+            #expect(try await store.recordOutcome(outcome("n/old", 1)) == false)
+            #expect(try await store.executions(eventID: claimed.id).isEmpty)
+            #expect(try await store.recordOutcome(outcome("n/new", 2)) == true)
+            #expect(try await store.recordOutcome(outcome("n/new", 2)) == false)
+            #expect(try await store.executions(eventID: claimed.id).count == 1)
+            #expect(try await store.resolveEvent(claimed.id).status == .completed)
+            #expect(try await store.hook(named: "h")?.runCount == 1)
         }
-        #expect(try await store.recordOutcome(outcome("n/old", 1)) == false)
-        #expect(try await store.executions(eventID: claimed.id).isEmpty)
-        #expect(try await store.recordOutcome(outcome("n/new", 2)) == true)
-        #expect(try await store.recordOutcome(outcome("n/new", 2)) == false)
-        #expect(try await store.executions(eventID: claimed.id).count == 1)
-        #expect(try await store.resolveEvent(claimed.id).status == .completed)
-        #expect(try await store.hook(named: "h")?.runCount == 1)
-        await store.close()
     }
 
     @Test(arguments: StoreDriver.all)
     func staleLeasesOfThisNodeAreReleasedAtOnce(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        try await store.insertEvents((0..<3).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) })
-        _ = try await store.claimEvents(owner: "node-a/111", leaseMillis: 60_000, limit: 2, now: nowMillis())
-        _ = try await store.claimEvents(owner: "node-b/222", leaseMillis: 60_000, limit: 1, now: nowMillis())
-        #expect(try await store.releaseStaleLeases(nodePrefix: "node-a/", current: "node-a/333") == 2)
-        #expect(try await store.countEvents(status: .pending) == 2)
-        #expect(try await store.countEvents(status: .processing) == 1)
-        await store.close()
+        try await driver.withStore { store in
+            try await store.insertEvents((0..<3).map { _ in Engine.pendingEvent(from: NewEvent(type: "x.y")) })
+            _ = try await store.claimEvents(owner: "node-a/111", leaseMillis: 60_000, limit: 2, now: nowMillis())
+            _ = try await store.claimEvents(owner: "node-b/222", leaseMillis: 60_000, limit: 1, now: nowMillis())
+            #expect(try await store.releaseStaleLeases(nodePrefix: "node-a/", current: "node-a/333") == 2)
+            #expect(try await store.countEvents(status: .pending) == 2)
+            #expect(try await store.countEvents(status: .processing) == 1)
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func hooksAreUniqueByNameAndVersioned(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let v0 = try await store.hooksVersion()
-        try await store.addHook(sampleHook("one", stack: "prod"))
-        await #expect(throws: SlothError.self) { try await store.addHook(sampleHook("one")) }
-        try await store.addHook(sampleHook("two", types: ["task.*"]))
-        #expect(try await store.hooksVersion() == v0 + 2)
-        #expect(try await store.listHooks(HookFilter(stack: "prod")).map(\.name) == ["one"])
-        #expect(try await store.listHooks(HookFilter(eventType: "task.failed")).map(\.name) == ["one", "two"])
-        try await store.setHookEnabled(name: "one", enabled: false)
-        #expect(try await store.listHooks(HookFilter(enabled: true)).map(\.name) == ["two"])
-        try await store.removeHook(name: "two")
-        await #expect(throws: SlothError.self) { try await store.removeHook(name: "two") }
-        #expect(try await store.listHooks(HookFilter()).map(\.name) == ["one"])
-        await store.close()
+        try await driver.withStore { store in
+            let v0 = try await store.hooksVersion()
+            try await store.addHook(sampleHook("one", stack: "prod"))
+            await #expect(throws: SlothError.self) { try await store.addHook(sampleHook("one")) }
+            try await store.addHook(sampleHook("two", types: ["task.*"]))
+            #expect(try await store.hooksVersion() == v0 + 2)
+            #expect(try await store.listHooks(HookFilter(stack: "prod")).map(\.name) == ["one"])
+            #expect(try await store.listHooks(HookFilter(eventType: "task.failed")).map(\.name) == ["one", "two"])
+            try await store.setHookEnabled(name: "one", enabled: false)
+            #expect(try await store.listHooks(HookFilter(enabled: true)).map(\.name) == ["two"])
+            try await store.removeHook(name: "two")
+            await #expect(throws: SlothError.self) { try await store.removeHook(name: "two") }
+            #expect(try await store.listHooks(HookFilter()).map(\.name) == ["one"])
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func retryRearmsDeadLetters(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let hook = sampleHook("h")
-        try await store.addHook(hook)
-        try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "task.failed"))])
-        let e = try await store.claimEvents(owner: "n/1", leaseMillis: 10_000, limit: 1, now: nowMillis())[0]
-        let failed = EventOutcome(
-            eventID: e.id, leaseOwner: "n/1", claimAttempt: 1, status: .failed, error: "dead", processedAt: nowMillis(), nextRunAt: 0,
-            executions: [], attemptUpdates: [HookAttemptUpdate(hookID: hook.id, hookName: "h", attempts: 3, dead: true, lastError: "boom")])
-        #expect(try await store.recordOutcome(failed))
-        #expect(try await store.deadLetters(eventID: e.id).map(\.hookName) == ["h"])
-        var progress = try await store.hookProgress(eventID: e.id)
-        #expect(progress.dead == [hook.id])
-        try await store.retryEvent(id: e.id, now: nowMillis())
-        progress = try await store.hookProgress(eventID: e.id)
-        #expect(progress.dead.isEmpty && progress.failedAttempts[hook.id] == 0)
-        #expect(try await store.resolveEvent(e.id).status == .pending)
-        await #expect(throws: SlothError.self) { try await store.retryEvent(id: e.id, now: nowMillis()) }
-        await store.close()
+        try await driver.withStore { store in
+            let hook = sampleHook("h")
+            try await store.addHook(hook)
+            try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "task.failed"))])
+            let e = try await store.claimEvents(owner: "n/1", leaseMillis: 10_000, limit: 1, now: nowMillis())[0]
+            let failed = EventOutcome(
+                eventID: e.id, leaseOwner: "n/1", claimAttempt: 1, status: .failed, error: "dead", processedAt: nowMillis(), nextRunAt: 0,
+                executions: [], attemptUpdates: [HookAttemptUpdate(hookID: hook.id, hookName: "h", attempts: 3, dead: true, lastError: "boom")])
+            #expect(try await store.recordOutcome(failed))
+            #expect(try await store.deadLetters(eventID: e.id).map(\.hookName) == ["h"])
+            var progress = try await store.hookProgress(eventID: e.id)
+            #expect(progress.dead == [hook.id])
+            try await store.retryEvent(id: e.id, now: nowMillis())
+            progress = try await store.hookProgress(eventID: e.id)
+            #expect(progress.dead.isEmpty && progress.failedAttempts[hook.id] == 0)
+            #expect(try await store.resolveEvent(e.id).status == .pending)
+            await #expect(throws: SlothError.self) { try await store.retryEvent(id: e.id, now: nowMillis()) }
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func cleanupNeverTouchesEventsInFlight(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        let old = nowMillis() - 100_000
-        var done = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: old)
-        done.status = .completed
-        let waiting = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: old)
-        try await store.insertEvents([done, waiting])
-        #expect(try await store.deleteEvents(olderThan: nowMillis(), status: nil) == 1)
-        #expect(try await store.countEvents(status: nil) == 1)
-        #expect(try await store.deleteEvents(olderThan: nowMillis(), status: .pending) == 1)
-        await store.close()
+        try await driver.withStore { store in
+            let old = nowMillis() - 100_000
+            var done = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: old)
+            done.status = .completed
+            let waiting = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: old)
+            try await store.insertEvents([done, waiting])
+            #expect(try await store.deleteEvents(olderThan: nowMillis(), status: nil) == 1)
+            #expect(try await store.countEvents(status: nil) == 1)
+            #expect(try await store.deleteEvents(olderThan: nowMillis(), status: .pending) == 1)
+        }
     }
 
     @Test(arguments: StoreDriver.all)
     func concurrentInsertsShareCommitsAndAllLand(driver: StoreDriver) async throws {
-        let dir = TempDir()
-        defer { withExtendedLifetime(dir) {} }
-        let store = try driver.make(dir)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<200 {
-                group.addTask { try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "x.y"))]) }
+        try await driver.withStore { store in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<200 {
+                    group.addTask { try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "x.y"))]) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+            #expect(try await store.countEvents(status: .pending) == 200)
         }
-        #expect(try await store.countEvents(status: .pending) == 200)
-        await store.close()
     }
 }
