@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keep failed events this long, e.g. 720h; 0 keeps them forever.") var retainFailed = "720h"
     @Flag(help: "Deny hooks every capability (exec, http, file, secrets, env) they do not declare in `permissions`.")
     var strictPermissions = false
+    @Option(help: "Comma-separated environment variables hooks may read with env.get (default: all; or $SLOTH_RUNNER_HOOK_ENV).")
+    var hookEnv: String?
 
     func run() async throws {
         try await runReporting {
@@ -46,6 +48,9 @@ struct ServeCommand: AsyncParsableCommand {
             config.maxChainDepth = maxChainDepth
             config.luaThreads = luaThreads
             config.strictPermissions = strictPermissions || ProcessInfo.processInfo.environment["SLOTH_RUNNER_STRICT_PERMISSIONS"] == "1"
+            if let list = hookEnv ?? ProcessInfo.processInfo.environment["SLOTH_RUNNER_HOOK_ENV"] {
+                config.hookEnvironment = Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+            }
             let keepCompleted = try DurationText.parseSeconds(retainCompleted)
             let keepFailed = try DurationText.parseSeconds(retainFailed)
             config.retainCompletedMillis = keepCompleted > 0 ? Int64(keepCompleted * 1000) : nil

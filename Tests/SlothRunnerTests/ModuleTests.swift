@@ -100,6 +100,14 @@ import Testing
         }
     }
 
+    @Test func engineWideEnvironmentAllowlist() async {
+        let policy = PermissionPolicy(declared: nil, strict: false, environment: ["PATH"])
+        let ok = await LuaTestSupport.run("return { execute = function() return true, tostring(require('env').get('PATH') ~= nil) end }", permissions: policy)
+        #expect(ok.message == "true")
+        let denied = await LuaTestSupport.run("return { execute = function() return require('env').get('HOME') end }", permissions: policy)
+        #expect(!denied.success && denied.message?.contains("serve --hook-env") == true, "\(denied.message ?? "")")
+    }
+
     @Test func strictModeDeniesUndeclared() async {
         let strict = PermissionPolicy(declared: nil, strict: true)
         let r = await LuaTestSupport.run("return { execute = function() return require('env').get('PATH') end }", permissions: strict)

@@ -274,7 +274,8 @@ public final class Engine: Sendable {
                 do throws(SlothError) { return .success(try await self.dispatch(new).id) } catch { return .failure(error) }
             },
             maxChainDepth: configuration.maxChainDepth)
-        request.permissions = PermissionPolicy(declared: hook.permissions, strict: configuration.strictPermissions)
+        request.permissions = PermissionPolicy(
+            declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
         request.state = StoreState(store: store, stack: hook.stack ?? "")
         request.secrets = configuration.secrets
         let executedAt = nowMillis()

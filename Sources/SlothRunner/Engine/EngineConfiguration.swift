@@ -24,6 +24,9 @@ public struct EngineConfiguration: Sendable {
     public var retainCompletedMillis: Int64? = 7 * 86_400_000
     /// Failed events older than this are pruned (nil: never).
     public var retainFailedMillis: Int64? = 30 * 86_400_000
+    /// Environment variables hooks may read with `env.get`; nil: all (the specification's
+    /// "hooks run with sloth-runner permissions").
+    public var hookEnvironment: Set<String>?
     /// Where hooks' `secret.get` reads from; nil: secrets unavailable.
     public var secrets: SecretVault?
     /// Deny every capability a hook has not declared (`serve --strict-permissions`).

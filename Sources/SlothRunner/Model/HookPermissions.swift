@@ -71,16 +71,22 @@ public struct HookPermissions: Sendable, Equatable {
 public struct PermissionPolicy: Sendable, Equatable {
     public var declared: HookPermissions?
     public var strict: Bool
+    /// Environment variables any hook may read (`serve --hook-env`); nil: all of them.
+    public var environment: Set<String>?
 
-    public init(declared: HookPermissions?, strict: Bool) {
+    public init(declared: HookPermissions?, strict: Bool, environment: Set<String>? = nil) {
         self.declared = declared
         self.strict = strict
+        self.environment = environment
     }
 
     public static let open = PermissionPolicy(declared: nil, strict: false)
 
     /// Nil when allowed, otherwise the message of the denial.
     public func check(_ capability: HookPermissions.Capability, _ target: String) -> String? {
+        if capability == .env, let environment, !environment.contains(target) {
+            return "permission denied: environment variable '\(target)' is not among those the engine lets hooks read (serve --hook-env)"
+        }
         if let declared {
             if declared.allows(capability, target) { return nil }
             return "permission denied: this hook may not \(capability.noun) '\(target)'; add it to permissions.\(capability.rawValue) in the hook"
