@@ -184,19 +184,7 @@ int sb_loadbuffer(lua_State *L, const char *buf, size_t len, const char *chunkna
     return luaL_loadbufferx(L, buf, len, chunkname, mode);
 }
 
-const char *sb_traceback(lua_State *L, lua_State *co, const char *msg) {
-    luaL_traceback(L, co, msg, 0);
-    return lua_tostring(L, -1);
-}
-
 int sb_registryindex(void) { return LUA_REGISTRYINDEX; }
-int sb_upvalueindex(int i) { return lua_upvalueindex(i); }
 void sb_pop(lua_State *L, int n) { lua_pop(L, n); }
-void sb_newtable(lua_State *L) { lua_newtable(L); }
 const char *sb_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstring(L, idx, len); }
 int sb_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
-void sb_remove(lua_State *L, int idx) { lua_remove(L, idx); }
-void sb_insert(lua_State *L, int idx) { lua_insert(L, idx); }
-void sb_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT); }
-void sb_gc_step(lua_State *L, int kb) { lua_gc(L, LUA_GCSTEP, kb); }
-int sb_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }

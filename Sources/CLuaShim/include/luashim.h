@@ -52,19 +52,11 @@ void sb_push_bindfn(lua_State *L);
 
 int sb_pcall(lua_State *L, int nargs, int nresults);
 int sb_loadbuffer(lua_State *L, const char *buf, size_t len, const char *chunkname, const char *mode);
-const char *sb_traceback(lua_State *L, lua_State *co, const char *msg);
 
 /* Macro wrappers. */
 int sb_registryindex(void);
-int sb_upvalueindex(int i);
 void sb_pop(lua_State *L, int n);
-void sb_newtable(lua_State *L);
 const char *sb_tostring(lua_State *L, int idx, size_t *len);
 int sb_isinteger(lua_State *L, int idx);
-void sb_remove(lua_State *L, int idx);
-void sb_insert(lua_State *L, int idx);
-void sb_gc_collect(lua_State *L);
-void sb_gc_step(lua_State *L, int kb);
-int sb_gc_count_kb(lua_State *L);
 
 #endif

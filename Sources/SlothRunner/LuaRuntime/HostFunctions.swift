@@ -5,8 +5,7 @@ import Foundation
 /// An operation a hook waits for; its coroutine is suspended until the result arrives.
 enum PendingOperation {
     case sleep(seconds: Double)
-    case dispatch(NewEvent)
-    /// Any asynchronous host work (HTTP, processes, the store); the hook resumes with
+    /// Any asynchronous host work (HTTP, processes, the store, dispatch); the hook resumes with
     /// `true, value` on success or `false, message` on failure.
     case task(@Sendable () async -> Result<JSONValue, ModuleError>)
 }
@@ -124,11 +123,13 @@ enum HostFunctions {
         let eventID = run.request.event["id"]?.stringValue
         let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth)
         do { _ = try newEvent.validated() } catch { return fail(L, "\(error)") }
-        guard canSuspend(L, run) else {
-            return fail(L, "can only be called from the hook itself, not inside a coroutine, metamethod or iterator")
+        guard let dispatcher = run.request.dispatcher else { return fail(L, "dispatching events is not available here") }
+        return suspend(L, ctx, "event.dispatch") {
+            switch await dispatcher(newEvent) {
+            case .success(let id): return .success(.string(id))
+            case .failure(let error): return .failure(ModuleError(error.description))
+            }
         }
-        run.pending = .dispatch(newEvent)
-        return SB_HOST_YIELD
     }
 
     static let jsonEncode: sb_host_fn = { L, ctx in

@@ -206,17 +206,6 @@ private final class ExecutorLoop {
                 }
             }
             run.cancelOperation = { task.cancel() }
-        case .dispatch(let event):
-            guard let dispatcher = run.request.dispatcher else {
-                queue.push(.resume(runID: id, values: [.bool(false), .string("dispatching events is not available here")]))
-                return
-            }
-            Task {
-                switch await dispatcher(event) {
-                case .success(let newID): queue.push(.resume(runID: id, values: [.bool(true), .string(newID)]))
-                case .failure(let error): queue.push(.resume(runID: id, values: [.bool(false), .string(error.description)]))
-                }
-            }
         }
     }
 

@@ -8,7 +8,7 @@ import Glibc
 /// `crypto`: hashes, HMAC, encodings, randomness. Strings are byte strings: hashing a binary
 /// value works, and digests come back as lowercase hex.
 enum CryptoModule {
-    static func input(_ L: OpaquePointer, _ idx: Int32, _ fn: String) -> [UInt8]? {
+    static func input(_ L: OpaquePointer, _ idx: Int32) -> [UInt8]? {
         if let b = LuaValues.bytes(at: idx, on: L) { return b }
         if lua_type(L, idx) == LUA_TNUMBER { return Array(LuaValues.errorText(at: idx, on: L).utf8) }
         return nil
@@ -16,21 +16,21 @@ enum CryptoModule {
 
     static let sha256: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1, "crypto.sha256") else { return HostFunctions.fail(L, "crypto.sha256: expected a string") }
+        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.sha256: expected a string") }
         LuaValues.pushString(Hex.encode(SHA256.digest(data)), on: L)
         return 1
     }
 
     static let sha512: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1, "crypto.sha512") else { return HostFunctions.fail(L, "crypto.sha512: expected a string") }
+        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.sha512: expected a string") }
         LuaValues.pushString(Hex.encode(SHA512.digest(data)), on: L)
         return 1
     }
 
     static let hmacSHA256: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let key = input(L, 1, ""), let message = input(L, 2, "") else {
+        guard let key = input(L, 1), let message = input(L, 2) else {
             return HostFunctions.fail(L, "crypto.hmac_sha256: expected (key, message) strings")
         }
         LuaValues.pushString(Hex.encode(HMAC.authenticate(key: key, message: message)), on: L)
@@ -39,7 +39,7 @@ enum CryptoModule {
 
     static let base64Encode: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1, "") else { return HostFunctions.fail(L, "crypto.base64_encode: expected a string") }
+        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.base64_encode: expected a string") }
         LuaValues.pushString(Data(data).base64EncodedString(), on: L)
         return 1
     }
@@ -56,7 +56,7 @@ enum CryptoModule {
 
     static let hex: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1, "") else { return HostFunctions.fail(L, "crypto.hex: expected a string") }
+        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.hex: expected a string") }
         LuaValues.pushString(Hex.encode(data), on: L)
         return 1
     }

@@ -18,6 +18,8 @@ enum ExecModule {
         var executable: String
         var arguments: [String]
         var display: String
+        /// The program name permissions are checked against (`make` for "make test").
+        var program: String
         var timeout: Double
         var environment: [String: String]
         var directory: String?
@@ -31,8 +33,7 @@ enum ExecModule {
         case .success(let c): command = c
         case .failure(let e): return HostFunctions.fail(L, "exec.run: \(e.message)")
         }
-        let name = (command.arguments.first.map { _ in command.executable == "/bin/sh" ? firstWord(command.display) : command.executable } ?? command.executable)
-        if let denied = HostFunctions.policy(ctx).check(.exec, (name as NSString).lastPathComponent) {
+        if let denied = HostFunctions.policy(ctx).check(.exec, command.program) {
             return HostFunctions.fail(L, "exec.run: \(denied)")
         }
         return HostFunctions.suspend(L, ctx, "exec.run") { await execute(command) }
@@ -46,14 +47,18 @@ enum ExecModule {
         var command: Command
         if let text = LuaValues.string(at: 1, on: L) {
             guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { return .failure(ModuleError("empty command")) }
-            command = Command(executable: "/bin/sh", arguments: ["-c", text], display: text, timeout: defaultTimeout, environment: [:])
+            command = Command(
+                executable: "/bin/sh", arguments: ["-c", text], display: text, program: (firstWord(text) as NSString).lastPathComponent,
+                timeout: defaultTimeout, environment: [:])
         } else if lua_type(L, 1) == LUA_TTABLE, case .array(let items)? = try? LuaValues.json(at: 1, on: L) {
             let argv = items.compactMap(\.stringValue)
             guard argv.count == items.count, let program = argv.first, !program.isEmpty else {
                 return .failure(ModuleError("the argv list must hold strings, starting with the program"))
             }
             guard let path = resolve(program) else { return .failure(ModuleError("program '\(program)' not found in PATH")) }
-            command = Command(executable: path, arguments: Array(argv.dropFirst()), display: argv.joined(separator: " "), timeout: defaultTimeout, environment: [:])
+            command = Command(
+                executable: path, arguments: Array(argv.dropFirst()), display: argv.joined(separator: " "),
+                program: (program as NSString).lastPathComponent, timeout: defaultTimeout, environment: [:])
         } else {
             return .failure(ModuleError("expected a command string or an argv list like {\"ls\", \"-l\"}"))
         }

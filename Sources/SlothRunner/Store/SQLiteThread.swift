@@ -143,18 +143,6 @@ final class SQLiteThread: Sendable {
         }
     }
 
-    /// Runs `work` on the thread and waits for it without any async context (CLI set-up, tests).
-    func performBlocking<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        let box = Mutex<Result<T, any Error>?>(nil)
-        submit(work) { result in
-            box.withLock { $0 = result }
-            done.signal()
-        }
-        done.wait()
-        return try box.withLock { $0! }.get()
-    }
-
     private func submit<T: Sendable>(
         _ work: @escaping @Sendable (SQLiteConnection) throws -> T, done: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
