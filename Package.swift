@@ -22,11 +22,12 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(
             name: "SlothRunner",
             dependencies: [
-                "CLua", "CLuaShim", "CSQLite", "CCrypto",
+                "CLua", "CLuaShim", "CSQLite", "CCrypto", "CLinux",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ]
@@ -34,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [
-                "SlothRunner",
+                "SlothRunner", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -16,6 +16,6 @@ struct SlothRunnerCommand: AsyncParsableCommand {
               sloth-runner events show 0193
               sloth-runner serve
             """,
-        subcommands: [HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, BenchCommand.self]
+        subcommands: [HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, BenchCommand.self, SlowHTTPServerCommand.self]
     )
 }

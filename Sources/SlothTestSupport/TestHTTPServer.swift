@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// A minimal HTTP/1.1 server on 127.0.0.1 and an ephemeral port, for tests (never shipped in
-/// the executable). Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo.
+/// the executable). Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo; for
+/// response framing: /chunked/BYTES, /unframed (close-delimited), /continue (a 100 first),
+/// /garbage, /cut (shorter than its Content-Length).
 public final class TestHTTPServer: Sendable {
     public let port: UInt16
     private let fd: Int32
@@ -70,11 +72,26 @@ public final class TestHTTPServer: Sendable {
             buffer += chunk[0..<n]
         }
         let body = String(decoding: buffer[headerEnd!...], as: UTF8.self)
-        let segments = path.split(separator: "/").map(String.init)
+        let segments = (path.split(separator: "?").first ?? "").split(separator: "/").map(String.init)
         var status = 200
         var extra = ""
         var payload = "{\"ok\":true}"
+        var raw: String?  // a whole response written as is, for framing tests
         switch segments.first {
+        case "chunked":
+            let text = String(repeating: "y", count: Int(segments.last ?? "0") ?? 0)
+            var chunks = ""
+            var rest = Substring(text)
+            while !rest.isEmpty {
+                let piece = rest.prefix(7)
+                rest = rest.dropFirst(7)
+                chunks += String(piece.count, radix: 16) + ";ext=1\r\n" + piece + "\r\n"
+            }
+            raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Multi: a\r\nX-Multi: b\r\n\r\n\(chunks)0\r\nX-Trailer: t\r\n\r\n"
+        case "unframed": raw = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nunframed-body"
+        case "continue": raw = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone"
+        case "garbage": raw = "NOT HTTP AT ALL\r\n\r\n"
+        case "cut": raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-this"
         case "status": status = Int(segments.last ?? "500") ?? 500; payload = "{\"status\":\(status)}"
         case "slow": usleep(UInt32(Int(segments.last ?? "1000") ?? 1000) * 1000); payload = "{\"slow\":true}"
         case "redirect":
@@ -85,10 +102,10 @@ public final class TestHTTPServer: Sendable {
         case "big": payload = String(repeating: "x", count: Int(segments.last ?? "0") ?? 0)
         case "echo":
             let escapedBody = body.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            payload = "{\"method\":\"\(method)\",\"body\":\"\(escapedBody)\",\"content_type\":\"\(headers["content-type"] ?? "")\",\"token\":\"\(headers["x-token"] ?? "")\"}"
+            payload = "{\"path\":\"\(path)\",\"method\":\"\(method)\",\"body\":\"\(escapedBody)\",\"content_type\":\"\(headers["content-type"] ?? "")\",\"token\":\"\(headers["x-token"] ?? "")\"}"
         default: break
         }
-        let response = "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(payload.utf8.count)\r\nConnection: close\r\n\(extra)\r\n\(payload)"
+        let response = raw ?? "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(payload.utf8.count)\r\nConnection: close\r\n\(extra)\r\n\(payload)"
         let bytes = Array(response.utf8)
         let total = bytes.count
         var sent = 0

@@ -7,7 +7,8 @@ import FoundationNetworking
 
 /// `http.request{method, url, headers, body, json, timeout}` and the `get/post/put/delete`
 /// shorthands built on it in the prelude. The hook's coroutine is suspended while the request
-/// is in flight. Redirects are followed here (so each hop is bounded and permission-checked);
+/// is in flight: `http://` goes through our own event-loop client (`HTTPClient`, one thread for
+/// every request in flight), `https://` through URLSession. Redirects are followed here (so each hop is bounded and permission-checked);
 /// response bodies are bounded.
 enum HTTPModule {
     static let maxResponseBytes = 10 << 20
@@ -70,6 +71,9 @@ enum HTTPModule {
                 case .int(let i): headers[k] = String(i)
                 default: return .failure(ModuleError("header \(k) must be a string"))
                 }
+                guard !k.isEmpty, !k.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" || $0 == " " }),
+                    headers[k]?.contains(where: { $0 == "\r" || $0 == "\n" }) != true
+                else { return .failure(ModuleError("header '\(k)' has a name or value that would break the request (CR, LF, ':' or space)")) }
             }
         }
         var body: Data?
@@ -91,50 +95,104 @@ enum HTTPModule {
         return .success(Request(method: method, url: url, headers: headers, body: body, timeout: timeout))
     }
 
+    /// A response as both transports deliver it.
+    struct Fetched {
+        var status: Int
+        var headers: [String: String]
+        var body: [UInt8]
+    }
+
     static func perform(_ request: Request, policy: PermissionPolicy) async -> Result<JSONValue, ModuleError> {
         var current = request
         for _ in 0...maxRedirects {
-            var built = URLRequest(url: current.url, timeoutInterval: current.timeout)
-            built.httpMethod = current.method
-            for (k, v) in current.headers { built.setValue(v, forHTTPHeaderField: k) }
-            built.httpBody = current.body
-            let r = built
-            let data: Data
-            let response: URLResponse
-            do {
-                (data, response) = try await withTimeout(current.timeout) { try await session.data(for: r) }
-            } catch is TimedOut {
-                return .failure(ModuleError("request to \(current.url.absoluteString) timed out after \(formatSeconds(millis: Int64(current.timeout * 1000)))"))
-            } catch let error as URLError {
-                return .failure(ModuleError(describe(error, url: current.url, timeout: current.timeout)))
-            } catch {
-                return .failure(ModuleError("\(current.method) \(current.url.absoluteString) failed: \(error.localizedDescription)"))
+            let fetched: Fetched
+            switch await fetch(current) {
+            case .success(let f): fetched = f
+            case .failure(let e): return .failure(e)
             }
-            guard let http = response as? HTTPURLResponse else { return .failure(ModuleError("not an HTTP response")) }
-            if (300...399).contains(http.statusCode), http.statusCode != 304,
-                let location = http.value(forHTTPHeaderField: "Location"), let next = URL(string: location, relativeTo: current.url)?.absoluteURL
+            if (300...399).contains(fetched.status), fetched.status != 304,
+                let location = fetched.headers["location"], let next = URL(string: location, relativeTo: current.url)?.absoluteURL
             {
                 if let denied = policy.check(.http, next.host ?? "") { return .failure(ModuleError("redirect to \(next.absoluteString): \(denied)")) }
                 current.url = next
-                if http.statusCode == 303 || ((http.statusCode == 301 || http.statusCode == 302) && current.method == "POST") {
+                if fetched.status == 303 || ((fetched.status == 301 || fetched.status == 302) && current.method == "POST") {
                     current.method = "GET"
                     current.body = nil
                 }
                 continue
             }
-            guard data.count <= maxResponseBytes else {
-                return .failure(ModuleError("response from \(current.url.absoluteString) is \(data.count) bytes; the limit is \(maxResponseBytes)"))
-            }
-            var headers: [String: JSONValue] = [:]
-            for (k, v) in http.allHeaderFields {
-                if let k = k as? String, let v = v as? String { headers[k.lowercased()] = .string(v) }
-            }
             return .success(.object([
-                "status_code": .int(Int64(http.statusCode)), "headers": .object(headers),
-                "body": .string(String(decoding: data, as: UTF8.self)), "url": .string(current.url.absoluteString),
+                "status_code": .int(Int64(fetched.status)), "headers": .object(fetched.headers.mapValues { .string($0) }),
+                "body": .string(String(decoding: fetched.body, as: UTF8.self)), "url": .string(current.url.absoluteString),
             ]))
         }
         return .failure(ModuleError("too many redirects (more than \(maxRedirects)) from \(request.url.absoluteString)"))
+    }
+
+    /// One hop: `http://` through our event-loop client (no thread per request, see
+    /// `HTTPClient`), `https://` through URLSession for TLS.
+    static func fetch(_ request: Request) async -> Result<Fetched, ModuleError> {
+        request.url.scheme?.lowercased() == "http" ? await fetchPlain(request) : await fetchTLS(request)
+    }
+
+    static func fetchPlain(_ request: Request) async -> Result<Fetched, ModuleError> {
+        let url = request.url
+        var host = url.host ?? ""
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard let port = UInt16(exactly: url.port ?? 80) else { return .failure(ModuleError("bad port in \(url.absoluteString)")) }
+        let parts = URLComponents(url: url, resolvingAgainstBaseURL: true)
+        var target = parts?.percentEncodedPath ?? "/"
+        if target.isEmpty { target = "/" }
+        if let query = parts?.percentEncodedQuery { target += "?\(query)" }
+        let outgoing = HTTPClientRequest(
+            method: request.method, host: host, port: port, target: target,
+            headers: request.headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) },
+            body: request.body.map { [UInt8]($0) } ?? [], timeout: request.timeout, maxBodyBytes: maxResponseBytes)
+        switch await HTTPClient.shared.execute(outgoing) {
+        case .success(let r):
+            return .success(Fetched(status: r.status, headers: r.headers, body: r.body))
+        case .failure(let error):
+            let target = url.absoluteString
+            switch error {
+            case .cannotResolve(let h): return .failure(ModuleError("cannot resolve host \(h)"))
+            case .connectionRefused(let h): return .failure(ModuleError("connection refused by \(h):\(port)"))
+            case .connectFailed(let h, let reason): return .failure(ModuleError("cannot connect to \(h):\(port): \(reason)"))
+            case .timedOut: return .failure(ModuleError("request to \(target) timed out after \(formatSeconds(millis: Int64(request.timeout * 1000)))"))
+            case .cancelled: return .failure(ModuleError("request to \(target) was cancelled"))
+            case .io(let m): return .failure(ModuleError("request to \(target) failed: \(m)"))
+            case .badResponse(.bodyTooLarge(let limit)): return .failure(ModuleError("response from \(target) is too large; the limit is \(limit) bytes"))
+            case .badResponse(.truncated): return .failure(ModuleError("response from \(target) was cut short"))
+            case .badResponse(.malformed(let m)): return .failure(ModuleError("malformed response from \(target): \(m)"))
+            }
+        }
+    }
+
+    static func fetchTLS(_ request: Request) async -> Result<Fetched, ModuleError> {
+        var built = URLRequest(url: request.url, timeoutInterval: request.timeout)
+        built.httpMethod = request.method
+        for (k, v) in request.headers { built.setValue(v, forHTTPHeaderField: k) }
+        built.httpBody = request.body
+        let r = built
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await withTimeout(request.timeout) { try await session.data(for: r) }
+        } catch is TimedOut {
+            return .failure(ModuleError("request to \(request.url.absoluteString) timed out after \(formatSeconds(millis: Int64(request.timeout * 1000)))"))
+        } catch let error as URLError {
+            return .failure(ModuleError(describe(error, url: request.url, timeout: request.timeout)))
+        } catch {
+            return .failure(ModuleError("\(request.method) \(request.url.absoluteString) failed: \(error.localizedDescription)"))
+        }
+        guard let http = response as? HTTPURLResponse else { return .failure(ModuleError("not an HTTP response")) }
+        guard data.count <= maxResponseBytes else {
+            return .failure(ModuleError("response from \(request.url.absoluteString) is \(data.count) bytes; the limit is \(maxResponseBytes)"))
+        }
+        var headers: [String: String] = [:]
+        for (k, v) in http.allHeaderFields {
+            if let k = k as? String, let v = v as? String { headers[k.lowercased()] = v }
+        }
+        return .success(Fetched(status: http.statusCode, headers: headers, body: [UInt8](data)))
     }
 
     struct TimedOut: Error {}

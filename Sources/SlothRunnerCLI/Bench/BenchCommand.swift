@@ -16,6 +16,8 @@ struct BenchCommand: AsyncParsableCommand {
               sloth-runner bench --events 100000 --hooks 1
               sloth-runner bench --events 20000 --hooks 1 --sync full
               sloth-runner bench --events 5000 --hooks 1 --rate 1000
+              sloth-runner bench --waiting --events 10000
+              sloth-runner bench --waiting --wait-http --events 10000
             """
     )
 
@@ -30,7 +32,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Measure only the Lua runtime: N runs of a trivial hook, no store.") var luaOnly = false
     @Flag(help: "Measure waiting: N events whose hook each sleeps --wait-seconds; reports wall time, OS threads and RSS.") var waiting = false
     @Option(help: "How long each hook waits with --waiting.") var waitSeconds = 1.0
-    @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping (see scripts/slow-http-server.py).") var waitURL: String?
+    @Flag(help: "With --waiting: each hook does http.get to a loopback server (started as a child process) that answers after --wait-seconds.") var waitHTTP = false
+    @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping; URL should answer after --wait-seconds.") var waitURL: String?
 
     func run() async throws {
         try await runReporting {
@@ -96,6 +99,14 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func measureWaiting(dir: String, syncMode: SQLiteSynchronous) async throws {
+        var waitURL = self.waitURL
+        var server: Process?
+        defer { server?.terminate() }
+        if waitHTTP {
+            let (process, url) = try startSlowServer()
+            server = process
+            waitURL = url
+        }
         let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
         let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
@@ -108,10 +119,17 @@ struct BenchCommand: AsyncParsableCommand {
         var config = EngineConfiguration()
         config.workers = events
         config.queueCapacity = events
+        let lastStart = Mutex<Double>(0)
         config.observer = { obs in
-            if case .eventRecorded(_, .completed) = obs, recorder.finished.add(1, ordering: .relaxed).newValue == recorder.target {
-                recorder.lastFinish.withLock { $0 = monotonicSeconds() }
-                recorder.done.continuation.yield()
+            switch obs {
+            case .hookStarted(_, let at):
+                lastStart.withLock { $0 = max($0, at) }
+            case .eventRecorded(_, .completed):
+                if recorder.finished.add(1, ordering: .relaxed).newValue == recorder.target {
+                    recorder.lastFinish.withLock { $0 = monotonicSeconds() }
+                    recorder.done.continuation.yield()
+                }
+            default: break
             }
         }
         let engine = Engine(store: store, runtime: runtime, configuration: config)
@@ -145,13 +163,37 @@ struct BenchCommand: AsyncParsableCommand {
         await store.close()
         let threads = peakThreads.withLock { $0 }
         if global.json {
-            printJSON(.object(["events": .int(Int64(events)), "wait_seconds": .double(waitSeconds), "wall_seconds": .double(wall), "peak_threads": .int(Int64(threads)), "peak_rss_bytes": .int(Int64(rss))]))
+            printJSON(.object(["events": .int(Int64(events)), "wait_seconds": .double(waitSeconds), "wall_seconds": .double(wall), "last_start_seconds": .double(lastStart.withLock { $0 } - t0), "peak_threads": .int(Int64(threads)), "peak_rss_bytes": .int(Int64(rss))]))
         } else {
             print(waitURL.map { "waiting               \(events) events, each hook doing http.get(\($0))" } ?? String(format: "waiting               %d events, each hook sleeping %.1f s", events, waitSeconds))
-            print(String(format: "wall time             %.2f s", wall))
+            print(String(format: "wall time             %.2f s (last hook started after %.2f s)", wall, lastStart.withLock { $0 } - t0))
             print("peak OS threads       \(threads)")
             print("peak RSS              \(Format.bytes(rss))")
         }
+    }
+
+    /// Starts `sloth-runner slow-http-server` as a child and returns it with its URL: the load
+    /// server runs in its own process so its sockets and thread are not counted as ours.
+    func startSlowServer() throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        process.arguments = ["slow-http-server", "--delay", String(waitSeconds)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var line = [UInt8]()
+        while true {
+            let byte = pipe.fileHandleForReading.readData(ofLength: 1)
+            guard let b = byte.first else { break }
+            if b == 10 { break }
+            line.append(b)
+        }
+        let url = String(decoding: line, as: UTF8.self)
+        guard url.hasPrefix("http://") else {
+            process.terminate()
+            throw SlothError.runtime("the bench's HTTP server did not start (printed '\(url)')")
+        }
+        return (process, url)
     }
 
     func measureLua() async throws {
