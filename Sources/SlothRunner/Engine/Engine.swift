@@ -165,8 +165,8 @@ public final class Engine: Sendable {
         hooks.withLock { $0 = (version, enabled) }
     }
 
-    func matchingHooks(for event: Event) -> [Hook] {
-        hooks.withLock { $0.all }.compactMap { $0.matches(type: event.type, stack: event.stack) ? $0.hook : nil }
+    func matchingHooks(for event: Event) -> [CompiledHook] {
+        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack) }
     }
 
     // MARK: loops
@@ -245,15 +245,15 @@ public final class Engine: Sendable {
                 return nil
             }
         }
-        let toRun = matching.filter { !progress.succeeded.contains($0.id) && !progress.dead.contains($0.id) }
+        let toRun = matching.filter { !progress.succeeded.contains($0.hook.id) && !progress.dead.contains($0.hook.id) }
         var runs: [OutcomePlanner.Run] = []
         if toRun.count == 1 {
             let hook = toRun[0]
-            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.id] ?? 0) + 1))
+            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.hook.id] ?? 0) + 1))
         } else if !toRun.isEmpty {
             runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
                 for hook in toRun {
-                    let attempt = (progress.failedAttempts[hook.id] ?? 0) + 1
+                    let attempt = (progress.failedAttempts[hook.hook.id] ?? 0) + 1
                     group.addTask { await self.run(hook, for: event, attempt: attempt) }
                 }
                 var all: [OutcomePlanner.Run] = []
@@ -261,14 +261,15 @@ public final class Engine: Sendable {
                 return all
             }
         }
-        return OutcomePlanner.plan(event: event, owner: owner, matching: matching, progress: progress, runs: runs, now: nowMillis())
+        return OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.hook), progress: progress, runs: runs, now: nowMillis())
     }
 
-    private func run(_ hook: Hook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+    private func run(_ compiled: CompiledHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+        let hook = compiled.hook
         let view = Self.luaView(of: event, attempt: attempt)
         var request = HookRunRequest(
             hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
-            chunkName: (hook.filePath as NSString).lastPathComponent, event: view, eventStack: event.stack,
+            chunkName: compiled.chunkName, event: view, eventStack: event.stack,
             chainDepth: event.chainDepth, limits: hook.limits, maxOutputBytes: configuration.maxOutputBytes,
             dispatcher: { [self] new in
                 do throws(SlothError) { return .success(try await self.dispatch(new).id) } catch { return .failure(error) }

@@ -6,12 +6,19 @@ public enum EventTypeName {
     public static func problem(with name: String) -> String? {
         if name.isEmpty { return "the event type is empty" }
         if name.utf8.count > maxLength { return "the event type is longer than \(maxLength) characters" }
-        for segment in name.split(separator: ".", omittingEmptySubsequences: false) {
-            if segment.isEmpty { return "event type '\(name)' has an empty segment (two dots or a dot at either end)" }
-            for c in segment.utf8 where !(c >= 0x61 && c <= 0x7A) && !(c >= 0x30 && c <= 0x39) && c != 0x5F {
+        // One pass over the bytes (this runs on every dispatch).
+        var previousWasDot = true
+        for c in name.utf8 {
+            if c == 0x2E {
+                if previousWasDot { return "event type '\(name)' has an empty segment (two dots or a dot at either end)" }
+                previousWasDot = true
+            } else if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F {
+                previousWasDot = false
+            } else {
                 return "event type '\(name)' may only contain lowercase letters, digits, '_' and '.' (found '\(Character(UnicodeScalar(c)))')"
             }
         }
+        if previousWasDot { return "event type '\(name)' has an empty segment (two dots or a dot at either end)" }
         return nil
     }
 

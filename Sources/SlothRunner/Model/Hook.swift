@@ -70,10 +70,13 @@ public struct Hook: Sendable, Equatable {
 /// A hook with its event patterns parsed once, for matching on the hot path.
 public struct CompiledHook: Sendable {
     public let hook: Hook
+    /// The name Lua reports in error positions (the file's last path component).
+    public let chunkName: String
     private let patterns: [EventPattern]
 
     public init(_ hook: Hook) {
         self.hook = hook
+        self.chunkName = hook.filePath.split(separator: "/").last.map(String.init) ?? hook.filePath
         self.patterns = hook.eventTypes.compactMap { try? EventPattern($0) }
     }
 

@@ -9,7 +9,8 @@ public protocol EventStore: Sendable {
     func insertEvents(_ events: [Event]) async throws
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
-    /// same transaction: no second write of the row.
+    /// same transaction: no second write of the row. A busy store may hold the insert back a
+    /// few milliseconds for the outcome to arrive.
     func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
@@ -94,6 +95,14 @@ public final class OutcomeSlot: Sendable {
     public init() {}
 
     public var current: State { state.withLock { $0 } }
+
+    /// True once an outcome is there for the insert to carry.
+    public var hasOutcome: Bool {
+        state.withLock { s in
+            if case .outcome = s { return true }
+            return false
+        }
+    }
 
     /// Offers an outcome; true when the insert will carry it, false when it must be recorded.
     public func offer(_ outcome: EventOutcome) -> Bool {

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// How durable a commit is: `normal` survives a process crash, `full` also a power loss.
@@ -10,6 +11,10 @@ public enum SQLiteSynchronous: String, Sendable, CaseIterable {
 public final class SQLiteEventStore: EventStore {
     public let path: String
     private let writer: SQLiteThread
+    /// How many claimed inserts carried their outcome (see `insertClaimed`); read by `bench`.
+    public let fusion = FusionCounters()
+    /// How long a busy writer may hold a claimed insert back for its outcome.
+    static let outcomeHoldNanos: UInt64 = 5_000_000
     private let reader: SQLiteThread
     private let checkpointer: SQLiteCheckpointer
 
@@ -115,11 +120,15 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
-        try await writer.perform { db in
+        let counters = fusion
+        let hold = SQLiteThread.Hold(ready: { slot.hasOutcome }, deadline: monotonicNanos() + Self.outcomeHoldNanos)
+        try await writer.perform(hold: hold) { db in
             guard let o = slot.takeForInsert() else {
+                counters.add(fused: false)
                 try Self.insert(event, on: db)
                 return
             }
+            counters.add(fused: true)
             var final = event
             final.status = o.status
             final.error = o.error
@@ -584,5 +593,25 @@ public final class SQLiteEventStore: EventStore {
 
     public func secretDelete(name: String) async throws -> Bool {
         try await writer.perform { db in try db.run("DELETE FROM secrets WHERE name = ?", [.text(name)]) == 1 }
+    }
+}
+
+/// Counts claimed inserts that carried their event's outcome (one write) versus those that
+/// ran first (the outcome is an UPDATE later).
+public final class FusionCounters: Sendable {
+    private let fusedCount = Atomic<Int>(0)
+    private let plainCount = Atomic<Int>(0)
+
+    func add(fused: Bool) {
+        if fused {
+            fusedCount.add(1, ordering: .relaxed)
+        } else {
+            plainCount.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// (fused, plain) so far.
+    public var snapshot: (fused: Int, plain: Int) {
+        (fusedCount.load(ordering: .relaxed), plainCount.load(ordering: .relaxed))
     }
 }

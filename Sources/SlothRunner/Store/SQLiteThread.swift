@@ -11,7 +11,22 @@ final class SQLiteThread: Sendable {
     private struct Job: Sendable {
         let work: @Sendable (SQLiteConnection) throws -> any Sendable
         let done: @Sendable (Result<any Sendable, any Error>) -> Void
+        /// A job that may be held back (see `Hold`); it runs after the batch's other jobs.
+        let hold: Hold?
     }
+
+    /// Holding a job back for a moment while the writer is busy: `ready` says the wait is
+    /// over (e.g. the event's outcome arrived, so insert and outcome become one write). A held
+    /// job runs with the next batch after it is ready, at the latest at `deadline` (monotonic
+    /// nanoseconds), and at once when the writer is idle, so a quiet system adds no latency.
+    struct Hold: Sendable {
+        let ready: @Sendable () -> Bool
+        let deadline: UInt64
+    }
+
+    /// Batches at least this large mean the writer is the bottleneck: holding a job back then
+    /// costs its caller little (it would wait for the batch in progress anyway) and saves a write.
+    static let busyBatch = 32
 
     private final class JobQueue: Sendable {
         let state = Mutex<(queue: [Job], closed: Bool)>(([], false))
@@ -53,26 +68,57 @@ final class SQLiteThread: Sendable {
     private static func loop(
         connection: SQLiteConnection, queue: JobQueue, batches: Bool
     ) {
+        var held: [Job] = []
+        var lastBatch = 0
         while true {
-            queue.wake.wait()
-            let (batch, closed) = queue.state.withLock { state -> ([Job], Bool) in
+            if let nearest = held.map({ $0.hold!.deadline }).min() {
+                let now = monotonicNanos()
+                if nearest > now { _ = queue.wake.wait(timeout: .now() + .nanoseconds(Int(nearest - now))) }
+            } else {
+                queue.wake.wait()
+            }
+            // One wake-up per job was signalled; all of them are taken below, so drop the rest.
+            while queue.wake.wait(timeout: .now()) == .success {}
+            let (arrived, closed) = queue.state.withLock { state -> ([Job], Bool) in
                 let b = state.queue
                 state.queue.removeAll(keepingCapacity: true)
                 return (b, state.closed)
             }
-            if batch.isEmpty {
-                if closed { return }
-                continue
+            if arrived.isEmpty {
+                if held.isEmpty {
+                    if closed { return }
+                    continue
+                }
+                // Only held jobs: they ride with the next arrivals unless one is due.
+                let now = monotonicNanos()
+                if !closed && !held.contains(where: { $0.hold!.deadline <= now }) { continue }
             }
-            if batches {
-                runBatch(batch, on: connection)
-            } else {
-                for job in batch {
+            guard batches else {
+                for job in arrived {
                     let result: Result<any Sendable, any Error>
                     do { result = .success(try job.work(connection)) } catch { result = .failure(error) }
                     job.done(result)
                 }
+                continue
             }
+            var batch: [Job] = []
+            var last: [Job] = []
+            var keep: [Job] = []
+            let busy = !closed && max(lastBatch, arrived.count + held.count) >= busyBatch
+            let now = monotonicNanos()
+            for job in held + arrived {
+                guard let hold = job.hold else {
+                    batch.append(job)
+                    continue
+                }
+                if busy, now < hold.deadline, !hold.ready() { keep.append(job) } else { last.append(job) }
+            }
+            held = keep
+            if batch.isEmpty && last.isEmpty { continue }
+            // Held-capable jobs go last: the batch's running time is more time for them to get ready.
+            batch += last
+            runBatch(batch, on: connection)
+            lastBatch = batch.count
         }
     }
 
@@ -137,16 +183,17 @@ final class SQLiteThread: Sendable {
         return results
     }
 
-    func perform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    /// Runs `work` on the connection's thread, possibly held back by `hold`.
+    func perform<T: Sendable>(hold: Hold? = nil, _ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, any Error>) in
-            submit(work) { result in cont.resume(with: result) }
+            submit(work, hold: hold) { result in cont.resume(with: result) }
         }
     }
 
-    private func submit<T: Sendable>(
-        _ work: @escaping @Sendable (SQLiteConnection) throws -> T, done: @escaping @Sendable (Result<T, any Error>) -> Void
+    func submit<T: Sendable>(
+        _ work: @escaping @Sendable (SQLiteConnection) throws -> T, hold: Hold?, done: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let job = Job(work: { try work($0) }, done: { result in done(result.map { $0 as! T }) })
+        let job = Job(work: { try work($0) }, done: { result in done(result.map { $0 as! T }) }, hold: hold)
         let accepted = queue.state.withLock { state -> Bool in
             if state.closed { return false }
             state.queue.append(job)
@@ -171,4 +218,10 @@ final class SQLiteThread: Sendable {
             queue.finished.wait()
         }
     }
+}
+
+func monotonicNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

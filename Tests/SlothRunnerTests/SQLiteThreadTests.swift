@@ -1,0 +1,55 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import SlothRunner
+
+@Suite struct SQLiteThreadTests {
+    func writer(_ dir: TempDir) throws -> SQLiteThread {
+        try SQLiteThread(name: "test-writer", batches: true) { try SQLiteConnection(path: dir.path + "/t.db") }
+    }
+
+    /// A quiet writer runs a held job at once: holding only pays off when the writer is busy.
+    @Test(.timeLimit(.minutes(1))) func idleWriterHoldsNothing() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let thread = try writer(dir)
+        defer { thread.close() }
+        let far = monotonicNanos() + 600_000_000_000
+        let value = try await thread.perform(hold: SQLiteThread.Hold(ready: { false }, deadline: far)) { _ in 42 }
+        #expect(value == 42)
+    }
+
+    /// A busy writer keeps a held job back until it is ready (here: far from its deadline).
+    @Test(.timeLimit(.minutes(1))) func busyWriterWaitsForReadiness() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let thread = try writer(dir)
+        defer { thread.close() }
+        let gate = DispatchSemaphore(value: 0)
+        // Occupy the writer so the next jobs queue up and form one large (busy) batch.
+        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
+            thread.submit({ _ in started.resume(); gate.wait() }, hold: nil) { _ in }
+        }
+        let ready = Atomic<Bool>(false)
+        let plainCount = SQLiteThread.busyBatch + 8
+        let (plainDone, plainDoneSink) = AsyncStream<Void>.makeStream()
+        for _ in 0..<plainCount { thread.submit({ _ in 0 }, hold: nil) { _ in plainDoneSink.yield() } }
+        let (heldSaw, heldSink) = AsyncStream<Bool>.makeStream()
+        let hold = SQLiteThread.Hold(ready: { ready.load(ordering: .relaxed) }, deadline: monotonicNanos() + 600_000_000_000)
+        thread.submit({ _ in ready.load(ordering: .relaxed) }, hold: hold) { result in heldSink.yield((try? result.get()) ?? false) }
+        gate.signal()
+        var finished = 0
+        for await _ in plainDone {
+            finished += 1
+            if finished == plainCount { break }
+        }
+        ready.store(true, ordering: .relaxed)
+        thread.submit({ _ in 0 }, hold: nil) { _ in }  // the held job rides with the next arrival
+        var saw: Bool?
+        for await value in heldSaw {
+            saw = value
+            break
+        }
+        #expect(saw == true, "the held job ran before it was ready")
+    }
+}
