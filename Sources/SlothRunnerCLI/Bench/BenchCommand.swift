@@ -59,6 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
                 ("end-to-end", String(format: "%.0f events/s (%.2f s)", result.eventsPerSecond, result.seconds)),
                 ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
                 ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
+                ("CPU per event", String(format: "%.1f µs (all threads, user + system)", result.cpuPerEvent * 1e6)),
                 ("idle RSS", Format.bytes(result.idleRSS)),
                 ("peak RSS", Format.bytes(result.peakRSS)),
                 ("outcome in insert", String(format: "%.0f%% of claimed events written once; %.0f%% of events claimed at dispatch", result.fusedShare * 100, result.claimedShare * 100)),
@@ -72,7 +73,7 @@ struct BenchCommand: AsyncParsableCommand {
                     "dispatch_p99_ms": .double(result.dispatchP99 * 1000), "start_p50_ms": .double(result.startP50 * 1000),
                     "start_p99_ms": .double(result.startP99 * 1000), "idle_rss_bytes": .int(Int64(result.idleRSS)),
                     "peak_rss_bytes": .int(Int64(result.peakRSS)), "raw_sqlite_rows_per_second": .double(raw), "ratio": .double(ratio),
-                    "fused_share": .double(result.fusedShare),
+                    "fused_share": .double(result.fusedShare), "cpu_us_per_event": .double(result.cpuPerEvent * 1e6),
                 ]))
             } else {
                 for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
@@ -93,6 +94,8 @@ struct BenchCommand: AsyncParsableCommand {
         var fusedShare: Double
         /// Share of events handed to a worker at dispatch (the rest waited in the store).
         var claimedShare: Double
+        /// Process CPU time (user + system, all threads) per event while the engine ran.
+        var cpuPerEvent: Double
     }
 
     final class Recorder: Sendable {
@@ -253,6 +256,7 @@ struct BenchCommand: AsyncParsableCommand {
         let perTask = events / concurrency
         let extra = events % concurrency
         let interval = rate.map { Double(concurrency) / $0 }
+        let cpu0 = ProcessStats.cpuSeconds()
         let t0 = monotonicSeconds()
         let samples = await withTaskGroup(of: [(String, Double, Double)].self) { group in
             for t in 0..<concurrency {
@@ -279,6 +283,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         for await _ in recorder.done.stream { break }
         let fusion = store.fusion.snapshot
+        let cpuUsed = ProcessStats.cpuSeconds() - cpu0
         let elapsed = recorder.lastFinish.withLock { $0 } - t0
         let peak = ProcessStats.peakResidentBytes()
         _ = await engine.drain(grace: 10)
@@ -292,7 +297,8 @@ struct BenchCommand: AsyncParsableCommand {
             eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
             startP50: pct(startDelays, 0.5), startP99: pct(startDelays, 0.99), idleRSS: idleRSS, peakRSS: peak,
             fusedShare: Double(fusion.fused) / Double(max(1, fusion.fused + fusion.plain)),
-            claimedShare: Double(fusion.fused + fusion.plain) / Double(events))
+            claimedShare: Double(fusion.fused + fusion.plain) / Double(events),
+            cpuPerEvent: cpuUsed / Double(events))
     }
 }
 
@@ -306,6 +312,14 @@ enum ProcessStats {
         return 0
     }
     static func residentBytes() -> Int { statusField("VmRSS") }
+
+    /// User plus system CPU time of the whole process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
 
     /// Raises the soft open-files limit to the hard one: thousands of hooks waiting on HTTP
     /// hold thousands of sockets.
