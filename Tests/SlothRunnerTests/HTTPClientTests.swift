@@ -48,6 +48,14 @@ import SlothTestSupport
         #expect(throws: HTTPParseError.self) { try parse("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n") }
     }
 
+    @Test func proxyRulesFollowTheEnvironmentConvention() {
+        #expect(!ProxySettings(httpProxy: nil, noProxy: []).proxies(host: "example.com"))
+        let proxied = ProxySettings(httpProxy: "http://proxy:3128", noProxy: ["localhost", ".internal", "127.0.0.1"])
+        #expect(proxied.proxies(host: "example.com"))
+        #expect(!proxied.proxies(host: "localhost") && !proxied.proxies(host: "api.internal") && !proxied.proxies(host: "127.0.0.1"))
+        #expect(!ProxySettings(httpProxy: "http://p", noProxy: ["*"]).proxies(host: "example.com"))
+    }
+
     @Test func requestSerialisation() {
         let r = HTTPClientRequest(method: "POST", host: "::1", port: 8080, target: "/a?b=c", headers: [(name: "X-K", value: "v"), (name: "Connection", value: "keep-alive")], body: Array("hi".utf8))
         let text = String(decoding: r.serialized(), as: UTF8.self)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,10 +9,28 @@ import Glibc
 public enum EventID {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// Random bytes fetched 4 KiB at a time: glibc's arc4random_buf makes a getrandom system
+    /// call per call, which would be one per dispatched event.
+    private static let pool = Mutex<(bytes: [UInt8], next: Int)>(([UInt8](repeating: 0, count: 4096), 4096))
+
+    private static func randomBits() -> (UInt64, UInt64) {
+        pool.withLock { p in
+            if p.next + 16 > p.bytes.count {
+                p.bytes.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+                p.next = 0
+            }
+            var r = (UInt64(0), UInt64(0))
+            let start = p.next
+            withUnsafeMutableBytes(of: &r) { dst in
+                p.bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[start..<(start + 16)])) }
+            }
+            p.next += 16
+            return r
+        }
+    }
+
     public static func make(millis: Millis = nowMillis()) -> String {
-        var bytes = (UInt64(0), UInt64(0))
-        // arc4random_buf is a userspace CSPRNG: no system call per id on the dispatch path.
-        withUnsafeMutableBytes(of: &bytes) { arc4random_buf($0.baseAddress!, 16) }
+        var bytes = randomBits()
         return withUnsafeMutableBytes(of: &bytes) { raw -> String in
             let b = raw.bindMemory(to: UInt8.self)
             let ms = UInt64(millis)

@@ -130,9 +130,13 @@ enum HTTPModule {
     }
 
     /// One hop: `http://` through our event-loop client (no thread per request, see
-    /// `HTTPClient`), `https://` through URLSession for TLS.
+    /// `HTTPClient`), `https://` — and `http://` when an `http_proxy` applies, which our client
+    /// does not speak — through URLSession.
     static func fetch(_ request: Request) async -> Result<Fetched, ModuleError> {
-        request.url.scheme?.lowercased() == "http" ? await fetchPlain(request) : await fetchTLS(request)
+        if request.url.scheme?.lowercased() == "http", !ProxySettings.fromEnvironment.proxies(host: request.url.host ?? "") {
+            return await fetchPlain(request)
+        }
+        return await fetchTLS(request)
     }
 
     static func fetchPlain(_ request: Request) async -> Result<Fetched, ModuleError> {
@@ -221,5 +225,31 @@ enum HTTPModule {
             return "TLS handshake with \(url.host ?? target) failed"
         default: return "request to \(target) failed: \(error.localizedDescription)"
         }
+    }
+}
+
+/// The `http_proxy` / `no_proxy` environment convention, read once.
+struct ProxySettings: Sendable {
+    var httpProxy: String?
+    var noProxy: [String]
+
+    static let fromEnvironment: ProxySettings = {
+        let env = ProcessInfo.processInfo.environment
+        let proxy = (env["http_proxy"] ?? env["HTTP_PROXY"]).flatMap { $0.isEmpty ? nil : $0 }
+        let exclusions = (env["no_proxy"] ?? env["NO_PROXY"] ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        return ProxySettings(httpProxy: proxy, noProxy: exclusions)
+    }()
+
+    /// Whether a request to `host` would go through the proxy.
+    func proxies(host: String) -> Bool {
+        guard httpProxy != nil else { return false }
+        let h = host.lowercased()
+        for rule in noProxy {
+            if rule == "*" { return false }
+            let suffix = rule.hasPrefix(".") ? String(rule.dropFirst()) : rule
+            if h == suffix || h.hasSuffix("." + suffix) { return false }
+        }
+        return true
     }
 }

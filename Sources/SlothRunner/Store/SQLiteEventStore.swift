@@ -72,6 +72,8 @@ public final class SQLiteEventStore: EventStore {
     // MARK: rows
 
     static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
+    /// Built once: this runs for every dispatched event.
+    static let insertEventSQL = "INSERT INTO events (\(eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 
     static func event(from row: SQLiteConnection.Row) throws(SlothError) -> Event {
         let dataText = row.textValue(2)
@@ -143,7 +145,7 @@ public final class SQLiteEventStore: EventStore {
 
     private static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
         try db.run(
-            "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            insertEventSQL,
             [.text(e.id), .text(e.type), .text(e.encodedData ?? e.data.serialized()), .text(e.status.rawValue), optionalText(e.error),
              .int(e.timestamp), .int(e.createdAt), optionalInt(e.processedAt), optionalText(e.stack),
              .int(Int64(e.attempts)), .int(e.nextRunAt), optionalText(e.leaseOwner), optionalInt(e.leaseExpiresAt),
