@@ -52,4 +52,22 @@ import Testing
         }
         #expect(saw == true, "the held job ran before it was ready")
     }
+
+    /// Closing runs what is still held and then ends the thread (close() returns).
+    @Test(.timeLimit(.minutes(1))) func closeRunsHeldJobsAndFinishes() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let thread = try writer(dir)
+        let gate = DispatchSemaphore(value: 0)
+        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
+            thread.submit({ _ in started.resume(); gate.wait() }, hold: nil) { _ in }
+        }
+        let ran = Atomic<Int>(0)
+        let hold = SQLiteThread.Hold(ready: { false }, deadline: monotonicNanos() + 600_000_000_000)
+        for _ in 0..<SQLiteThread.busyBatch { thread.submit({ _ in 0 }, hold: nil) { _ in ran.add(1, ordering: .relaxed) } }
+        thread.submit({ _ in 0 }, hold: hold) { _ in ran.add(1, ordering: .relaxed) }
+        gate.signal()
+        await Task.detached { thread.close() }.value
+        #expect(ran.load(ordering: .relaxed) == SQLiteThread.busyBatch + 1)
+    }
 }

@@ -46,7 +46,12 @@ public enum EngineObservation: Sendable {
 
 /// Seconds on the monotonic clock the runtime uses.
 public func monotonicSeconds() -> Double {
+    Double(monotonicNanos()) / 1e9
+}
+
+/// Nanoseconds on the same clock, for deadlines kept as integers.
+public func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -72,7 +72,7 @@ public final class HTTPClient: Sendable {
     public init() {}
 
     public func execute(_ request: HTTPClientRequest) async -> Result<HTTPClientResponse, HTTPClientError> {
-        let deadline = HTTPEventLoop.monotonicNanos() + UInt64(max(0, request.timeout) * 1e9)
+        let deadline = monotonicNanos() + UInt64(max(0, request.timeout) * 1e9)
         let addresses = await SocketAddress.resolve(request.host, port: request.port)
 
         guard !addresses.isEmpty else { return .failure(.cannotResolve(host: request.host)) }
@@ -166,11 +166,5 @@ final class HTTPEventLoop: Sendable {
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
-    }
-
-    static func monotonicNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

@@ -58,7 +58,7 @@ final class HTTPLoopDriver {
         switch command {
         case .start(let ticket):
             if ticket.cancelled.load(ordering: .sequentiallyConsistent) { return ticket.complete(.failure(.cancelled)) }
-            if HTTPEventLoop.monotonicNanos() >= ticket.deadline { return ticket.complete(.failure(.timedOut)) }
+            if monotonicNanos() >= ticket.deadline { return ticket.complete(.failure(.timedOut)) }
             let connection = HTTPConnection(id: ticket.id, ticket: ticket)
             connections[connection.id] = connection
             deadlines.push(ticket.deadline, connection.id)
@@ -205,13 +205,13 @@ final class HTTPLoopDriver {
 
     private func waitMillis() -> Int32 {
         guard let first = deadlines.first else { return -1 }
-        let now = HTTPEventLoop.monotonicNanos()
+        let now = monotonicNanos()
         if first <= now { return 0 }
         return Int32(min(60_000, (first - now + 999_999) / 1_000_000))
     }
 
     private func expire() {
-        let now = HTTPEventLoop.monotonicNanos()
+        let now = monotonicNanos()
         while let first = deadlines.first, first <= now {
             let id = deadlines.pop()
             if let c = connections[id] { finish(c, .failure(.timedOut)) }

@@ -86,11 +86,9 @@ struct HTTPResponseParser {
                 try parseHead(buffer[cursor..<end])
                 cursor = end + 4
             case .fixed(let remaining):
-                let take = min(remaining, available)
-                body.append(contentsOf: buffer[cursor..<(cursor + take)])
-                cursor += take
-                if remaining - take > 0 {
-                    stage = .fixed(remaining: remaining - take)
+                let left = takeBody(upTo: remaining)
+                if left > 0 {
+                    stage = .fixed(remaining: left)
                     return nil
                 }
                 stage = .done
@@ -124,11 +122,9 @@ struct HTTPResponseParser {
                     stage = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):
-                let take = min(remaining, available)
-                body.append(contentsOf: buffer[cursor..<(cursor + take)])
-                cursor += take
-                if remaining - take > 0 {
-                    stage = .chunkData(remaining: remaining - take)
+                let left = takeBody(upTo: remaining)
+                if left > 0 {
+                    stage = .chunkData(remaining: left)
                     return nil
                 }
                 stage = .chunkDataEnd
@@ -158,6 +154,14 @@ struct HTTPResponseParser {
 
     /// Parses the status line and header fields byte-wise (this runs once per response on the
     /// loop thread, so it avoids `String` grapheme work).
+    /// Moves up to `wanted` buffered bytes into the body; returns how many are still to come.
+    private mutating func takeBody(upTo wanted: Int) -> Int {
+        let take = min(wanted, available)
+        body.append(contentsOf: buffer[cursor..<(cursor + take)])
+        cursor += take
+        return wanted - take
+    }
+
     private mutating func parseHead(_ head: ArraySlice<UInt8>) throws(HTTPParseError) {
         var lines: [ArraySlice<UInt8>] = []
         var start = head.startIndex

@@ -99,6 +99,7 @@ final class SQLiteThread: Sendable {
                     do { result = .success(try job.work(connection)) } catch { result = .failure(error) }
                     job.done(result)
                 }
+                if closed { return }
                 continue
             }
             var batch: [Job] = []
@@ -119,6 +120,8 @@ final class SQLiteThread: Sendable {
             batch += last
             runBatch(batch, on: connection)
             lastBatch = batch.count
+            // Closing refuses new jobs, so once the last were taken (none is held then) we are done.
+            if closed && held.isEmpty { return }
         }
     }
 
@@ -218,10 +221,4 @@ final class SQLiteThread: Sendable {
             queue.finished.wait()
         }
     }
-}
-
-func monotonicNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLinux
 import Foundation
+import SlothRunner
 
 /// A loopback HTTP server that answers every request after a fixed delay, on one epoll
 /// thread, for `bench --waiting --wait-http`: ten thousand connections waiting at once must
@@ -66,12 +67,6 @@ final class SlowHTTPServer {
         epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
     }
 
-    private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
     func serve() -> Never {
         var events = [epoll_event](repeating: epoll_event(), count: 1024)
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -80,7 +75,7 @@ final class SlowHTTPServer {
         while true {
             var timeout: Int32 = -1
             if dueHead < due.count {
-                let at = due[dueHead].at, now = Self.now()
+                let at = due[dueHead].at, now = monotonicNanos()
                 timeout = at <= now ? 0 : Int32((at - now + 999_999) / 1_000_000)
             }
             let ready = epoll_wait(epollFD, &events, Int32(events.count), timeout)
@@ -107,12 +102,12 @@ final class SlowHTTPServer {
                 if seen.count >= 4, seen.suffix(4).elementsEqual([13, 10, 13, 10]) {
                     partial[fd] = nil
                     epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil)
-                    due.append((fd, Self.now() + delayNanos))
+                    due.append((fd, monotonicNanos() + delayNanos))
                 } else {
                     partial[fd] = seen
                 }
             }
-            let now = Self.now()
+            let now = monotonicNanos()
             while dueHead < due.count, due[dueHead].at <= now {
                 let fd = due[dueHead].fd
                 _ = response.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
