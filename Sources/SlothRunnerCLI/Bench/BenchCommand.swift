@@ -60,6 +60,7 @@ struct BenchCommand: AsyncParsableCommand {
                 ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
                 ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
                 ("CPU per event", String(format: "%.1f µs (all threads, user + system)", result.cpuPerEvent * 1e6)),
+                ("  by thread", result.cpuPerThread.prefix(6).map { String(format: "%@ %.1f", $0.0, $0.1 * 1e6) }.joined(separator: ", ")),
                 ("idle RSS", Format.bytes(result.idleRSS)),
                 ("peak RSS", Format.bytes(result.peakRSS)),
                 ("outcome in insert", String(format: "%.0f%% of claimed events written once; %.0f%% of events claimed at dispatch", result.fusedShare * 100, result.claimedShare * 100)),
@@ -96,6 +97,8 @@ struct BenchCommand: AsyncParsableCommand {
         var claimedShare: Double
         /// Process CPU time (user + system, all threads) per event while the engine ran.
         var cpuPerEvent: Double
+        /// The same by thread name (`sloth-db-writer`, `sloth-lua-N`, the concurrency pool, ...).
+        var cpuPerThread: [(String, Double)]
     }
 
     final class Recorder: Sendable {
@@ -260,6 +263,7 @@ struct BenchCommand: AsyncParsableCommand {
         let extra = events % concurrency
         let interval = rate.map { Double(concurrency) / $0 }
         let cpu0 = ProcessStats.cpuSeconds()
+        let threads0 = ProcessStats.cpuByThread()
         let t0 = monotonicSeconds()
         let samples = await withTaskGroup(of: [(String, Double, Double)].self) { group in
             for t in 0..<concurrency {
@@ -287,6 +291,8 @@ struct BenchCommand: AsyncParsableCommand {
         for await _ in recorder.done.stream { break }
         let fusion = store.fusion.snapshot
         let cpuUsed = ProcessStats.cpuSeconds() - cpu0
+        let perThread = ProcessStats.cpuByThread().map { name, seconds in (name, (seconds - (threads0[name] ?? 0)) / Double(events)) }
+            .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
         let elapsed = recorder.lastFinish.withLock { $0 } - t0
         let peak = ProcessStats.peakResidentBytes()
         _ = await engine.drain(grace: 10)
@@ -302,7 +308,8 @@ struct BenchCommand: AsyncParsableCommand {
             startP50: pct(startDelays, 0.5), startP99: pct(startDelays, 0.99), idleRSS: idleRSS, peakRSS: peak,
             fusedShare: Double(fusion.fused) / Double(max(1, fusion.fused + fusion.plain)),
             claimedShare: Double(fusion.fused + fusion.plain) / Double(events),
-            cpuPerEvent: cpuUsed / Double(events))
+            cpuPerEvent: cpuUsed / Double(events),
+            cpuPerThread: perThread)
     }
 }
 
@@ -316,6 +323,22 @@ enum ProcessStats {
         return 0
     }
     static func residentBytes() -> Int { statusField("VmRSS") }
+
+    /// CPU seconds per thread name (threads sharing a name are summed), from /proc/self/task.
+    static func cpuByThread() -> [String: Double] {
+        var out: [String: Double] = [:]
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { continue }
+            let name = String(stat[stat.index(after: open)..<close])
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            out[name, default: 0] += (user + system) / ticks
+        }
+        return out
+    }
 
     /// User plus system CPU time of the whole process so far.
     static func cpuSeconds() -> Double {
