@@ -7,7 +7,10 @@ import Synchronization
 /// a 10-20 ms stall for every dispatch waiting on that commit. A passive checkpoint elsewhere
 /// never blocks the writer.
 final class SQLiteCheckpointer: Sendable {
-    static let thresholdPages: Int32 = 1000
+    /// 16 MiB of WAL between checkpoints: hot index pages are rewritten by almost every commit,
+    /// and a checkpoint copies only their latest version, so fewer checkpoints copy less
+    /// (measured: 4.0-4.3 → 2.7-3.3 µs of checkpoint CPU per event at 1,000 → 4,000 pages).
+    static let thresholdPages: Int32 = 4000
     private let thread: SQLiteThread
     private let scheduled = Atomic<Bool>(false)
 
