@@ -250,7 +250,7 @@ public final class SQLiteEventStore: EventStore {
     // MARK: leases
 
     public func renewLeases(owner: String, until: Millis) async throws {
-        try await writer.perform { db in
+        _ = try await writer.perform { db in
             try db.run("UPDATE events SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'processing'", [.int(until), .text(owner)])
         }
     }
@@ -565,7 +565,7 @@ public final class SQLiteEventStore: EventStore {
     // MARK: secrets
 
     public func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws {
-        try await writer.perform { db in
+        _ = try await writer.perform { db in
             try db.run(
                 """
                 INSERT INTO secrets (name, nonce, ciphertext, created_at, updated_at) VALUES (?,?,?,?,?)
