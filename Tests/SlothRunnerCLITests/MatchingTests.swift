@@ -49,6 +49,33 @@ import SlothRunner
         #expect(!(try await run("x.y")).contains("overridden"))
     }
 
+    /// A hook's data filter (design.md): equality and one-of on dotted paths; shown by `hook get`,
+    /// and a hook it rejects neither runs nor counts.
+    @Test func dataFilter() async throws {
+        let cli = CLI()
+        let added = try await cli.run("hook", "add", cli.file("f.lua", """
+            return { name = "prod_deploys", event_type = "deploy.*",
+                     filter = { ["deploy.env"] = { "production", "canary" }, critical = true },
+                     execute = function(e) return true end }
+            """))
+        #expect(added.status == 0, "\(added)")
+        #expect(try await cli.run("hook", "add", cli.file("all.lua", #"return { name = "all_deploys", event_type = "deploy.*", execute = function() return true end }"#)).status == 0)
+        func run(_ data: String) async throws -> Set<String> {
+            hookNames(try await cli.run("events", "dispatch", "deploy.started", "--data", data, "--wait", "-o", "json"))
+        }
+        #expect(try await run(#"{"deploy":{"env":"production"},"critical":true}"#) == ["prod_deploys", "all_deploys"])
+        #expect(try await run(#"{"deploy":{"env":"canary"},"critical":true,"extra":1}"#) == ["prod_deploys", "all_deploys"])
+        #expect(try await run(#"{"deploy":{"env":"staging"},"critical":true}"#) == ["all_deploys"])
+        #expect(try await run(#"{"deploy":{"env":"production"}}"#) == ["all_deploys"])
+        #expect(try await run(#"{"deploy":"production","critical":true}"#) == ["all_deploys"])
+        let shown = try await cli.run("hook", "get", "prod_deploys")
+        #expect(shown.stdout.contains(#"Data filter:  critical = true, deploy.env in ["production","canary"]"#), "\(shown.stdout)")
+        let bad = try await cli.run("hook", "add", cli.file("bad.lua", #"return { name = "bad", event_type = "deploy.*", filter = { ["a..b"] = 1 }, execute = function() return true end }"#))
+        #expect(bad.status == 6 && bad.stderr.contains("dotted path"), "\(bad)")
+        let nested = try await cli.run("hook", "add", cli.file("nested.lua", #"return { name = "nested", event_type = "deploy.*", filter = { a = { b = 1 } }, execute = function() return true end }"#))
+        #expect(nested.status == 6 && nested.stderr.contains("string, number or boolean"), "\(nested)")
+    }
+
     @Test func bothHookContracts() async throws {
         let cli = CLI()
         let specForm = cli.file("spec.lua", """

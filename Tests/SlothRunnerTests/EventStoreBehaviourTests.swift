@@ -141,6 +141,22 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
         }
     }
 
+    /// Everything a hook carries comes back as stored, permissions and data filter included.
+    @Test(arguments: StoreDriver.all)
+    func hooksRoundTripWhole(driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            var hook = sampleHook("whole", types: ["deploy.*", "task.failed"], stack: "prod")
+            hook.permissions = HookPermissions(grants: [.http: ["hooks.slack.com"], .env: []])
+            hook.filter = try DataFilter.parse(.object(["deploy.env": .array([.string("production"), .string("canary")]), "critical": .bool(true)]))
+            try await store.addHook(hook)
+            #expect(try await store.listHooks(HookFilter()) == [hook])
+            hook.filter = nil
+            hook.description = "changed"
+            try await store.replaceHook(hook)
+            #expect(try await store.listHooks(HookFilter()) == [hook])
+        }
+    }
+
     @Test(arguments: StoreDriver.all)
     func retryRearmsDeadLetters(driver: StoreDriver) async throws {
         try await driver.withStore { store in

@@ -166,7 +166,7 @@ public final class Engine: Sendable {
     }
 
     func matchingHooks(for event: Event) -> [CompiledHook] {
-        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack) }
+        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack, data: event.data) }
     }
 
     // MARK: loops

@@ -31,7 +31,7 @@ public struct HookOverrides: Sendable {
 public enum HookLoader {
     static let knownFields: Set<String> = [
         "name", "description", "event_type", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
-        "memory_limit_mb", "max_instructions", "permissions",
+        "memory_limit_mb", "max_instructions", "permissions", "filter",
     ]
 
     public struct Loaded: Sendable {
@@ -173,13 +173,16 @@ public enum HookLoader {
 
         var permissions: HookPermissions?
         if let p = meta["permissions"] { permissions = try HookPermissions.parse(p) }
+        var filter: DataFilter?
+        if let f = meta["filter"] { filter = try DataFilter.parse(f) }
 
         let now = nowMillis()
         let hook = Hook(
             id: existing?.id ?? UUID().uuidString.lowercased(), name: name, description: description, eventTypes: eventTypes,
             filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
             lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SHA256.hex(source),
-            limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions)
+            limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions,
+            filter: filter)
         return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)
     }
 }

@@ -21,12 +21,14 @@ public struct Hook: Sendable, Equatable {
     public var retryDelayMillis: Int64
     /// Capabilities the hook declared; nil when it declared none.
     public var permissions: HookPermissions?
+    /// Condition on the event's data; nil: every event of its types and stack.
+    public var filter: DataFilter?
 
     public init(
         id: String, name: String, description: String?, eventTypes: [String], filePath: String,
         stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
         runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
-        maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil
+        maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil, filter: DataFilter? = nil
     ) {
         self.id = id
         self.name = name
@@ -45,14 +47,16 @@ public struct Hook: Sendable, Equatable {
         self.maxAttempts = maxAttempts
         self.retryDelayMillis = retryDelayMillis
         self.permissions = permissions
+        self.filter = filter
     }
 
     public var eventTypeText: String { eventTypes.joined(separator: ",") }
 
-    /// Whether this hook should run for an event of `type` in `stack`. A hook with a stack sees
-    /// only that stack's events; a hook without one sees every event.
-    public func matches(type: String, stack eventStack: String?) -> Bool {
-        CompiledHook(self).matches(type: type, stack: eventStack)
+    /// Whether this hook should run for an event of `type` in `stack` (and, when given, with
+    /// `data`, which its filter must accept). A hook with a stack sees only that stack's events;
+    /// a hook without one sees every event.
+    public func matches(type: String, stack eventStack: String?, data: JSONValue? = nil) -> Bool {
+        CompiledHook(self).matches(type: type, stack: eventStack, data: data)
     }
 
     public static let defaultMaxAttempts = 3
@@ -80,9 +84,12 @@ public struct CompiledHook: Sendable {
         self.patterns = hook.eventTypes.compactMap { try? EventPattern($0) }
     }
 
-    public func matches(type: String, stack eventStack: String?) -> Bool {
+    /// `data` nil skips the data filter (listing hooks by type, for instance).
+    public func matches(type: String, stack eventStack: String?, data: JSONValue? = nil) -> Bool {
         if let stack = hook.stack, stack != eventStack { return false }
-        return patterns.contains { $0.matches(type) }
+        guard patterns.contains(where: { $0.matches(type) }) else { return false }
+        if let filter = hook.filter, let data { return filter.matches(data) }
+        return true
     }
 }
 

@@ -87,17 +87,19 @@ public final class SQLiteEventStore: EventStore {
             leaseOwner: row.text(11), leaseExpiresAt: row.int(12))
     }
 
-    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions"
+    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter"
 
     static func hook(from row: SQLiteConnection.Row) -> Hook {
         let permissions = row.text(18).flatMap { try? JSONValue.parse($0) }.flatMap { try? HookPermissions.parse($0) }
+        let filter = row.text(19).flatMap { try? JSONValue.parse($0) }.flatMap { try? DataFilter.parse($0) }
         return Hook(
             id: row.textValue(0), name: row.textValue(1), description: row.text(2),
             eventTypes: row.textValue(3).split(separator: ",").map(String.init), filePath: row.textValue(4),
             stack: row.text(5), enabled: row.intValue(6) != 0, createdAt: row.intValue(7), updatedAt: row.intValue(8),
             lastRun: row.int(9), runCount: Int(row.intValue(10)), source: row.textValue(11), sourceHash: row.textValue(12),
             limits: HookLimits(timeoutMillis: row.intValue(13), memoryBytes: Int(row.intValue(14)), instructions: row.intValue(15)),
-            maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions)
+            maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions,
+            filter: filter)
     }
 
     static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message"
@@ -301,7 +303,7 @@ public final class SQLiteEventStore: EventStore {
          .int(h.enabled ? 1 : 0), .int(h.createdAt), .int(h.updatedAt), optionalInt(h.lastRun), .int(Int64(h.runCount)),
          .text(h.source), .text(h.sourceHash), .int(h.limits.timeoutMillis), .int(Int64(h.limits.memoryBytes)),
          .int(h.limits.instructions), .int(Int64(h.maxAttempts)), .int(h.retryDelayMillis),
-         optionalText(h.permissions?.json.serialized())]
+         optionalText(h.permissions?.json.serialized()), optionalText(h.filter?.json.serialized())]
     }
 
     public func addHook(_ hook: Hook) async throws {
@@ -309,7 +311,7 @@ public final class SQLiteEventStore: EventStore {
             if try db.scalarInt("SELECT 1 FROM hooks WHERE name = ?", [.text(hook.name)]) != nil {
                 throw SlothError.conflict("a hook named '\(hook.name)' is already registered; use `sloth-runner hook update \(hook.name) FILE` to change it, or pick another --name")
             }
-            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
+            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
             try Self.bumpHooksVersion(db)
         }
     }
@@ -320,14 +322,14 @@ public final class SQLiteEventStore: EventStore {
                 """
                 UPDATE hooks SET description = ?, event_type = ?, file_path = ?, stack = ?, enabled = ?, updated_at = ?, source = ?,
                     source_hash = ?, timeout_ms = ?, memory_limit_bytes = ?, instruction_limit = ?, max_attempts = ?, retry_delay_ms = ?,
-                    permissions = ?
+                    permissions = ?, filter = ?
                 WHERE id = ?
                 """,
                 [Self.optionalText(hook.description), .text(hook.eventTypeText), .text(hook.filePath), Self.optionalText(hook.stack),
                  .int(hook.enabled ? 1 : 0), .int(hook.updatedAt), .text(hook.source), .text(hook.sourceHash),
                  .int(hook.limits.timeoutMillis), .int(Int64(hook.limits.memoryBytes)), .int(hook.limits.instructions),
                  .int(Int64(hook.maxAttempts)), .int(hook.retryDelayMillis), Self.optionalText(hook.permissions?.json.serialized()),
-                 .text(hook.id)])
+                 Self.optionalText(hook.filter?.json.serialized()), .text(hook.id)])
             guard changed == 1 else { throw SlothError.notFound("no hook with id \(hook.id)") }
             try Self.bumpHooksVersion(db)
         }

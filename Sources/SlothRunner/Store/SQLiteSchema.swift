@@ -117,5 +117,9 @@ enum SQLiteSchema {
         """
         ALTER TABLE event_hook_executions ADD COLUMN message TEXT;
         """,
+        // 6: a hook's condition on event data (JSON), checked before it runs.
+        """
+        ALTER TABLE hooks ADD COLUMN filter TEXT;
+        """,
     ]
 }

@@ -65,6 +65,7 @@ struct HookGet: AsyncParsableCommand {
                 Description:  \(h.description ?? "-")
                 Event types:  \(h.eventTypeText)
                 Stack:        \(h.stack ?? "- (all stacks)")
+                Data filter:  \(h.filter.map { HookView.filterText($0) } ?? "- (every event)")
                 Enabled:      \(h.enabled ? "yes" : "no")
                 Source:       \(h.filePath)
                 Source hash:  sha256:\(h.sourceHash)

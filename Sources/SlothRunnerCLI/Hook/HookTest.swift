@@ -61,6 +61,8 @@ struct HookTest: AsyncParsableCommand {
             request.secrets = SecretVault(store: secretStore, databasePath: global.databasePath)
             if !hookDef.matches(type: ev.type, stack: ev.stack) {
                 warn("hook '\(hookDef.name)' would not run for a \(ev.type) event\(ev.stack.map { " in stack \($0)" } ?? ""): it listens to \(hookDef.eventTypeText)\(hookDef.stack.map { " in stack \($0)" } ?? "")")
+            } else if let filter = hookDef.filter, !filter.matches(ev.data) {
+                warn("hook '\(hookDef.name)' would not run for this event: its data filter (\(HookView.filterText(filter))) does not accept the data")
             }
             let r = await runtime.run(request)
             let events = dispatched.withLock { $0 }

@@ -24,6 +24,7 @@ enum HookView {
         o["stack"] = h.stack.map(JSONValue.string) ?? .null
         o["last_run"] = h.lastRun.map(JSONValue.int) ?? .null
         o["permissions"] = h.permissions?.json ?? .null
+        o["filter"] = h.filter?.json ?? .null
         if let s = stats {
             o["executions"] = .int(Int64(s.executions))
             o["successes"] = .int(Int64(s.successes))
@@ -32,6 +33,13 @@ enum HookView {
             o["p95_ms"] = s.p95Millis.map(JSONValue.int) ?? .null
         }
         return .object(o)
+    }
+
+    /// `severity = "critical", deploy.env in ["production","staging"]`
+    static func filterText(_ f: DataFilter) -> String {
+        f.conditions.map { c in
+            c.accepted.count == 1 ? "\(c.path) = \(c.accepted[0].serialized())" : "\(c.path) in [\(c.accepted.map { $0.serialized() }.joined(separator: ","))]"
+        }.joined(separator: ", ")
     }
 
     static func permissionsText(_ p: HookPermissions?) -> String {
