@@ -5,8 +5,9 @@ import Synchronization
 /// Swift's cooperative pool has one thread per core, so they must never run there.
 ///
 /// The writer flavour commits group-wise: every job that arrived while the previous commit was
-/// in flight shares the next transaction, each inside its own savepoint so one failing job does
-/// not undo its neighbours. A lone job is committed at once; nothing waits for company.
+/// in flight shares the next transaction (run again with a savepoint per job if one fails, so a
+/// failing job does not undo its neighbours). A lone job is committed at once; nothing waits for
+/// company. Only when the writer is busy may a job marked with a `Hold` wait for the next batch.
 final class SQLiteThread: Sendable {
     private struct Job: Sendable {
         let work: @Sendable (SQLiteConnection) throws -> any Sendable
@@ -71,7 +72,8 @@ final class SQLiteThread: Sendable {
         var held: [Job] = []
         var lastBatch = 0
         while true {
-            if let nearest = held.map({ $0.hold!.deadline }).min() {
+            if !held.isEmpty {
+                let nearest = held.reduce(UInt64.max) { min($0, $1.hold!.deadline) }
                 let now = monotonicNanos()
                 if nearest > now { _ = queue.wake.wait(timeout: .now() + .nanoseconds(Int(nearest - now))) }
             } else {
