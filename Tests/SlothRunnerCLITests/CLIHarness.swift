@@ -44,8 +44,8 @@ final class CLI: Sendable {
         env["SLOTH_RUNNER_HOME"] = home
         env.removeValue(forKey: "SLOTH_RUNNER_LOG_LEVEL")
         p.environment = env
-        FileManager.default.createFile(atPath: stdout, contents: nil)
-        FileManager.default.createFile(atPath: stderr, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdout, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr, contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: stdout)
         p.standardError = FileHandle(forWritingAtPath: stderr)
         p.standardInput = FileHandle.nullDevice

@@ -40,7 +40,7 @@ enum LuaTestSupport {
     ) async -> HookRunResult {
         var request = HookRunRequest(
             hookID: "h1", hookName: "test", source: source, sourceHash: String(source.hashValue) + UUID().uuidString,
-            chunkName: "test.lua", event: event, eventStack: nil, chainDepth: chainDepth, limits: limits,
+            chunkName: "test.lua", event: .value(event), eventStack: nil, chainDepth: chainDepth, limits: limits,
             maxOutputBytes: 4096, dispatcher: dispatcher)
         request.permissions = permissions
         return await runtime.run(request)

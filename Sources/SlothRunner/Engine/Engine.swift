@@ -15,35 +15,36 @@ public final class Engine: Sendable {
     private let queue: RunQueue
     private let wakeup = Wakeup()
     private let idle = Wakeup()
-    private let hooks = Mutex<(version: Int64, all: [CompiledHook])>((-1, []))
-    private let phase = Mutex<Phase>(.stopped)
-    private let inFlight = Mutex<Set<String>>([])
+    private let hooks = Mutex<(version: Int64, all: [LiveHook])>((-1, []))
+    /// A `Phase` raw value; read on every dispatch and outcome, so an atomic rather than a lock.
+    private let phaseValue = Atomic<UInt8>(Phase.stopped.rawValue)
+    /// Events taken by a worker whose outcome is not yet recorded.
+    private let inFlight = Atomic<Int>(0)
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
     private let recorder: OutcomeRecorder
 
-    enum Phase { case stopped, running, draining }
+    enum Phase: UInt8 { case stopped, running, draining }
+
+    private var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .stopped }
 
     public init(store: any EventStore, runtime: LuaRuntime, configuration: EngineConfiguration = EngineConfiguration()) {
         self.store = store
         self.runtime = runtime
         self.configuration = configuration
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        self.queue = RunQueue(capacity: configuration.queueCapacity)
+        self.queue = RunQueue(capacity: configuration.queueCapacity, workers: configuration.workers)
         self.recorder = OutcomeRecorder(store: store)
     }
 
     // MARK: life cycle
 
-    /// Reclaims this node's leases from earlier runs, loads hooks, starts workers and duties.
+    /// Reclaims this node's leases from earlier runs, loads hooks, starts claiming and duties.
     public func start() async throws {
         _ = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
         try await refreshHooks(force: true)
-        phase.withLock { $0 = .running }
+        phaseValue.store(Phase.running.rawValue, ordering: .releasing)
         var started: [Task<Void, Never>] = []
-        for _ in 0..<max(1, configuration.workers) {
-            started.append(Task { await self.workerLoop() })
-        }
         if configuration.claimsFromStore {
             started.append(Task { await self.claimLoop() })
         }
@@ -71,11 +72,9 @@ public final class Engine: Sendable {
     /// Stops intake, lets hooks in flight finish for up to `grace` seconds, then hands every
     /// unfinished claim back to the store. Nothing accepted is lost.
     public func drain(grace: Double) async -> DrainReport {
-        let wasRunning = phase.withLock { p -> Bool in
-            let r = p == .running
-            p = .draining
-            return r
-        }
+        let wasRunning = phaseValue.compareExchange(
+            expected: Phase.running.rawValue, desired: Phase.draining.rawValue, ordering: .acquiringAndReleasing
+        ).exchanged
         guard wasRunning else { return DrainReport(finished: true, released: 0) }
         let queued = queue.close()
         var released = 0
@@ -84,19 +83,21 @@ public final class Engine: Sendable {
             queue.release(queued.count)
         }
         let deadline = monotonicSeconds() + grace
-        while !inFlight.withLock({ $0.isEmpty }) && monotonicSeconds() < deadline {
+        while inFlight.load(ordering: .acquiring) > 0 && monotonicSeconds() < deadline {
             await idle.wait(millis: Int64(max(1, min(100, (deadline - monotonicSeconds()) * 1000))))
         }
-        let unfinished = inFlight.withLock { Array($0) }
-        if !unfinished.isEmpty {
-            released += (try? await store.releaseLeases(owner: owner, eventIDs: unfinished)) ?? 0
+        let unfinished = inFlight.load(ordering: .acquiring) > 0
+        if unfinished {
+            // Every claim of this incarnation still open is one of those hooks: hand them all back.
+            // A hook that ends later finds its lease gone and records nothing (at least once).
+            released += (try? await store.releaseLeases(owner: owner, eventIDs: nil)) ?? 0
         }
         for t in tasks.withLock({ $0 }) { t.cancel() }
-        phase.withLock { $0 = .stopped }
-        return DrainReport(finished: unfinished.isEmpty, released: released)
+        phaseValue.store(Phase.stopped.rawValue, ordering: .releasing)
+        return DrainReport(finished: !unfinished, released: released)
     }
 
-    public var isRunning: Bool { phase.withLock { $0 == .running } }
+    public var isRunning: Bool { phase == .running }
 
     // MARK: dispatch
 
@@ -105,7 +106,7 @@ public final class Engine: Sendable {
     @discardableResult
     public func dispatch(_ new: NewEvent) async throws(SlothError) -> Event {
         let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
-        let running = phase.withLock { $0 }
+        let running = phase
         // While draining, outside intake stops, but a hook still finishing may hand on its work:
         // its events are stored as pending for the next engine to claim.
         if running == .draining && new.parentID == nil {
@@ -131,7 +132,7 @@ public final class Engine: Sendable {
         event.leaseExpiresAt = now + configuration.leaseMillis
         event.attempts = 1
         let slot = OutcomeSlot()
-        queue.push(event, slot: slot)
+        if let work = queue.push(event, slot: slot) { self.work(work) }
         do {
             try await store.insertClaimed(event, slot: slot)
         } catch {
@@ -161,12 +162,43 @@ public final class Engine: Sendable {
     func refreshHooks(force: Bool) async throws {
         let version = try await store.hooksVersion()
         if !force && version == hooks.withLock({ $0.version }) { return }
-        let enabled = try await store.listHooks(HookFilter(enabled: true)).map(CompiledHook.init)
+        let enabled = try await store.listHooks(HookFilter(enabled: true)).map { LiveHook(CompiledHook($0), engine: self) }
         hooks.withLock { $0 = (version, enabled) }
     }
 
-    func matchingHooks(for event: Event) -> [CompiledHook] {
-        hooks.withLock { $0.all }.filter { $0.matches(type: event.type, stack: event.stack, data: event.data) }
+    /// An enabled hook with what every run of it shares, built once per hook version. A class:
+    /// it is handed around per event, and copying a hook (source and all) costs dozens of retains.
+    private final class LiveHook: Sendable {
+        let compiled: CompiledHook
+        /// A run request without its event.
+        let template: HookRunRequest
+        let policy: OutcomePlanner.HookPolicy
+
+        init(_ compiled: CompiledHook, engine: Engine) {
+            self.compiled = compiled
+            policy = OutcomePlanner.HookPolicy(compiled.hook)
+            let hook = compiled.hook
+            let configuration = engine.configuration
+            var request = HookRunRequest(
+                hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
+                chunkName: compiled.chunkName, event: .value(.null), eventStack: nil,
+                chainDepth: 0, limits: hook.limits, maxOutputBytes: configuration.maxOutputBytes,
+                // Weak: the engine holds its hooks, so a strong reference would be a cycle.
+                dispatcher: { [weak engine] new in
+                    guard let engine else { return .failure(.runtime("the engine has stopped")) }
+                    do throws(SlothError) { return .success(try await engine.dispatch(new).id) } catch { return .failure(error) }
+                },
+                maxChainDepth: configuration.maxChainDepth)
+            request.permissions = PermissionPolicy(
+                declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
+            request.state = StoreState(store: engine.store, stack: hook.stack ?? "")
+            request.secrets = configuration.secrets
+            template = request
+        }
+    }
+
+    private func matchingHooks(for event: Event) -> [LiveHook] {
+        hooks.withLock { $0.all }.filter { $0.compiled.matches(type: event.type, stack: event.stack, data: event.data) }
     }
 
     // MARK: loops
@@ -185,7 +217,9 @@ public final class Engine: Sendable {
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.
                         if !claimed.isEmpty { try? await refreshHooks(force: false) }
-                        for e in claimed { queue.push(e) }
+                        for e in claimed {
+                            if let work = queue.push(e) { self.work(work) }
+                        }
                         claimedFull = claimed.count == n
                     }
                 } else {
@@ -196,19 +230,65 @@ public final class Engine: Sendable {
         }
     }
 
-    private func workerLoop() async {
-        while let work = await queue.next() {
-            let event = work.event
-            inFlight.withLock { _ = $0.insert(event.id) }
-            if let outcome = await process(event) {
-                // Either the event's pending insert carries the outcome, or the recorder commits
-                // it with others; the worker moves on at once.
-                if let slot = work.slot, slot.offer(outcome) { continue }
-                recorder.submit(outcome) { recorded in self.finished(event, outcome: outcome, recorded: recorded) }
-            } else {
-                finished(event, outcome: nil, recorded: false)
-            }
+    /// A worker: processes the given event, then the queued ones, for as long as each finishes
+    /// at once (no hook to run); returns as soon as one waits for a hook, whose completion carries
+    /// on from there. Never blocks, so it can run on the dispatching task or a Lua thread.
+    private func work(_ first: RunQueue.Work) {
+        var current: RunQueue.Work? = first
+        while let work = current {
+            inFlight.add(1, ordering: .relaxed)
+            guard case .finished(let outcome) = begin(work) else { return }
+            deliver(work, outcome)
+            current = queue.next()
         }
+    }
+
+    private enum Start { case finished(EventOutcome?), running }
+
+    /// Starts processing an event. The common case (first claim, one hook) goes straight to a Lua
+    /// thread and its outcome is planned there; the rest runs as a task.
+    private func begin(_ work: RunQueue.Work) -> Start {
+        let event = work.event
+        let matching = matchingHooks(for: event)
+        guard event.attempts <= 1 else {
+            Task { completed(work, await process(event, matching: matching)) }
+            return .running
+        }
+        switch matching.count {
+        case 0:
+            return .finished(OutcomePlanner.plan(event: event, owner: owner, matching: [], progress: HookProgress(), runs: [], now: nowMillis()))
+        case 1:
+            let live = matching[0]
+            let executedAt = nowMillis()
+            runtime.run(request(for: live, event: event, attempt: 1)) { [self] result in
+                let event = work.event
+                configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))
+                let run = OutcomePlanner.Run(hook: live.policy, attempt: 1, result: result, executedAt: executedAt)
+                completed(work, OutcomePlanner.plan(event: event, owner: owner, matching: [live.policy], progress: HookProgress(), runs: [run], now: nowMillis()))
+            }
+            return .running
+        default:
+            Task { completed(work, await process(event, matching: matching)) }
+            return .running
+        }
+    }
+
+    /// An event's processing ended out of line: hand its outcome on and keep the worker busy.
+    private func completed(_ work: RunQueue.Work, _ outcome: EventOutcome?) {
+        deliver(work, outcome)
+        if let next = queue.next() { self.work(next) }
+    }
+
+    /// Either the event's pending insert carries the outcome, or the recorder commits it with
+    /// others; the worker moves on at once.
+    private func deliver(_ work: RunQueue.Work, _ outcome: EventOutcome?) {
+        let event = work.event
+        guard let outcome else {
+            finished(event, outcome: nil, recorded: false)
+            return
+        }
+        if let slot = work.slot, slot.offer(outcome) { return }
+        recorder.submit(outcome) { recorded in self.finished(event, outcome: outcome, recorded: recorded) }
     }
 
     private func finished(_ event: Event, outcome: EventOutcome?, recorded: Bool) {
@@ -216,7 +296,7 @@ public final class Engine: Sendable {
             configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
             if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
         }
-        inFlight.withLock { _ = $0.remove(event.id) }
+        inFlight.subtract(1, ordering: .releasing)
         queue.release()
         if storeMayHavePending.load(ordering: .relaxed) { wakeup.signal() }
         if !isRunning { idle.signal() }
@@ -236,8 +316,7 @@ public final class Engine: Sendable {
 
     /// Runs the hooks an event still needs and plans its outcome; nil when the event could not
     /// be prepared (its lease is handed back for a later claim).
-    private func process(_ event: Event) async -> EventOutcome? {
-        let matching = matchingHooks(for: event)
+    private func process(_ event: Event, matching: [LiveHook]) async -> EventOutcome? {
         var progress = HookProgress()
         if event.attempts > 1 {
             do { progress = try await store.hookProgress(eventID: event.id) } catch {
@@ -245,15 +324,15 @@ public final class Engine: Sendable {
                 return nil
             }
         }
-        let toRun = matching.filter { !progress.succeeded.contains($0.hook.id) && !progress.dead.contains($0.hook.id) }
+        let toRun = matching.filter { !progress.succeeded.contains($0.policy.id) && !progress.dead.contains($0.policy.id) }
         var runs: [OutcomePlanner.Run] = []
         if toRun.count == 1 {
             let hook = toRun[0]
-            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.hook.id] ?? 0) + 1))
+            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.policy.id] ?? 0) + 1))
         } else if !toRun.isEmpty {
             runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
                 for hook in toRun {
-                    let attempt = (progress.failedAttempts[hook.hook.id] ?? 0) + 1
+                    let attempt = (progress.failedAttempts[hook.policy.id] ?? 0) + 1
                     group.addTask { await self.run(hook, for: event, attempt: attempt) }
                 }
                 var all: [OutcomePlanner.Run] = []
@@ -261,38 +340,21 @@ public final class Engine: Sendable {
                 return all
             }
         }
-        return OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.hook), progress: progress, runs: runs, now: nowMillis())
+        return OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis())
     }
 
-    private func run(_ compiled: CompiledHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
-        let hook = compiled.hook
-        let view = Self.luaView(of: event, attempt: attempt)
-        var request = HookRunRequest(
-            hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
-            chunkName: compiled.chunkName, event: view, eventStack: event.stack,
-            chainDepth: event.chainDepth, limits: hook.limits, maxOutputBytes: configuration.maxOutputBytes,
-            dispatcher: { [self] new in
-                do throws(SlothError) { return .success(try await self.dispatch(new).id) } catch { return .failure(error) }
-            },
-            maxChainDepth: configuration.maxChainDepth)
-        request.permissions = PermissionPolicy(
-            declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
-        request.state = StoreState(store: store, stack: hook.stack ?? "")
-        request.secrets = configuration.secrets
+    private func run(_ live: LiveHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
         let executedAt = nowMillis()
-        let result = await runtime.run(request)
+        let result = await runtime.run(request(for: live, event: event, attempt: attempt))
         configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))
-        return OutcomePlanner.Run(hook: hook, attempt: attempt, result: result, executedAt: executedAt)
+        return OutcomePlanner.Run(hook: live.policy, attempt: attempt, result: result, executedAt: executedAt)
     }
 
-    /// The event as a hook sees it.
-    public static func luaView(of event: Event, attempt: Int) -> JSONValue {
-        var o: [String: JSONValue] = [
-            "id": .string(event.id), "type": .string(event.type), "timestamp": .int(event.timestamp), "data": event.data,
-            "attempt": .int(Int64(attempt)), "chain_depth": .int(Int64(event.chainDepth)),
-        ]
-        if let s = event.stack { o["stack"] = .string(s) }
-        if let p = event.parentID { o["parent_id"] = .string(p) }
-        return .object(o)
+    private func request(for live: LiveHook, event: Event, attempt: Int) -> HookRunRequest {
+        var request = live.template
+        request.event = .event(HookEventView(event, attempt: attempt))
+        request.eventStack = event.stack
+        request.chainDepth = event.chainDepth
+        return request
     }
 }

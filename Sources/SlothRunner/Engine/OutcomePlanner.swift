@@ -3,26 +3,40 @@ import Foundation
 /// Decides an event's outcome from the hook runs of one claim and the progress of earlier ones.
 /// Pure, so the retry and dead-letter rules are tested without a database or Lua.
 enum OutcomePlanner {
+    /// What planning needs of a hook: small, so handing it around costs two retains rather than
+    /// a copy of the whole hook (source included).
+    struct HookPolicy: Sendable {
+        let id: String
+        let name: String
+        let maxAttempts: Int
+        let retryDelayMillis: Int64
+
+        init(_ hook: Hook) {
+            id = hook.id
+            name = hook.name
+            maxAttempts = hook.maxAttempts
+            retryDelayMillis = hook.retryDelayMillis
+        }
+    }
+
     struct Run {
-        var hook: Hook
+        var hook: HookPolicy
         var attempt: Int
         var result: HookRunResult
         var executedAt: Millis
     }
 
     static func plan(
-        event: Event, owner: String, matching: [Hook], progress: HookProgress, runs: [Run], now: Millis,
+        event: Event, owner: String, matching: [HookPolicy], progress: HookProgress, runs: [Run], now: Millis,
         jitter: () -> Double = { Double.random(in: 0.5...1.5) }
     ) -> EventOutcome {
         var executions: [HookExecution] = []
         var updates: [HookAttemptUpdate] = []
         var retryAt: Millis?
         var deadMessages: [String] = []
-        let matchingIDs = Set(matching.map(\.id))
-
-        for old in progress.dead where matchingIDs.contains(old) {
-            let name = matching.first { $0.id == old }?.name ?? old
-            deadMessages.append("hook \(name) had used up its attempts")
+        for old in progress.dead {
+            guard let hook = matching.first(where: { $0.id == old }) else { continue }
+            deadMessages.append("hook \(hook.name) had used up its attempts")
         }
         for run in runs {
             let r = run.result

@@ -1,31 +1,49 @@
 import Synchronization
 
-/// The bounded in-memory queue between claims and workers. A slot is reserved before an event
-/// is claimed or inserted as claimed, and released only once the event's outcome is recorded,
-/// so claimed-but-unrecorded events never exceed the capacity and nothing claimed is dropped.
+/// The bounded in-memory queue between claims and workers, and the worker pool itself.
 ///
-/// A mutex rather than an actor: every operation but waiting for an event is a few
-/// instructions, and an actor hop per operation cost more than the work.
+/// A slot is reserved before an event is claimed or inserted as claimed, and released only once
+/// the event's outcome is recorded, so claimed-but-unrecorded events never exceed the capacity
+/// and nothing claimed is dropped.
+///
+/// Workers are permits, not tasks: `push` hands an event straight to the caller when fewer than
+/// `workers` events are being processed, and a worker that finishes takes the next queued event
+/// with `next()`. An event thus goes from dispatch to the Lua thread without waking a task, and
+/// its outcome is planned where the hook finished (one scheduling hop per event instead of three).
+/// A mutex rather than an actor: every operation is a few instructions.
 final class RunQueue: Sendable {
     /// An event for a worker, with the slot its outcome goes to if its insert may not have run.
-    struct Work: Sendable {
-        var event: Event
-        var slot: OutcomeSlot?
+    /// A class: it is handed from queue to worker to Lua thread, and an event has many fields.
+    final class Work: Sendable {
+        let event: Event
+        let slot: OutcomeSlot?
+        init(event: Event, slot: OutcomeSlot?) {
+            self.event = event
+            self.slot = slot
+        }
     }
 
     let capacity: Int
+    let workers: Int
     private struct State {
         var reserved = 0
         var items: [Work] = []
         var head = 0
-        var waiters: [CheckedContinuation<Work?, Never>] = []
+        /// Events being processed (permits taken).
+        var active = 0
         var closed = false
     }
     private let state = Mutex(State())
 
-    init(capacity: Int) { self.capacity = capacity }
+    init(capacity: Int, workers: Int) {
+        self.capacity = capacity
+        self.workers = max(1, workers)
+    }
 
     var freeSlots: Int { state.withLock { max(0, capacity - $0.reserved) } }
+
+    /// Events a worker is processing now.
+    var active: Int { state.withLock { $0.active } }
 
     /// Reserves up to `count` slots; returns how many were reserved.
     func reserve(_ count: Int) -> Int {
@@ -40,65 +58,46 @@ final class RunQueue: Sendable {
     /// Gives back reserved slots: unused reservations, recorded events, handed-back leases.
     func release(_ count: Int = 1) { state.withLock { $0.reserved -= count } }
 
-    /// Hands a claimed event (whose slot is reserved) to a worker.
-    func push(_ event: Event, slot: OutcomeSlot? = nil) {
+    /// Queues a claimed event (whose slot is reserved). Returns it when a worker is free: the
+    /// caller then processes it at once, holding that worker until it calls `next()`.
+    func push(_ event: Event, slot: OutcomeSlot? = nil) -> Work? {
         let work = Work(event: event, slot: slot)
-        let waiter = state.withLock { s -> CheckedContinuation<Work?, Never>? in
-            if !s.waiters.isEmpty { return s.waiters.removeFirst() }
+        return state.withLock { s -> Work? in
+            if !s.closed && s.active < workers && s.head == s.items.count {
+                s.active += 1
+                return work
+            }
             s.items.append(work)
             return nil
         }
-        waiter?.resume(returning: work)
     }
 
-    /// The next event for a worker; nil once the queue is closed and empty.
-    func next() async -> Work? {
-        enum Take { case event(Work), closed, wait }
-        let take = state.withLock { s -> Take in
-            if s.head < s.items.count {
-                let e = s.items[s.head]
-                s.head += 1
-                if s.head > 1024 && s.head * 2 > s.items.count {
-                    s.items.removeFirst(s.head)
-                    s.head = 0
-                }
-                return .event(e)
+    /// A worker finished its event: the next queued one for it, or nil (the worker is free).
+    func next() -> Work? {
+        state.withLock { s -> Work? in
+            guard !s.closed, s.head < s.items.count else {
+                s.active -= 1
+                return nil
             }
-            return s.closed ? .closed : .wait
-        }
-        switch take {
-        case .event(let e): return e
-        case .closed: return nil
-        case .wait:
-            return await withCheckedContinuation { cont in
-                let resumeNow = state.withLock { s -> Work?? in
-                    if s.head < s.items.count {
-                        let e = s.items[s.head]
-                        s.head += 1
-                        return .some(e)
-                    }
-                    if s.closed { return .some(nil) }
-                    s.waiters.append(cont)
-                    return .none
-                }
-                if let value = resumeNow { cont.resume(returning: value) }
+            let e = s.items[s.head]
+            s.head += 1
+            if s.head > 1024 && s.head * 2 > s.items.count {
+                s.items.removeFirst(s.head)
+                s.head = 0
             }
+            return e
         }
     }
 
     /// Stops handing out events; returns the ones still queued, whose leases the caller releases.
     func close() -> [Event] {
-        let (rest, waiters) = state.withLock { s -> ([Event], [CheckedContinuation<Work?, Never>]) in
+        state.withLock { s -> [Event] in
             s.closed = true
             let rest = s.items[s.head...].map(\.event)
             s.items.removeAll()
             s.head = 0
-            let w = s.waiters
-            s.waiters.removeAll()
-            return (rest, w)
+            return rest
         }
-        for w in waiters { w.resume(returning: nil) }
-        return rest
     }
 }
 

@@ -29,7 +29,14 @@ final class ActiveRun {
     var output: OutputBuffer
     var pending: PendingOperation?
     var deadlineScheduled = false
-    let revealed = RevealedSecrets()
+    /// Made on first use: most runs read no secret.
+    private(set) var revealedIfAny: RevealedSecrets?
+    var revealed: RevealedSecrets {
+        if let r = revealedIfAny { return r }
+        let r = RevealedSecrets()
+        revealedIfAny = r
+        return r
+    }
     /// Cancels the asynchronous operation the hook waits on (kills a command, drops a request).
     var cancelOperation: (@Sendable () -> Void)?
     let complete: @Sendable (HookRunResult) -> Void

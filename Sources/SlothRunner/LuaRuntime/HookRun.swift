@@ -7,7 +7,7 @@ public struct HookRunRequest: Sendable {
     /// How errors name the script, e.g. `notify.lua`.
     public var chunkName: String
     /// The event as the hook sees it (`id`, `type`, `stack`, `timestamp`, `data`, `attempt`, ...).
-    public var event: JSONValue
+    public var event: HookRunEvent
     public var eventStack: String?
     public var chainDepth: Int
     public var limits: HookLimits
@@ -23,7 +23,7 @@ public struct HookRunRequest: Sendable {
     public var secrets: SecretVault?
 
     public init(
-        hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: JSONValue,
+        hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: HookRunEvent,
         eventStack: String?, chainDepth: Int, limits: HookLimits, maxOutputBytes: Int = 64 * 1024,
         dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?, maxChainDepth: Int = 8
     ) {
@@ -39,6 +39,66 @@ public struct HookRunRequest: Sendable {
         self.maxOutputBytes = maxOutputBytes
         self.dispatcher = dispatcher
         self.maxChainDepth = maxChainDepth
+    }
+}
+
+/// The event a hook run receives as its argument (and as the global `event`).
+public enum HookRunEvent: Sendable {
+    /// An engine event, handed to Lua field by field (no intermediate JSON object per run).
+    case event(HookEventView)
+    /// Any table, e.g. a hand-written event.
+    case value(JSONValue)
+
+    public static func object(_ fields: [String: JSONValue]) -> HookRunEvent { .value(.object(fields)) }
+
+    /// The event's id, if it has one.
+    public var id: String? {
+        switch self {
+        case .event(let view): return view.id
+        case .value(let value): return value["id"]?.stringValue
+        }
+    }
+
+    /// The same event as one JSON object.
+    public var json: JSONValue {
+        switch self {
+        case .event(let view): return view.json
+        case .value(let value): return value
+        }
+    }
+}
+
+/// The fields of an event a hook sees: `id`, `type`, `stack`, `timestamp`, `data`, `attempt`,
+/// `chain_depth` and `parent_id`.
+public struct HookEventView: Sendable {
+    public var id: String
+    public var type: String
+    public var stack: String?
+    public var timestamp: Int64
+    public var data: JSONValue
+    public var attempt: Int
+    public var chainDepth: Int
+    public var parentID: String?
+
+    public init(_ event: Event, attempt: Int) {
+        id = event.id
+        type = event.type
+        stack = event.stack
+        timestamp = event.timestamp
+        data = event.data
+        self.attempt = attempt
+        chainDepth = event.chainDepth
+        parentID = event.parentID
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(id), "type": .string(type), "timestamp": .int(timestamp), "data": data,
+            "attempt": .int(Int64(attempt)), "chain_depth": .int(Int64(chainDepth)),
+        ]
+        if let stack { o["stack"] = .string(stack) }
+        if let parentID { o["parent_id"] = .string(parentID) }
+        return .object(o)
     }
 }
 

@@ -120,7 +120,7 @@ enum HostFunctions {
         if depth > run.request.maxChainDepth {
             return fail(L, "refusing to dispatch '\(type)': the chain of events dispatched by hooks would be \(depth) deep, over the limit of \(run.request.maxChainDepth) (a hook loop?)")
         }
-        let eventID = run.request.event["id"]?.stringValue
+        let eventID = run.request.event.id
         let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth)
         do { _ = try newEvent.validated() } catch { return fail(L, "\(error)") }
         guard let dispatcher = run.request.dispatcher else { return fail(L, "dispatching events is not available here") }

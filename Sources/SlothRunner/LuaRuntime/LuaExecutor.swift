@@ -8,11 +8,21 @@ import Synchronization
 /// count hook after its time slice and queued behind the others.
 final class LuaExecutor: Sendable {
     enum Job: Sendable {
-        case start(HookRunRequest, @Sendable (HookRunResult) -> Void)
+        /// Boxed: jobs are copied in and out of the queue, and a request has many fields.
+        case start(StartJob)
         case inspect(source: String, chunkName: String, @Sendable (Result<HookInspection, SlothError>) -> Void)
         case resume(runID: Int, values: [JSONValue])
         case deadline(runID: Int)
         case stop
+    }
+
+    final class StartJob: Sendable {
+        let request: HookRunRequest
+        let complete: @Sendable (HookRunResult) -> Void
+        init(request: HookRunRequest, complete: @escaping @Sendable (HookRunResult) -> Void) {
+            self.request = request
+            self.complete = complete
+        }
     }
 
     final class Queue: Sendable {
@@ -42,12 +52,12 @@ final class LuaExecutor: Sendable {
         thread.start()
     }
 
-    func submit(_ request: HookRunRequest) async -> HookRunResult {
+    func submit(_ request: HookRunRequest, completion: @escaping @Sendable (HookRunResult) -> Void) {
         load.add(1, ordering: .relaxed)
-        defer { load.subtract(1, ordering: .relaxed) }
-        return await withCheckedContinuation { cont in
-            queue.push(.start(request, { cont.resume(returning: $0) }))
-        }
+        queue.push(.start(StartJob(request: request) { [self] result in
+            self.load.subtract(1, ordering: .relaxed)
+            completion(result)
+        }))
     }
 
     func inspect(source: String, chunkName: String) async -> Result<HookInspection, SlothError> {
@@ -89,7 +99,7 @@ private final class ExecutorLoop {
             }
             for job in jobs {
                 switch job {
-                case .start(let request, let complete): start(request, complete)
+                case .start(let job): start(job.request, job.complete)
                 case .inspect(let source, let name, let complete): complete(inspect(source: source, chunkName: name))
                 case .resume(let id, let values):
                     guard let run = active[id] else { continue }
@@ -241,7 +251,7 @@ private final class ExecutorLoop {
         active[run.id] = nil
         run.cancelOperation?()
         run.cancelOperation = nil
-        let secrets = run.revealed.all
+        let secrets = run.revealedIfAny?.all ?? []
         let result = HookRunResult(
             success: success, message: message.map { Redactor.redact(Self.bounded($0), secrets) },
             output: Redactor.redact(run.output.final, secrets), durationMillis: run.elapsedMillis,
@@ -252,7 +262,7 @@ private final class ExecutorLoop {
         // A VM where a run was killed may hold half-built state: it takes no new runs and is
         // closed once the runs still suspended in it are done.
         if killed || run.trip != SB_TRIP_NONE { vm.retired = true }
-        if vm.activeRuns == 0 && (vm.retired || vms.filter({ $0.activeRuns == 0 && !$0.retired }).count > Self.maxSpareVMs) {
+        if vm.activeRuns == 0 && (vm.retired || vms.lazy.filter({ $0.activeRuns == 0 && !$0.retired }).count > Self.maxSpareVMs) {
             vms.removeAll { $0 === vm }
         }
         run.complete(result)

@@ -15,7 +15,15 @@ public final class LuaRuntime: Sendable {
 
     /// Runs one hook for one event; never throws: every failure is a result.
     public func run(_ request: HookRunRequest) async -> HookRunResult {
-        await pick().submit(request)
+        await withCheckedContinuation { cont in
+            pick().submit(request) { cont.resume(returning: $0) }
+        }
+    }
+
+    /// Starts one hook run; `completion` is called on the executor thread when it ends, so it
+    /// must be quick. The engine uses this to avoid a task hop per run.
+    public func run(_ request: HookRunRequest, completion: @escaping @Sendable (HookRunResult) -> Void) {
+        pick().submit(request, completion: completion)
     }
 
     /// Loads and runs a hook file once, without an event, to learn its contract and metadata.

@@ -14,6 +14,12 @@ final class LuaVM {
     private var runRef: Int32 = 0
     private var inspectRef: Int32 = 0
     private var chunks: [String: Int32] = [:]
+    /// The chunk looked up last: most runs are of the same hook version as the one before.
+    private var lastChunk: (hash: String, ref: Int32)?
+    /// Coroutines of runs that returned normally, ready for another run (with their registry
+    /// references): creating one costs an allocation of its stack and call info.
+    private var spareThreads: [(thread: OpaquePointer, ref: Int32)] = []
+    static let maxSpareThreads = 32
     static let hookInterval: Int32 = 1000
     static let maxCachedChunks = 256
 
@@ -69,10 +75,15 @@ final class LuaVM {
     /// The compiled chunk of a hook version, loaded once per VM. A syntax error is returned as
     /// the message Lua gave (with the line number).
     func chunk(hash: String, source: String, chunkName: String) -> Result<Int32, SlothError> {
-        if let ref = chunks[hash] { return .success(ref) }
+        if let last = lastChunk, last.hash == hash { return .success(last.ref) }
+        if let ref = chunks[hash] {
+            lastChunk = (hash, ref)
+            return .success(ref)
+        }
         if chunks.count >= Self.maxCachedChunks {
             for (_, ref) in chunks { luaL_unref(L, sb_registryindex(), ref) }
             chunks.removeAll()
+            lastChunk = nil
         }
         state.pointee.host_depth += 1
         defer { state.pointee.host_depth -= 1 }
@@ -87,21 +98,28 @@ final class LuaVM {
         }
         let ref = luaL_ref(L, sb_registryindex())
         chunks[hash] = ref
+        lastChunk = (hash, ref)
         return .success(ref)
     }
 
     enum Entry { case run, inspect }
 
     /// Creates the coroutine of one run with its arguments pushed: (entry, chunk[, event]).
-    func prepare(entry: Entry, chunk: Int32, event: JSONValue?) -> (thread: OpaquePointer, ref: Int32, nargs: Int32) {
+    func prepare(entry: Entry, chunk: Int32, event: HookRunEvent?) -> (thread: OpaquePointer, ref: Int32, nargs: Int32) {
         state.pointee.host_depth += 1
         defer { state.pointee.host_depth -= 1 }
-        let co = lua_newthread(L)!
-        let ref = luaL_ref(L, sb_registryindex())
+        let co: OpaquePointer
+        let ref: Int32
+        if let spare = spareThreads.popLast() {
+            (co, ref) = spare
+        } else {
+            co = lua_newthread(L)!
+            ref = luaL_ref(L, sb_registryindex())
+        }
         lua_rawgeti(co, sb_registryindex(), lua_Integer(entry == .run ? runRef : inspectRef))
         lua_rawgeti(co, sb_registryindex(), lua_Integer(chunk))
         if let event {
-            LuaValues.push(event, on: co)
+            LuaValues.pushEvent(event, on: co)
             return (co, ref, 2)
         }
         return (co, ref, 1)
@@ -122,9 +140,16 @@ final class LuaVM {
     }
 
     /// Releases a finished (or abandoned) run's coroutine; the collector reclaims it.
+    /// A coroutine that returned normally is kept for a later run; one that failed or was
+    /// abandoned mid-run is dropped.
     func release(thread co: OpaquePointer, ref: Int32) {
+        let reusable = lua_status(co) == LUA_OK && spareThreads.count < Self.maxSpareThreads
         lua_settop(co, 0)
-        luaL_unref(L, sb_registryindex(), ref)
+        if reusable {
+            spareThreads.append((co, ref))
+        } else {
+            luaL_unref(L, sb_registryindex(), ref)
+        }
     }
 
     var tripped: Int32 { state.pointee.trip }

@@ -48,6 +48,7 @@ public final class SecretVault: Sendable {
 /// characters are left alone: masking them would mangle unrelated text.
 enum Redactor {
     static func redact(_ text: String, _ secrets: [String]) -> String {
+        if secrets.isEmpty { return text }
         var out = text
         for s in secrets.sorted(by: { $0.count > $1.count }) where s.count >= 4 {
             out = out.replacingOccurrences(of: s, with: "***")

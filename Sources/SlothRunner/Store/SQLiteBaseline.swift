@@ -19,10 +19,23 @@ public enum SQLiteBaseline {
             try db.execute("BEGIN IMMEDIATE")
             for _ in 0..<min(batch, rows - done) {
                 let now = nowMillis()
-                try db.run(
-                    "INSERT INTO events (\(SQLiteEventStore.eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [.text(EventID.make(millis: now)), .text("bench.event"), .text(data), .text("pending"), .null, .int(now), .int(now),
-                     .null, .null, .int(0), .int(now), .null, .null, .null, .int(0)])
+                try db.run(SQLiteEventStore.insertEventSQL) { b in
+                    b.bind(1, EventID.make(millis: now))
+                    b.bind(2, "bench.event")
+                    b.bind(3, data)
+                    b.bind(4, "pending")
+                    b.bind(5, nil as String?)
+                    b.bind(6, now)
+                    b.bind(7, now)
+                    b.bind(8, nil as Int64?)
+                    b.bind(9, nil as String?)
+                    b.bind(10, Int64(0))
+                    b.bind(11, now)
+                    b.bind(12, nil as String?)
+                    b.bind(13, nil as Int64?)
+                    b.bind(14, nil as String?)
+                    b.bind(15, Int64(0))
+                }
                 done += 1
             }
             try db.execute("COMMIT")

@@ -15,7 +15,8 @@ final class SQLiteCheckpointer: Sendable {
     private let scheduled = Atomic<Bool>(false)
 
     init(path: String) throws {
-        thread = try SQLiteThread(name: "sloth-db-ckpt", batches: false) {
+        // Background work: it must keep up over seconds, never compete with the writer or hooks.
+        thread = try SQLiteThread(name: "sloth-db-ckpt", batches: false, nice: 10) {
             try SQLiteConnection(path: path)
         }
     }

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 private let SQLITE_TRANSIENT_DESTRUCTOR = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
@@ -14,11 +15,59 @@ public enum SQLValue: Sendable, Equatable {
     public var text: String? { if case .text(let v) = self { return v }; return nil }
 }
 
+/// A statement on the hot path: prepared once per connection and found by its slot, so running
+/// it costs no hashing of its text (`run(_ sql: String, ...)` keys its cache by the text).
+final class HotStatement: Sendable {
+    let sql: String
+    let slot: Int
+    private static let slots = Mutex(0)
+
+    init(_ sql: String) {
+        self.sql = sql
+        slot = Self.slots.withLock { n in
+            defer { n += 1 }
+            return n
+        }
+    }
+}
+
+/// Binds the parameters of a hot statement in place (no array of values per call).
+struct StatementBinder {
+    let stmt: OpaquePointer
+
+    func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(stmt, index, value) }
+    func bind(_ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(stmt, index, value) } else { sqlite3_bind_null(stmt, index) }
+    }
+    func bind(_ index: Int32, _ value: String) {
+        var value = value
+        value.withUTF8 { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else {
+                // An empty buffer may have no address, which SQLite would store as NULL.
+                sqlite3_bind_text(stmt, index, "", 0, SQLITE_TRANSIENT_DESTRUCTOR)
+                return
+            }
+            base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                _ = sqlite3_bind_text(stmt, index, $0, Int32(bytes.count), SQLITE_TRANSIENT_DESTRUCTOR)
+            }
+        }
+    }
+    func bind(_ index: Int32, _ value: String?) {
+        if let value { bind(index, value) } else { sqlite3_bind_null(stmt, index) }
+    }
+}
+
+/// Configures the SQLite library once, before its first use in this process.
+let sqliteLibraryConfigured: Void = {
+    _ = sloth_sqlite_disable_memstatus()
+}()
+
 /// One SQLite connection with a cache of prepared statements. Not thread-safe by design:
 /// each connection lives on its own thread (`SQLiteThread`).
 final class SQLiteConnection {
     private(set) var handle: OpaquePointer?
     private var cache: [String: OpaquePointer] = [:]
+    private var hot: [OpaquePointer?] = []
     let path: String
     /// Work a writer batch defers to its end, inside the same transaction (aggregated counters).
     var batchEpilogue: ((SQLiteConnection) throws -> Void)?
@@ -27,6 +76,7 @@ final class SQLiteConnection {
 
     init(path: String, readOnly: Bool = false) throws(SlothError) {
         self.path = path
+        sqliteLibraryConfigured
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -45,6 +95,8 @@ final class SQLiteConnection {
     func close() {
         for (_, stmt) in cache { sqlite3_finalize(stmt) }
         cache.removeAll()
+        for stmt in hot { sqlite3_finalize(stmt) }
+        hot.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
     }
@@ -80,6 +132,29 @@ final class SQLiteConnection {
             case .text(let v): sqlite3_bind_text(stmt, idx, v, -1, SQLITE_TRANSIENT_DESTRUCTOR)
             }
         }
+    }
+
+    private func statement(_ hotSQL: HotStatement) throws(SlothError) -> OpaquePointer {
+        if hotSQL.slot < hot.count, let s = hot[hotSQL.slot] { return s }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, hotSQL.sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw .storage("cannot prepare statement: \(errorMessage)\n\(hotSQL.sql)") }
+        if hot.count <= hotSQL.slot { hot += Array(repeating: nil, count: hotSQL.slot + 1 - hot.count) }
+        hot[hotSQL.slot] = stmt
+        return stmt
+    }
+
+    /// Runs a hot statement that returns no rows, binding its parameters in place; returns the
+    /// number of rows it changed.
+    @discardableResult
+    func run(_ sql: HotStatement, _ bind: (StatementBinder) -> Void) throws(SlothError) -> Int {
+        let stmt = try statement(sql)
+        defer { sqlite3_reset(stmt); sqlite3_clear_bindings(stmt) }
+        bind(StatementBinder(stmt: stmt))
+        var rc = sqlite3_step(stmt)
+        while rc == SQLITE_ROW { rc = sqlite3_step(stmt) }
+        guard rc == SQLITE_DONE else { throw .storage("database error: \(errorMessage)") }
+        return Int(sqlite3_changes(handle))
     }
 
     /// Runs a statement that returns no rows; returns the number of rows it changed.

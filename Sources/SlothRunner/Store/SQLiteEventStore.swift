@@ -13,6 +13,8 @@ public final class SQLiteEventStore: EventStore {
     private let writer: SQLiteThread
     /// How many claimed inserts carried their outcome (see `insertClaimed`); read by `bench`.
     public let fusion = FusionCounters()
+    /// Transactions of the writer so far; read by `bench`.
+    public var writerStats: SQLiteWriterStats { writer.stats.snapshot }
     /// How long a busy writer may hold a claimed insert back for its outcome.
     static let outcomeHoldNanos: UInt64 = 5_000_000
     private let reader: SQLiteThread
@@ -73,7 +75,12 @@ public final class SQLiteEventStore: EventStore {
 
     static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
     /// Built once: this runs for every dispatched event.
-    static let insertEventSQL = "INSERT INTO events (\(eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    static let insertEventSQL = HotStatement("INSERT INTO events (\(eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    static let insertExecutionSQL = HotStatement(
+        """
+        INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
+        VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+        """)
 
     static func event(from row: SQLiteConnection.Row) throws(SlothError) -> Event {
         let dataText = row.textValue(2)
@@ -146,12 +153,23 @@ public final class SQLiteEventStore: EventStore {
     }
 
     private static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
-        try db.run(
-            insertEventSQL,
-            [.text(e.id), .text(e.type), .text(e.encodedData ?? e.data.serialized()), .text(e.status.rawValue), optionalText(e.error),
-             .int(e.timestamp), .int(e.createdAt), optionalInt(e.processedAt), optionalText(e.stack),
-             .int(Int64(e.attempts)), .int(e.nextRunAt), optionalText(e.leaseOwner), optionalInt(e.leaseExpiresAt),
-             optionalText(e.parentID), .int(Int64(e.chainDepth))])
+        try db.run(insertEventSQL) { b in
+            b.bind(1, e.id)
+            b.bind(2, e.type)
+            b.bind(3, e.encodedData ?? e.data.serialized())
+            b.bind(4, e.status.rawValue)
+            b.bind(5, e.error)
+            b.bind(6, e.timestamp)
+            b.bind(7, e.createdAt)
+            b.bind(8, e.processedAt)
+            b.bind(9, e.stack)
+            b.bind(10, Int64(e.attempts))
+            b.bind(11, e.nextRunAt)
+            b.bind(12, e.leaseOwner)
+            b.bind(13, e.leaseExpiresAt)
+            b.bind(14, e.parentID)
+            b.bind(15, Int64(e.chainDepth))
+        }
     }
 
     public func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
@@ -189,14 +207,20 @@ public final class SQLiteEventStore: EventStore {
     /// The executions, retry state and hook counters of an outcome.
     private static func writeEffects(of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
         for x in o.executions {
-            try db.run(
-                """
-                INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-                """,
-                [.text(x.eventID), .text(x.hookID), .text(x.hookName), .int(x.success ? 1 : 0), .text(x.output),
-                 Self.optionalText(x.error), .int(x.durationMillis), .int(x.executedAt), .int(Int64(x.attempt)),
-                 .int(x.usage.instructions), .int(Int64(x.usage.peakMemoryBytes)), Self.optionalText(x.message)])
+            try db.run(insertExecutionSQL) { b in
+                b.bind(1, x.eventID)
+                b.bind(2, x.hookID)
+                b.bind(3, x.hookName)
+                b.bind(4, Int64(x.success ? 1 : 0))
+                b.bind(5, x.output)
+                b.bind(6, x.error)
+                b.bind(7, x.durationMillis)
+                b.bind(8, x.executedAt)
+                b.bind(9, Int64(x.attempt))
+                b.bind(10, x.usage.instructions)
+                b.bind(11, Int64(x.usage.peakMemoryBytes))
+                b.bind(12, x.message)
+            }
             Self.countHookRun(x.hookID, at: x.executedAt, on: db)
         }
         for u in o.attemptUpdates {

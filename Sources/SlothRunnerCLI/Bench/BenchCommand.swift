@@ -63,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
                 ("  by thread", result.cpuPerThread.prefix(6).map { String(format: "%@ %.1f", $0.0, $0.1 * 1e6) }.joined(separator: ", ")),
                 ("idle RSS", Format.bytes(result.idleRSS)),
                 ("peak RSS", Format.bytes(result.peakRSS)),
+                ("writer transactions", String(format: "%d, %.0f jobs each on average; in a transaction %.0f%% of the run", result.writer.transactions, Double(result.writer.jobs) / Double(max(1, result.writer.transactions)), result.writer.busySeconds / result.seconds * 100)),
                 ("outcome in insert", String(format: "%.0f%% of claimed events written once; %.0f%% of events claimed at dispatch", result.fusedShare * 100, result.claimedShare * 100)),
                 ("raw SQLite insert", String(format: "%.0f rows/s (batches of 1000, same rows)", raw)),
                 ("engine / raw", String(format: "%.2f", ratio)),
@@ -75,6 +76,8 @@ struct BenchCommand: AsyncParsableCommand {
                     "start_p99_ms": .double(result.startP99 * 1000), "idle_rss_bytes": .int(Int64(result.idleRSS)),
                     "peak_rss_bytes": .int(Int64(result.peakRSS)), "raw_sqlite_rows_per_second": .double(raw), "ratio": .double(ratio),
                     "fused_share": .double(result.fusedShare), "cpu_us_per_event": .double(result.cpuPerEvent * 1e6),
+                    "writer_transactions": .int(Int64(result.writer.transactions)), "writer_jobs": .int(Int64(result.writer.jobs)),
+                    "writer_busy_seconds": .double(result.writer.busySeconds),
                 ]))
             } else {
                 for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
@@ -91,6 +94,8 @@ struct BenchCommand: AsyncParsableCommand {
         var startP99: Double
         var idleRSS: Int
         var peakRSS: Int
+        /// The writer's transactions during the run.
+        var writer: SQLiteWriterStats
         /// Share of claimed inserts that carried their outcome (one write instead of two).
         var fusedShare: Double
         /// Share of events handed to a worker at dispatch (the rest waited in the store).
@@ -214,7 +219,7 @@ struct BenchCommand: AsyncParsableCommand {
         let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
         let source = "return { name = \"bench\", event_type = \"bench.event\", execute = function(e) return true end }"
-        let event = Engine.luaView(of: Engine.pendingEvent(from: NewEvent(type: "bench.event", data: .object(["seq": .int(1), "payload": .string("benchmark")]))), attempt: 1)
+        let event = HookRunEvent.event(HookEventView(Engine.pendingEvent(from: NewEvent(type: "bench.event", data: .object(["seq": .int(1), "payload": .string("benchmark")]))), attempt: 1))
         let request = HookRunRequest(
             hookID: "h", hookName: "bench", source: source, sourceHash: "bench", chunkName: "bench.lua", event: event,
             eventStack: nil, chainDepth: 0, limits: HookLimits(), dispatcher: nil)
@@ -263,6 +268,7 @@ struct BenchCommand: AsyncParsableCommand {
         let extra = events % concurrency
         let interval = rate.map { Double(concurrency) / $0 }
         let cpu0 = ProcessStats.cpuSeconds()
+        let writer0 = store.writerStats
         let threads0 = ProcessStats.cpuByThread()
         let t0 = monotonicSeconds()
         let samples = await withTaskGroup(of: [(String, Double, Double)].self) { group in
@@ -290,6 +296,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         for await _ in recorder.done.stream { break }
         let fusion = store.fusion.snapshot
+        let writerStats = store.writerStats - writer0
         let cpuUsed = ProcessStats.cpuSeconds() - cpu0
         let perThread = ProcessStats.cpuByThread().map { name, seconds in (name, (seconds - (threads0[name] ?? 0)) / Double(events)) }
             .filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
@@ -306,6 +313,7 @@ struct BenchCommand: AsyncParsableCommand {
         return Result(
             eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
             startP50: pct(startDelays, 0.5), startP99: pct(startDelays, 0.99), idleRSS: idleRSS, peakRSS: peak,
+            writer: writerStats,
             fusedShare: Double(fusion.fused) / Double(max(1, fusion.fused + fusion.plain)),
             claimedShare: Double(fusion.fused + fusion.plain) / Double(events),
             cpuPerEvent: cpuUsed / Double(events),

@@ -48,7 +48,7 @@ struct HookTest: AsyncParsableCommand {
             let dispatched = Mutex<[NewEvent]>([])
             var request = HookRunRequest(
                 hookID: hookDef.id, hookName: hookDef.name, source: hookDef.source, sourceHash: hookDef.sourceHash,
-                chunkName: (hookDef.filePath as NSString).lastPathComponent, event: Engine.luaView(of: ev, attempt: 1),
+                chunkName: (hookDef.filePath as NSString).lastPathComponent, event: .event(HookEventView(ev, attempt: 1)),
                 eventStack: ev.stack, chainDepth: 0, limits: hookDef.limits,
                 dispatcher: { e in
                     dispatched.withLock { $0.append(e) }
