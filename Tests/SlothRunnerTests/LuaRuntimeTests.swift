@@ -88,6 +88,64 @@ enum LuaTestSupport {
         #expect(b.message == "nil")
     }
 
+    /// Coroutines of finished runs are reused: runs that fail, error, or run out of memory in
+    /// between must not leave anything behind for the next run on the same coroutine.
+    @Test func reusedCoroutinesStartClean() async {
+        let src = """
+            return { execute = function(e)
+              local seen = leaked
+              leaked = e.data.n
+              if e.data.n % 3 == 1 then error("failed " .. e.data.n) end
+              if e.data.n % 3 == 2 then local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 64) .. i end end
+              return true, tostring(seen) .. ":" .. e.data.n .. ":" .. e.id
+            end }
+            """
+        for n in 0..<30 {
+            let event = JSONValue.object(["id": .string("e\(n)"), "type": .string("custom.test"), "data": .object(["n": .int(Int64(n))])])
+            let r = await LuaTestSupport.run(src, event: event)
+            switch n % 3 {
+            case 0:
+                #expect(r.success && r.message == "nil:\(n):e\(n)", "run \(n): \(r.message ?? "-")")
+            case 1:
+                #expect(!r.success && r.message?.hasSuffix("failed \(n)") == true, "run \(n): \(r.message ?? "-")")
+            default:
+                #expect(!r.success && r.message?.contains("memory limit") == true, "run \(n): \(r.message ?? "-")")
+            }
+        }
+    }
+
+    /// Two runs share a VM; the garbage one leaves before it sleeps is collected during the
+    /// other's turn. That memory must not stay charged to the first run, or a hook using a
+    /// fraction of its limit is killed after a few rounds.
+    @Test func garbageCollectedDuringAnotherRunIsNotChargedTwice() async {
+        let runtime = LuaRuntime(threads: 1)
+        defer { runtime.shutdown() }
+        func request(_ name: String, _ source: String) -> HookRunRequest {
+            HookRunRequest(
+                hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
+                event: .object(["id": .string(name)]), eventStack: nil, chainDepth: 0,
+                limits: HookLimits(timeoutMillis: 60_000, memoryBytes: 8 << 20, instructions: 10_000_000_000), dispatcher: nil)
+        }
+        let churner = """
+            return { execute = function()
+              for round = 1, 12 do
+                local t = {}
+                for j = 1, 2000 do t[j] = string.rep("a", 1000) .. j end
+                t = nil
+                sleep(0.01)
+              end
+              return true, "done"
+            end }
+            """
+        let collector = "return { execute = function() for i = 1, 100 do collectgarbage('collect') sleep(0.002) end return true end }"
+        async let churned = runtime.run(request("churner", churner))
+        async let collected = runtime.run(request("collector", collector))
+        let (a, b) = await (churned, collected)
+        #expect(b.success)
+        #expect(a.success && a.message == "done", "the churner was stopped: \(a.message ?? "-")")
+        #expect(a.usage.peakMemoryBytes < 8 << 20)
+    }
+
     @Test func libraryTablesAreReadOnly() async {
         for attempt in ["string.upper = nil", "rawset(string, 'upper', nil)", "table.insert(math, 1)", "os.time = nil"] {
             let r = await LuaTestSupport.run("return { execute = function() \(attempt) end }")

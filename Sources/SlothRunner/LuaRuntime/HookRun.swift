@@ -1,44 +1,107 @@
 /// Everything one hook run needs; crosses from the engine to an executor thread.
+///
+/// What every run of a hook shares (its source, limits, permissions, ...) sits in one immutable
+/// object: a request is copied several times per run on different threads, and one reference
+/// costs one retain where a dozen fields cost a dozen (on cache lines every thread touches).
 public struct HookRunRequest: Sendable {
-    public var hookID: String
-    public var hookName: String
-    public var source: String
-    public var sourceHash: String
-    /// How errors name the script, e.g. `notify.lua`.
-    public var chunkName: String
+    struct Shared: Sendable {
+        var hookID: String
+        var hookName: String
+        var source: String
+        var sourceHash: String
+        var chunkName: String
+        var limits: HookLimits
+        var maxOutputBytes: Int
+        var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?
+        var maxChainDepth: Int
+        var permissions: PermissionPolicy = .open
+        var state: (any StateAccess)?
+        var secrets: SecretVault?
+    }
+
+    final class SharedBox: Sendable {
+        let value: Shared
+        init(_ value: Shared) { self.value = value }
+    }
+
+    private var shared: SharedBox
+
     /// The event as the hook sees it (`id`, `type`, `stack`, `timestamp`, `data`, `attempt`, ...).
     public var event: HookRunEvent
     public var eventStack: String?
     public var chainDepth: Int
-    public var limits: HookLimits
-    public var maxOutputBytes: Int
+
+    public var hookID: String {
+        get { shared.value.hookID }
+        set { update { $0.hookID = newValue } }
+    }
+    public var hookName: String {
+        get { shared.value.hookName }
+        set { update { $0.hookName = newValue } }
+    }
+    public var source: String {
+        get { shared.value.source }
+        set { update { $0.source = newValue } }
+    }
+    public var sourceHash: String {
+        get { shared.value.sourceHash }
+        set { update { $0.sourceHash = newValue } }
+    }
+    /// How errors name the script, e.g. `notify.lua`.
+    public var chunkName: String {
+        get { shared.value.chunkName }
+        set { update { $0.chunkName = newValue } }
+    }
+    public var limits: HookLimits {
+        get { shared.value.limits }
+        set { update { $0.limits = newValue } }
+    }
+    public var maxOutputBytes: Int {
+        get { shared.value.maxOutputBytes }
+        set { update { $0.maxOutputBytes = newValue } }
+    }
     /// Persists an event dispatched by the hook; returns its id. Nil: `event.dispatch` fails.
-    public var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?
-    public var maxChainDepth: Int
+    public var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? {
+        get { shared.value.dispatcher }
+        set { update { $0.dispatcher = newValue } }
+    }
+    public var maxChainDepth: Int {
+        get { shared.value.maxChainDepth }
+        set { update { $0.maxChainDepth = newValue } }
+    }
     /// What the hook may use (`exec`, `http`, `file`, `secrets`, `env`).
-    public var permissions: PermissionPolicy = .open
+    public var permissions: PermissionPolicy {
+        get { shared.value.permissions }
+        set { update { $0.permissions = newValue } }
+    }
     /// The key-value state the `state` module reads and writes; nil: unavailable.
-    public var state: (any StateAccess)?
+    public var state: (any StateAccess)? {
+        get { shared.value.state }
+        set { update { $0.state = newValue } }
+    }
     /// Where `secret.get` reads from; nil: unavailable.
-    public var secrets: SecretVault?
+    public var secrets: SecretVault? {
+        get { shared.value.secrets }
+        set { update { $0.secrets = newValue } }
+    }
+
+    private mutating func update(_ change: (inout Shared) -> Void) {
+        var value = shared.value
+        change(&value)
+        shared = SharedBox(value)
+    }
 
     public init(
         hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: HookRunEvent,
         eventStack: String?, chainDepth: Int, limits: HookLimits, maxOutputBytes: Int = 64 * 1024,
         dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?, maxChainDepth: Int = 8
     ) {
-        self.hookID = hookID
-        self.hookName = hookName
-        self.source = source
-        self.sourceHash = sourceHash
-        self.chunkName = chunkName
+        shared = SharedBox(Shared(
+            hookID: hookID, hookName: hookName, source: source, sourceHash: sourceHash, chunkName: chunkName,
+            limits: limits, maxOutputBytes: maxOutputBytes, dispatcher: dispatcher, maxChainDepth: maxChainDepth))
         self.event = event
         self.eventStack = eventStack
         self.chainDepth = chainDepth
-        self.limits = limits
-        self.maxOutputBytes = maxOutputBytes
-        self.dispatcher = dispatcher
-        self.maxChainDepth = maxChainDepth
     }
 }
 

@@ -153,6 +153,11 @@ private final class ExecutorLoop {
         // Load this run's share of the limits into the VM it shares with other runs.
         let limits = run.request.limits
         let before = S.pointee.mem_used
+        // Garbage this run left may have been collected while another run in the VM had its
+        // turn, and counted as freed by that one. Whatever this run owns is at most what the VM
+        // holds above its baseline, so phantom usage is dropped here rather than shrinking the
+        // run's budget until a harmless hook is killed for memory it no longer has.
+        run.memoryUsed = min(run.memoryUsed, max(0, before - vm.baselineBytes))
         S.pointee.run_thread = run.thread
         S.pointee.instr_limit = limits.instructions
         S.pointee.instr_count = run.instructions

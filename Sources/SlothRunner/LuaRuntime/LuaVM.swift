@@ -11,8 +11,14 @@ final class LuaVM {
     var activeRuns = 0
     /// Set when a run was killed here: the VM takes no new runs and closes after its last one.
     var retired = false
+    /// Memory in use once the prelude is loaded: no run can own more than what lies above it.
+    private(set) var baselineBytes = 0
     private var runRef: Int32 = 0
     private var inspectRef: Int32 = 0
+    /// Registry references to the event's field names, interned once: pushing a name by
+    /// reference skips hashing and interning it again for every run.
+    private var eventKeys: [Int32] = []
+    private static let eventKeyNames = ["id", "type", "stack", "timestamp", "data", "attempt", "chain_depth", "parent_id"]
     private var chunks: [String: Int32] = [:]
     /// The chunk looked up last: most runs are of the same hook version as the one before.
     private var lastChunk: (hash: String, ref: Int32)?
@@ -35,7 +41,12 @@ final class LuaVM {
         defer { state.pointee.host_depth = 0 }
         guard sb_openlibs(L) == LUA_OK else { throw .runtime("cannot open the Lua libraries") }
         try loadPrelude()
+        for name in Self.eventKeyNames {
+            LuaValues.pushString(name, on: L)
+            eventKeys.append(luaL_ref(L, sb_registryindex()))
+        }
         sb_install_hook(L, Self.hookInterval)
+        baselineBytes = state.pointee.mem_used
     }
 
     deinit {
@@ -119,10 +130,33 @@ final class LuaVM {
         lua_rawgeti(co, sb_registryindex(), lua_Integer(entry == .run ? runRef : inspectRef))
         lua_rawgeti(co, sb_registryindex(), lua_Integer(chunk))
         if let event {
-            LuaValues.pushEvent(event, on: co)
+            pushEvent(event, on: co)
             return (co, ref, 2)
         }
         return (co, ref, 1)
+    }
+
+    /// An event as a table, field by field (in `eventKeyNames` order).
+    private func pushEvent(_ event: HookRunEvent, on co: OpaquePointer) {
+        guard case .event(let e) = event else {
+            LuaValues.push(event.json, on: co)
+            return
+        }
+        _ = lua_checkstack(co, 6)
+        lua_createtable(co, 0, 8)
+        func field(_ key: Int, _ push: () -> Void) {
+            lua_rawgeti(co, sb_registryindex(), lua_Integer(eventKeys[key]))
+            push()
+            lua_rawset(co, -3)
+        }
+        field(0) { LuaValues.pushString(e.id, on: co) }
+        field(1) { LuaValues.pushString(e.type, on: co) }
+        if let stack = e.stack { field(2) { LuaValues.pushString(stack, on: co) } }
+        field(3) { lua_pushinteger(co, e.timestamp) }
+        field(4) { LuaValues.push(e.data, on: co) }
+        field(5) { lua_pushinteger(co, lua_Integer(e.attempt)) }
+        field(6) { lua_pushinteger(co, lua_Integer(e.chainDepth)) }
+        if let parent = e.parentID { field(7) { LuaValues.pushString(parent, on: co) } }
     }
 
     func push(_ values: [JSONValue], on co: OpaquePointer) {

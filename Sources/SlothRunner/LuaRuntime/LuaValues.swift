@@ -31,36 +31,6 @@ enum LuaValues {
         }
     }
 
-    /// An event as a table, field by field.
-    static func pushEvent(_ event: HookRunEvent, on L: OpaquePointer) {
-        guard case .event(let e) = event else {
-            push(event.json, on: L)
-            return
-        }
-        _ = lua_checkstack(L, 4)
-        lua_createtable(L, 0, 8)
-        pushString(e.id, on: L)
-        lua_setfield(L, -2, "id")
-        pushString(e.type, on: L)
-        lua_setfield(L, -2, "type")
-        if let stack = e.stack {
-            pushString(stack, on: L)
-            lua_setfield(L, -2, "stack")
-        }
-        lua_pushinteger(L, e.timestamp)
-        lua_setfield(L, -2, "timestamp")
-        push(e.data, on: L)
-        lua_setfield(L, -2, "data")
-        lua_pushinteger(L, lua_Integer(e.attempt))
-        lua_setfield(L, -2, "attempt")
-        lua_pushinteger(L, lua_Integer(e.chainDepth))
-        lua_setfield(L, -2, "chain_depth")
-        if let parent = e.parentID {
-            pushString(parent, on: L)
-            lua_setfield(L, -2, "parent_id")
-        }
-    }
-
     static func pushString(_ s: String, on L: OpaquePointer) {
         var s = s
         s.withUTF8 { buf in

@@ -175,15 +175,32 @@ final class SQLiteThread: Sendable {
     /// after a rollback is safe.
     private static func runBatch(_ batch: [Job], on db: SQLiteConnection) {
         if let results = attempt(batch, on: db, isolated: false) {
-            for (job, result) in zip(batch, results) { job.done(result) }
+            report(batch, results)
             return
         }
         if let results = attempt(batch, on: db, isolated: true) {
-            for (job, result) in zip(batch, results) { job.done(result) }
+            report(batch, results)
             return
         }
         let failure = SlothError.storage("database error: \(db.errorMessage)")
-        for job in batch { job.done(.failure(failure)) }
+        report(batch, batch.map { _ in .failure(failure) })
+    }
+
+    /// Batches at least this large hand their completions to another thread.
+    static let offloadedCompletions = 16
+
+    /// Tells each job's caller how it went. Resuming a waiting task costs an enqueue and often a
+    /// thread wake-up; for a large batch that is done in one hop on the concurrency pool, so the
+    /// writer (the pipeline's one serial stage) goes straight on to the next transaction. A small
+    /// batch is answered here, which is quicker for a lone caller.
+    private static func report(_ batch: [Job], _ results: [Result<any Sendable, any Error>]) {
+        guard batch.count >= offloadedCompletions else {
+            for (job, result) in zip(batch, results) { job.done(result) }
+            return
+        }
+        DispatchQueue.global().async {
+            for (job, result) in zip(batch, results) { job.done(result) }
+        }
     }
 
     private static let begin = HotStatement("BEGIN IMMEDIATE")
