@@ -24,10 +24,11 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(name: "CSQLiteVFS", dependencies: ["CSQLite"]),
         .target(
             name: "SlothRunner",
             dependencies: [
-                "CLua", "CLuaShim", "CSQLite", "CCrypto", "CLinux",
+                "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ]

@@ -1,4 +1,5 @@
 import CSQLite
+import CSQLiteVFS
 import Foundation
 import Synchronization
 
@@ -60,7 +61,14 @@ struct StatementBinder {
 /// Configures the SQLite library once, before its first use in this process.
 let sqliteLibraryConfigured: Void = {
     _ = sloth_sqlite_disable_memstatus()
+    _ = sloth_walbatch_register()
 }()
+
+/// The VFS every connection opens with: the default one, with the frames of each WAL commit
+/// written in a few large writes instead of two per page (see `walbatch.h`; measured 78,800 →
+/// 21,800 `pwrite` calls for `bench --events 60000`, ~10 % less writer CPU).
+/// `SLOTH_RUNNER_WAL_BATCHING=off` opens with SQLite's default VFS instead.
+let sqliteVFS: String? = ProcessInfo.processInfo.environment["SLOTH_RUNNER_WAL_BATCHING"] == "off" ? nil : SLOTH_WALBATCH_VFS
 
 /// One SQLite connection with a cache of prepared statements. Not thread-safe by design:
 /// each connection lives on its own thread (`SQLiteThread`).
@@ -79,7 +87,7 @@ final class SQLiteConnection {
         sqliteLibraryConfigured
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(path, &db, flags, sqliteVFS)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
@@ -99,6 +107,13 @@ final class SQLiteConnection {
         hot.removeAll()
         if let handle { sqlite3_close_v2(handle) }
         handle = nil
+    }
+
+    /// The name of the VFS this connection opened with.
+    var vfsName: String? {
+        var vfs: UnsafeMutablePointer<sqlite3_vfs>?
+        guard sqlite3_file_control(handle, "main", SQLITE_FCNTL_VFS_POINTER, &vfs) == SQLITE_OK, let vfs else { return nil }
+        return String(cString: vfs.pointee.zName)
     }
 
     var errorMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
