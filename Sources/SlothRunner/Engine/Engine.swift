@@ -138,10 +138,10 @@ public final class Engine: Sendable {
         } catch {
             // Not accepted. An outcome the insert would have carried is gone with it; one that
             // comes later fails its compare-and-set, as the row does not exist.
-            if let lost = slot.takeForInsert() { finished(event, outcome: lost, recorded: false) }
+            if let lost = slot.takeForInsert() { finished(event.id, status: lost.status, recorded: false) }
             throw .storage("the event was not stored: \(error)")
         }
-        if case .fused(let outcome) = slot.current { finished(event, outcome: outcome, recorded: true) }
+        if let status = slot.fusedStatus { finished(event.id, status: status, recorded: true) }
         return event
     }
 
@@ -284,17 +284,19 @@ public final class Engine: Sendable {
     private func deliver(_ work: RunQueue.Work, _ outcome: EventOutcome?) {
         let event = work.event
         guard let outcome else {
-            finished(event, outcome: nil, recorded: false)
+            finished(event.id, status: nil, recorded: false)
             return
         }
         if let slot = work.slot, slot.offer(outcome) { return }
-        recorder.submit(outcome) { recorded in self.finished(event, outcome: outcome, recorded: recorded) }
+        let status = outcome.status
+        recorder.submit(outcome) { recorded in self.finished(event.id, status: status, recorded: recorded) }
     }
 
-    private func finished(_ event: Event, outcome: EventOutcome?, recorded: Bool) {
-        if let outcome, recorded {
-            configuration.observer?(.eventRecorded(eventID: event.id, status: outcome.status))
-            if outcome.status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
+    /// An event's processing is over: recorded with `status`, or handed back (`recorded` false).
+    private func finished(_ eventID: String, status: EventStatus?, recorded: Bool) {
+        if let status, recorded {
+            configuration.observer?(.eventRecorded(eventID: eventID, status: status))
+            if status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
         }
         inFlight.subtract(1, ordering: .releasing)
         queue.release()

@@ -96,6 +96,14 @@ public final class OutcomeSlot: Sendable {
 
     public var current: State { state.withLock { $0 } }
 
+    /// The status the insert wrote, if it carried the outcome (without copying the outcome).
+    public var fusedStatus: EventStatus? {
+        state.withLock { s in
+            if case .fused(let o) = s { return o.status }
+            return nil
+        }
+    }
+
     /// True once an outcome is there for the insert to carry.
     public var hasOutcome: Bool {
         state.withLock { s in
