@@ -102,7 +102,8 @@ enum LuaTestSupport {
             """
         for n in 0..<30 {
             let event = JSONValue.object(["id": .string("e\(n)"), "type": .string("custom.test"), "data": .object(["n": .int(Int64(n))])])
-            let r = await LuaTestSupport.run(src, event: event)
+            // Generous time: under a loaded suite the memory bomb must end on memory, not the clock.
+            let r = await LuaTestSupport.run(src, event: event, limits: HookLimits(timeoutMillis: 120_000, memoryBytes: 8 << 20, instructions: 2_000_000_000))
             switch n % 3 {
             case 0:
                 #expect(r.success && r.message == "nil:\(n):e\(n)", "run \(n): \(r.message ?? "-")")

@@ -24,6 +24,8 @@ typedef struct sb_state {
     size_t mem_used;
     size_t mem_peak;
     size_t mem_limit;      /* 0: no limit */
+    size_t mem_base;       /* mem_used when the current run's turn began: its budget is mem_limit - mem_base */
+    int mem_refused;       /* the last allocation over the limit was refused once (see sb_alloc) */
     int host_depth;        /* > 0 while trusted host code runs: the allocator never fails then */
     long long instr_limit; /* 0: no limit */
     long long instr_count;

@@ -116,14 +116,7 @@ public final class Engine: Sendable {
         var event = Engine.pendingEvent(from: new, now: now)
         event.encodedData = encoded
         let fast = running == .running ? queue.reserve(1) == 1 : false
-        guard fast else {
-            do { try await store.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
-            if running == .running {
-                storeMayHavePending.store(true, ordering: .relaxed)
-                wakeup.signal()
-            }
-            return event
-        }
+        guard fast else { return try await insertPending(event, running: running) }
         // Claimed at dispatch: a worker starts on it while its insert commits. If the hook is done
         // first, the insert writes the event once, in its final state (see OutcomeSlot). The
         // caller still hears back only once the event is durable.
@@ -132,7 +125,14 @@ public final class Engine: Sendable {
         event.leaseExpiresAt = now + configuration.leaseMillis
         event.attempts = 1
         let slot = OutcomeSlot()
-        if let work = queue.push(event, slot: slot) { self.work(work) }
+        switch queue.push(event, slot: slot) {
+        case .start(let work): self.work(work)
+        case .queued: break
+        case .closed:
+            // The engine began draining since the slot was reserved: store it for a later claim.
+            queue.release()
+            return try await insertPending(Engine.pendingEvent(from: new, now: now, id: event.id, encoded: encoded), running: .draining)
+        }
         do {
             try await store.insertClaimed(event, slot: slot)
         } catch {
@@ -145,11 +145,27 @@ public final class Engine: Sendable {
         return event
     }
 
+    /// Stores an event as pending, for a claim (here or by another node) to pick up.
+    private func insertPending(_ event: Event, running: Phase) async throws(SlothError) -> Event {
+        do { try await store.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
+        if running == .running {
+            storeMayHavePending.store(true, ordering: .relaxed)
+            wakeup.signal()
+        }
+        return event
+    }
+
     /// The stored form of a new event before anything claims it.
     public static func pendingEvent(from new: NewEvent, now: Millis = nowMillis()) -> Event {
-        Event(
-            id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
+        pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: nil)
+    }
+
+    static func pendingEvent(from new: NewEvent, now: Millis, id: String, encoded: String?) -> Event {
+        var event = Event(
+            id: id, type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
             parentID: new.parentID, chainDepth: new.chainDepth)
+        event.encodedData = encoded
+        return event
     }
 
     func wakeClaimer() {
@@ -217,8 +233,18 @@ public final class Engine: Sendable {
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.
                         if !claimed.isEmpty { try? await refreshHooks(force: false) }
+                        var handBack: [String] = []
                         for e in claimed {
-                            if let work = queue.push(e) { self.work(work) }
+                            switch queue.push(e) {
+                            case .start(let work): self.work(work)
+                            case .queued: break
+                            case .closed: handBack.append(e.id)
+                            }
+                        }
+                        // Claimed while the engine began draining: straight back to the pool.
+                        if !handBack.isEmpty {
+                            _ = try? await store.releaseLeases(owner: owner, eventIDs: handBack)
+                            queue.release(handBack.count)
                         }
                         claimedFull = claimed.count == n
                     }
@@ -259,12 +285,8 @@ public final class Engine: Sendable {
             return .finished(OutcomePlanner.plan(event: event, owner: owner, matching: [], progress: HookProgress(), runs: [], now: nowMillis()))
         case 1:
             let live = matching[0]
-            let executedAt = nowMillis()
-            runtime.run(request(for: live, event: event, attempt: 1)) { [self] result in
-                let event = work.event
-                configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))
-                let run = OutcomePlanner.Run(hook: live.policy, attempt: 1, result: result, executedAt: executedAt)
-                completed(work, OutcomePlanner.plan(event: event, owner: owner, matching: [live.policy], progress: HookProgress(), runs: [run], now: nowMillis()))
+            run(live, for: event, attempt: 1) { [self] run in
+                completed(work, OutcomePlanner.plan(event: work.event, owner: owner, matching: [live.policy], progress: HookProgress(), runs: [run], now: nowMillis()))
             }
             return .running
         default:
@@ -345,11 +367,19 @@ public final class Engine: Sendable {
         return OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis())
     }
 
-    private func run(_ live: LiveHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+    /// Runs one hook for an event; `completion` is called on the Lua thread with the run as
+    /// planning needs it.
+    private func run(_ live: LiveHook, for event: Event, attempt: Int, completion: @escaping @Sendable (OutcomePlanner.Run) -> Void) {
         let executedAt = nowMillis()
-        let result = await runtime.run(request(for: live, event: event, attempt: attempt))
-        configuration.observer?(.hookStarted(eventID: event.id, at: result.startedAt))
-        return OutcomePlanner.Run(hook: live.policy, attempt: attempt, result: result, executedAt: executedAt)
+        let eventID = event.id
+        runtime.run(request(for: live, event: event, attempt: attempt)) { [self] result in
+            configuration.observer?(.hookStarted(eventID: eventID, at: result.startedAt))
+            completion(OutcomePlanner.Run(hook: live.policy, attempt: attempt, result: result, executedAt: executedAt))
+        }
+    }
+
+    private func run(_ live: LiveHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+        await withCheckedContinuation { cont in run(live, for: event, attempt: attempt) { cont.resume(returning: $0) } }
     }
 
     private func request(for live: LiveHook, event: Event, attempt: Int) -> HookRunRequest {

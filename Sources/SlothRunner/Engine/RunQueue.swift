@@ -58,17 +58,27 @@ final class RunQueue: Sendable {
     /// Gives back reserved slots: unused reservations, recorded events, handed-back leases.
     func release(_ count: Int = 1) { state.withLock { $0.reserved -= count } }
 
-    /// Queues a claimed event (whose slot is reserved). Returns it when a worker is free: the
-    /// caller then processes it at once, holding that worker until it calls `next()`.
-    func push(_ event: Event, slot: OutcomeSlot? = nil) -> Work? {
-        let work = Work(event: event, slot: slot)
-        return state.withLock { s -> Work? in
-            if !s.closed && s.active < workers && s.head == s.items.count {
+    enum Push {
+        /// A worker was free: the caller processes the event at once, holding that worker until
+        /// it calls `next()`.
+        case start(Work)
+        /// Every worker is busy: a finishing one will take it.
+        case queued
+        /// The queue is closed (the engine drains): the caller hands the event back.
+        case closed
+    }
+
+    /// Queues a claimed event (whose slot is reserved).
+    func push(_ event: Event, slot: OutcomeSlot? = nil) -> Push {
+        state.withLock { s -> Push in
+            if s.closed { return .closed }
+            let work = Work(event: event, slot: slot)
+            if s.active < workers && s.head == s.items.count {
                 s.active += 1
-                return work
+                return .start(work)
             }
             s.items.append(work)
-            return nil
+            return .queued
         }
     }
 

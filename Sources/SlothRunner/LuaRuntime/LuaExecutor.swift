@@ -164,6 +164,8 @@ private final class ExecutorLoop {
         S.pointee.trip = run.trip
         S.pointee.deadline = run.deadline
         S.pointee.mem_limit = limits.memoryBytes > 0 ? before + max(1, limits.memoryBytes - run.memoryUsed) : 0
+        S.pointee.mem_base = before
+        S.pointee.mem_refused = 0
         S.pointee.mem_peak = before
         vm.context.run = run
         let (status, nres) = vm.resume(run.thread, nargs: nargs, slice: timeSlice)
