@@ -147,6 +147,30 @@ enum LuaTestSupport {
         #expect(a.usage.peakMemoryBytes < 8 << 20)
     }
 
+    /// One run holds several MiB while it sleeps, so the shared collector waits for the heap to
+    /// double before its next cycle; another run, with a small limit, makes lots of short-lived
+    /// garbage. Reaching its limit on garbage alone, it must get a collection, not a kill.
+    @Test func garbageAloneDoesNotTripTheMemoryLimit() async {
+        let runtime = LuaRuntime(threads: 1)
+        defer { runtime.shutdown() }
+        func request(_ name: String, _ source: String, memory: Int) -> HookRunRequest {
+            HookRunRequest(
+                hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
+                event: .object(["id": .string(name)]), eventStack: nil, chainDepth: 0,
+                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: memory, instructions: 10_000_000_000), dispatcher: nil)
+        }
+        let holder = "return { execute = function() local big = {} for i = 1, 60000 do big[i] = string.rep('a', 100) .. i end sleep(0.3) return true, tostring(#big) end }"
+        // Tables, not library buffers: Lua retries its own allocations after an emergency
+        // collection, while buffers of string.rep and friends call the allocator directly.
+        let churner = "return { execute = function() for i = 1, 20000 do local t = {} for j = 1, 100 do t[j] = j end end return true, 'ok' end }"
+        async let held = runtime.run(request("holder", holder, memory: 32 << 20))
+        try? await Task.sleep(nanoseconds: 100_000_000)  // not synchronisation: either order must pass
+        let churned = await runtime.run(request("churner", churner, memory: 4 << 20))
+        let h = await held
+        #expect(h.success && h.message == "60000", "holder: \(h.message ?? "-")")
+        #expect(churned.success && churned.message == "ok", "churner: \(churned.message ?? "-")")
+    }
+
     @Test func libraryTablesAreReadOnly() async {
         for attempt in ["string.upper = nil", "rawset(string, 'upper', nil)", "table.insert(math, 1)", "os.time = nil"] {
             let r = await LuaTestSupport.run("return { execute = function() \(attempt) end }")
