@@ -21,45 +21,27 @@ public enum SQLiteBaseline {
                 memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms)
             VALUES (?, 'baseline', 'bench.event', 'baseline.lua', ?, ?, '', '', 30000, 67108864, 1000000000, 3, 1000)
             """, [.text(hookID), .int(now0), .int(now0)])
-        let data = JSONValue.object(["seq": .int(0), "payload": .string("benchmark")]).serialized()
+        let data = JSONValue.object(["seq": .int(0), "payload": .string("benchmark")])
+        let encoded = data.serialized()
         let start = monotonicSeconds()
         var done = 0
         while done < rows {
             try db.execute("BEGIN IMMEDIATE")
             for _ in 0..<min(batch, rows - done) {
+                // The rows the engine writes for an event whose one hook succeeded, through the
+                // store's own insert code.
                 let now = nowMillis()
-                let id = EventID.make(millis: now)
-                try db.run(SQLiteEventStore.insertEventSQL) { b in
-                    b.bind(1, id)
-                    b.bind(2, "bench.event")
-                    b.bind(3, data)
-                    b.bind(4, "completed")
-                    b.bind(5, nil as String?)
-                    b.bind(6, now)
-                    b.bind(7, now)
-                    b.bind(8, now)
-                    b.bind(9, nil as String?)
-                    b.bind(10, Int64(1))
-                    b.bind(11, now)
-                    b.bind(12, nil as String?)
-                    b.bind(13, nil as Int64?)
-                    b.bind(14, nil as String?)
-                    b.bind(15, Int64(0))
-                }
-                try db.run(SQLiteEventStore.insertExecutionSQL) { b in
-                    b.bind(1, id)
-                    b.bind(2, hookID)
-                    b.bind(3, "baseline")
-                    b.bind(4, Int64(1))
-                    b.bind(5, "")
-                    b.bind(6, nil as String?)
-                    b.bind(7, Int64(0))
-                    b.bind(8, now)
-                    b.bind(9, Int64(1))
-                    b.bind(10, Int64(12))
-                    b.bind(11, Int64(4096))
-                    b.bind(12, nil as String?)
-                }
+                var event = Event(
+                    id: EventID.make(millis: now), type: "bench.event", stack: nil, timestamp: now, data: data,
+                    status: .completed, createdAt: now, processedAt: now, attempts: 1, nextRunAt: now)
+                event.encodedData = encoded
+                try SQLiteEventStore.insert(event, on: db)
+                try SQLiteEventStore.insert(
+                    HookExecution(
+                        eventID: event.id, hookID: hookID, hookName: "baseline", success: true, output: "", error: nil,
+                        durationMillis: 0, executedAt: now, attempt: 1, usage: ResourceUsage(instructions: 12, peakMemoryBytes: 4096),
+                        message: nil),
+                    on: db)
                 done += 1
             }
             try db.execute("COMMIT")

@@ -152,7 +152,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    private static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
+    static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
         try db.run(insertEventSQL) { b in
             b.bind(1, e.id)
             b.bind(2, e.type)
@@ -207,20 +207,7 @@ public final class SQLiteEventStore: EventStore {
     /// The executions, retry state and hook counters of an outcome.
     private static func writeEffects(of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
         for x in o.executions {
-            try db.run(insertExecutionSQL) { b in
-                b.bind(1, x.eventID)
-                b.bind(2, x.hookID)
-                b.bind(3, x.hookName)
-                b.bind(4, Int64(x.success ? 1 : 0))
-                b.bind(5, x.output)
-                b.bind(6, x.error)
-                b.bind(7, x.durationMillis)
-                b.bind(8, x.executedAt)
-                b.bind(9, Int64(x.attempt))
-                b.bind(10, x.usage.instructions)
-                b.bind(11, Int64(x.usage.peakMemoryBytes))
-                b.bind(12, x.message)
-            }
+            try insert(x, on: db)
             Self.countHookRun(x.hookID, at: x.executedAt, on: db)
         }
         for u in o.attemptUpdates {
@@ -232,6 +219,23 @@ public final class SQLiteEventStore: EventStore {
                 """,
                 [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
                  Self.optionalText(u.lastError), .int(nowMillis())])
+        }
+    }
+
+    static func insert(_ x: HookExecution, on db: SQLiteConnection) throws(SlothError) {
+        try db.run(insertExecutionSQL) { b in
+            b.bind(1, x.eventID)
+            b.bind(2, x.hookID)
+            b.bind(3, x.hookName)
+            b.bind(4, Int64(x.success ? 1 : 0))
+            b.bind(5, x.output)
+            b.bind(6, x.error)
+            b.bind(7, x.durationMillis)
+            b.bind(8, x.executedAt)
+            b.bind(9, Int64(x.attempt))
+            b.bind(10, x.usage.instructions)
+            b.bind(11, Int64(x.usage.peakMemoryBytes))
+            b.bind(12, x.message)
         }
     }
 
