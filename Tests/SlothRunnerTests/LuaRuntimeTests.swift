@@ -153,19 +153,35 @@ enum LuaTestSupport {
     @Test func garbageAloneDoesNotTripTheMemoryLimit() async {
         let runtime = LuaRuntime(threads: 1)
         defer { runtime.shutdown() }
+        // The holder waits in `event.dispatch` while it holds its memory: the dispatcher below
+        // tells the test it is holding, then answers only once the churner is done.
+        let (holding, holdingSink) = AsyncStream<Void>.makeStream()
+        let (release, releaseSink) = AsyncStream<Void>.makeStream()
+        let dispatcher: @Sendable (NewEvent) async -> Result<String, SlothError> = { _ in
+            holdingSink.yield()
+            for await _ in release { break }
+            return .success("held")
+        }
         func request(_ name: String, _ source: String, memory: Int) -> HookRunRequest {
             HookRunRequest(
                 hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
                 event: .object(["id": .string(name)]), eventStack: nil, chainDepth: 0,
-                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: memory, instructions: 10_000_000_000), dispatcher: nil)
+                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: memory, instructions: 10_000_000_000), dispatcher: dispatcher)
         }
-        let holder = "return { execute = function() local big = {} for i = 1, 60000 do big[i] = string.rep('a', 100) .. i end sleep(0.3) return true, tostring(#big) end }"
+        let holder = """
+            return { execute = function()
+              local big = {} for i = 1, 60000 do big[i] = string.rep('a', 100) .. i end
+              require('event').dispatch('custom.holding', {})
+              return true, tostring(#big)
+            end }
+            """
         // Tables, not library buffers: Lua retries its own allocations after an emergency
         // collection, while buffers of string.rep and friends call the allocator directly.
         let churner = "return { execute = function() for i = 1, 20000 do local t = {} for j = 1, 100 do t[j] = j end end return true, 'ok' end }"
         async let held = runtime.run(request("holder", holder, memory: 32 << 20))
-        try? await Task.sleep(nanoseconds: 100_000_000)  // not synchronisation: either order must pass
+        for await _ in holding { break }
         let churned = await runtime.run(request("churner", churner, memory: 4 << 20))
+        releaseSink.yield()
         let h = await held
         #expect(h.success && h.message == "60000", "holder: \(h.message ?? "-")")
         #expect(churned.success && churned.message == "ok", "churner: \(churned.message ?? "-")")
