@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 double sb_now(void) {
     struct timespec ts;
@@ -17,11 +18,66 @@ sb_state *sb_getstate(lua_State *L) {
     return S;
 }
 
+/* Lua allocates and frees small blocks at a high rate (an event's tables, strings and closures,
+ * then a collection frees them in a burst). From glibc that pattern overflows the per-thread
+ * cache and goes through the arena's slow paths; a state is only ever used by one thread at a
+ * time, so its own lock-free pool serves it instead: a region reserved once (only touched pages
+ * cost memory), carved by a bump pointer into 16-byte size classes, freed blocks kept on a list
+ * per class. Larger blocks, and small ones once the region is used up, come from malloc; a
+ * block's owner is told by its address. The accounting of the memory limit is unchanged. */
+#define SB_POOL_BYTES ((size_t)4 << 20)
+#define SB_POOL_MAX 256
+
+static inline int sb_pool_owns(const sb_state *S, const void *p) {
+    return (const char *)p >= S->pool_base && (const char *)p < S->pool_end;
+}
+
+static inline size_t sb_pool_class(size_t n) { return (n - 1) >> 4; } /* n in 1...SB_POOL_MAX */
+
+static void *sb_small_alloc(sb_state *S, size_t n) {
+    size_t c = sb_pool_class(n);
+    void *p = S->pool_free[c];
+    if (p != NULL) {
+        memcpy(&S->pool_free[c], p, sizeof(void *));
+        return p;
+    }
+    size_t size = (c + 1) << 4;
+    if (S->pool_bump != NULL && (size_t)(S->pool_end - S->pool_bump) >= size) {
+        p = S->pool_bump;
+        S->pool_bump += size;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void sb_small_free(sb_state *S, void *p, size_t n) {
+    if (!sb_pool_owns(S, p)) {
+        free(p);
+        return;
+    }
+    size_t c = sb_pool_class(n);
+    memcpy(p, &S->pool_free[c], sizeof(void *));
+    S->pool_free[c] = p;
+}
+
+static void *sb_realloc(sb_state *S, void *ptr, size_t old, size_t nsize) {
+    if (ptr == NULL) return nsize <= SB_POOL_MAX ? sb_small_alloc(S, nsize) : malloc(nsize);
+    if (!sb_pool_owns(S, ptr)) return realloc(ptr, nsize);
+    if (nsize <= SB_POOL_MAX && sb_pool_class(nsize) == sb_pool_class(old)) return ptr;
+    void *p = nsize <= SB_POOL_MAX ? sb_small_alloc(S, nsize) : malloc(nsize);
+    if (p == NULL) return NULL; /* Lua keeps the old block, as with realloc */
+    memcpy(p, ptr, old < nsize ? old : nsize);
+    sb_small_free(S, ptr, old);
+    return p;
+}
+
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     sb_state *S = (sb_state *)ud;
     size_t old = ptr ? osize : 0; /* when ptr is NULL, osize is a type tag */
     if (nsize == 0) {
-        free(ptr);
+        if (ptr != NULL) {
+            if (old <= SB_POOL_MAX) sb_small_free(S, ptr, old); else free(ptr);
+        }
         S->mem_used -= old;
         return NULL;
     }
@@ -40,11 +96,18 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         return NULL;
     }
     if (nsize > old) S->mem_refused = 0;
-    void *p = realloc(ptr, nsize);
+    void *p = sb_realloc(S, ptr, old, nsize);
     if (p == NULL) return NULL;
     S->mem_used = S->mem_used - old + nsize;
     if (S->mem_used > S->mem_peak) S->mem_peak = S->mem_used;
     return p;
+}
+
+void sb_close(lua_State *L, sb_state *S) {
+    if (L != NULL) lua_close(L); /* frees every block, to the pool or to malloc */
+    if (S->pool_base != NULL) munmap(S->pool_base, SB_POOL_BYTES);
+    S->pool_base = S->pool_end = S->pool_bump = NULL;
+    memset(S->pool_free, 0, sizeof(S->pool_free));
 }
 
 static int sb_panic(lua_State *L) {
@@ -53,8 +116,17 @@ static int sb_panic(lua_State *L) {
 }
 
 lua_State *sb_newstate(sb_state *S) {
+    void *region = mmap(NULL, SB_POOL_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region != MAP_FAILED) { /* without it, every block comes from malloc */
+        S->pool_base = region;
+        S->pool_bump = region;
+        S->pool_end = (char *)region + SB_POOL_BYTES;
+    }
     lua_State *L = lua_newstate(sb_alloc, S);
-    if (L == NULL) return NULL;
+    if (L == NULL) {
+        sb_close(NULL, S);
+        return NULL;
+    }
     memcpy(lua_getextraspace(L), &S, sizeof(S));
     lua_atpanic(L, sb_panic);
     return L;

@@ -90,6 +90,37 @@ enum LuaTestSupport {
 
     /// Coroutines of finished runs are reused: runs that fail, error, or run out of memory in
     /// between must not leave anything behind for the next run on the same coroutine.
+    /// Lua's small blocks come from a per-state pool (luashim.c). Tables and strings grow
+    /// through every size class and across to malloc and back; blocks freed by one run are
+    /// handed out to the next. Anything mixed up between blocks shows as wrong contents.
+    @Test func smallBlockPoolKeepsContentsAcrossGrowthAndReuse() async {
+        let src = """
+            return { execute = function(e)
+              local n, sum, parts = e.data.n, 0, {}
+              for size = 1, 300 do                  -- strings of every length around the 256-byte edge
+                parts[size] = string.rep(string.char(65 + size % 26), size + n)
+              end
+              local grown = {}
+              for i = 1, 200 do grown[i] = i * n end  -- array part reallocated from tiny to > 256 bytes
+              for i = 200, 1, -1 do grown[i] = nil end
+              collectgarbage()                       -- shrinks it again and frees the strings' blocks
+              for i = 1, 40 do grown["k" .. i] = { i, tostring(i), { n = i } } end
+              for size = 1, 300 do sum = sum + #parts[size] + parts[size]:byte(size + n) end
+              for i = 1, 40 do sum = sum + grown["k" .. i][3].n + #grown["k" .. i][2] end
+              return true, tostring(sum)
+            end }
+            """
+        for n in 0..<12 {
+            let event = JSONValue.object(["id": .string("e\(n)"), "type": .string("custom.test"), "data": .object(["n": .int(Int64(n))])])
+            let r = await LuaTestSupport.run(src, event: event)
+            // Lengths 1...300 plus n each, the last byte of each, then the nested fields.
+            var expected = 0
+            for size in 1...300 { expected += size + n + 65 + size % 26 }
+            for i in 1...40 { expected += i + String(i).count }
+            #expect(r.success && r.message == String(expected), "run \(n): \(r.message ?? "-")")
+        }
+    }
+
     @Test func reusedCoroutinesStartClean() async {
         let src = """
             return { execute = function(e)

@@ -35,9 +35,17 @@ typedef struct sb_state {
     double slice_end;      /* preempt the run thread after this instant; 0: never */
     lua_State *run_thread; /* the only thread that may yield to Swift */
     int preempted;         /* set when the count hook yielded for preemption */
+    /* Small-block pool (see sb_alloc): a region reserved per state, carved into 16-byte size
+     * classes up to SB_POOL_MAX bytes, with a free list per class. */
+    char *pool_base;
+    char *pool_end;
+    char *pool_bump;
+    void *pool_free[16];
 } sb_state;
 
 lua_State *sb_newstate(sb_state *S);
+/* Closes the state and releases its small-block pool. */
+void sb_close(lua_State *L, sb_state *S);
 sb_state *sb_getstate(lua_State *L);
 double sb_now(void);
 

@@ -274,23 +274,23 @@ public final class Engine: Sendable {
     /// Starts processing an event. The common case (first claim, one hook) goes straight to a Lua
     /// thread and its outcome is planned there; the rest runs as a task.
     private func begin(_ work: RunQueue.Work) -> Start {
-        let event = work.event
-        let matching = matchingHooks(for: event)
-        guard event.attempts <= 1 else {
-            Task { completed(work, await process(event, matching: matching)) }
+        // `work.event` is read in place throughout: a local copy would retain every field.
+        let matching = matchingHooks(for: work.event)
+        guard work.event.attempts <= 1 else {
+            Task { completed(work, await process(work.event, matching: matching)) }
             return .running
         }
         switch matching.count {
         case 0:
-            return .finished(OutcomePlanner.plan(event: event, owner: owner, matching: [], progress: HookProgress(), runs: [], now: nowMillis()))
+            return .finished(OutcomePlanner.plan(event: work.event, owner: owner, matching: [], progress: HookProgress(), runs: [], now: nowMillis()))
         case 1:
             let live = matching[0]
-            run(live, for: event, attempt: 1) { [self] run in
+            run(live, for: work.event, attempt: 1) { [self] run in
                 completed(work, OutcomePlanner.plan(event: work.event, owner: owner, matching: [live.policy], progress: HookProgress(), runs: [run], now: nowMillis()))
             }
             return .running
         default:
-            Task { completed(work, await process(event, matching: matching)) }
+            Task { completed(work, await process(work.event, matching: matching)) }
             return .running
         }
     }

@@ -69,10 +69,11 @@ final class RunQueue: Sendable {
     }
 
     /// Queues a claimed event (whose slot is reserved).
-    func push(_ event: Event, slot: OutcomeSlot? = nil) -> Push {
-        state.withLock { s -> Push in
+    func push(_ event: consuming Event, slot: OutcomeSlot? = nil) -> Push {
+        // Built before taking the lock, which every dispatch and worker contends for.
+        let work = Work(event: event, slot: slot)
+        return state.withLock { s -> Push in
             if s.closed { return .closed }
-            let work = Work(event: event, slot: slot)
             if s.active < workers && s.head == s.items.count {
                 s.active += 1
                 return .start(work)

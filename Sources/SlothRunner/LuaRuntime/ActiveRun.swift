@@ -15,7 +15,9 @@ final class RevealedSecrets: Sendable {
 /// run's counters into the VM when it resumes it and saves them when it yields.
 final class ActiveRun {
     let id: Int
-    let request: HookRunRequest
+    /// The submitted job, kept whole: copying its request out would retain every field of it.
+    let job: LuaExecutor.StartJob
+    var request: HookRunRequest { job.request }
     let vm: LuaVM
     let thread: OpaquePointer
     let threadRef: Int32
@@ -39,19 +41,19 @@ final class ActiveRun {
     }
     /// Cancels the asynchronous operation the hook waits on (kills a command, drops a request).
     var cancelOperation: (@Sendable () -> Void)?
-    let complete: @Sendable (HookRunResult) -> Void
 
-    init(id: Int, request: HookRunRequest, vm: LuaVM, thread: OpaquePointer, threadRef: Int32, complete: @escaping @Sendable (HookRunResult) -> Void) {
+    init(id: Int, job: LuaExecutor.StartJob, vm: LuaVM, thread: OpaquePointer, threadRef: Int32) {
         self.id = id
-        self.request = request
+        self.job = job
         self.vm = vm
         self.thread = thread
         self.threadRef = threadRef
         self.startedAt = sb_now()
-        self.deadline = startedAt + Double(request.limits.timeoutMillis) / 1000
-        self.output = OutputBuffer(limit: request.maxOutputBytes)
-        self.complete = complete
+        self.deadline = startedAt + Double(job.request.limits.timeoutMillis) / 1000
+        self.output = OutputBuffer(limit: job.request.maxOutputBytes)
     }
+
+    var complete: @Sendable (HookRunResult) -> Void { job.complete }
 
     var elapsedMillis: Int64 { Int64(((sb_now() - startedAt) * 1000).rounded()) }
 

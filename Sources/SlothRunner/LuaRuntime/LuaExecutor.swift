@@ -99,7 +99,7 @@ private final class ExecutorLoop {
             }
             for job in jobs {
                 switch job {
-                case .start(let job): start(job.request, job.complete)
+                case .start(let job): start(job)
                 case .inspect(let source, let name, let complete): complete(inspect(source: source, chunkName: name))
                 case .resume(let id, let values):
                     guard let run = active[id] else { continue }
@@ -129,19 +129,19 @@ private final class ExecutorLoop {
         return vm
     }
 
-    func start(_ request: HookRunRequest, _ complete: @escaping @Sendable (HookRunResult) -> Void) {
+    func start(_ job: LuaExecutor.StartJob) {
         let vm: LuaVM
         let chunk: Int32
         do {
             vm = try checkoutVM()
-            chunk = try vm.chunk(hash: request.sourceHash, source: request.source, chunkName: request.chunkName).get()
+            chunk = try vm.chunk(hash: job.request.sourceHash, source: job.request.source, chunkName: job.request.chunkName).get()
         } catch {
-            complete(HookRunResult(success: false, message: error.description, output: "", durationMillis: 0, usage: ResourceUsage()))
+            job.complete(HookRunResult(success: false, message: error.description, output: "", durationMillis: 0, usage: ResourceUsage()))
             return
         }
-        let (co, ref, nargs) = vm.prepare(entry: .run, chunk: chunk, event: request.event)
+        let (co, ref, nargs) = vm.prepare(entry: .run, chunk: chunk, event: job.request.event)
         nextID += 1
-        let run = ActiveRun(id: nextID, request: request, vm: vm, thread: co, threadRef: ref, complete: complete)
+        let run = ActiveRun(id: nextID, job: job, vm: vm, thread: co, threadRef: ref)
         vm.activeRuns += 1
         active[run.id] = run
         step(run, nargs: nargs)

@@ -50,7 +50,7 @@ final class LuaVM {
     }
 
     deinit {
-        lua_close(L)
+        sb_close(L, state)
         state.deinitialize(count: 1)
         state.deallocate()
     }

@@ -140,33 +140,32 @@ public final class SQLiteEventStore: EventStore {
                 return
             }
             counters.add(fused: true)
-            var final = event
-            final.status = o.status
-            final.error = o.error
-            final.processedAt = o.processedAt
-            final.nextRunAt = o.nextRunAt
-            final.leaseOwner = nil
-            final.leaseExpiresAt = nil
-            try Self.insert(final, on: db)
+            try Self.insert(event, finishedAs: o, on: db)
             try Self.writeEffects(of: o, on: db)
         }
     }
 
     static func insert(_ e: Event, on db: SQLiteConnection) throws(SlothError) {
+        try insert(e, finishedAs: nil, on: db)
+    }
+
+    /// Inserts the event; with `outcome`, in the state that outcome leaves it (lease released),
+    /// bound straight from both rather than from a modified copy of the event.
+    static func insert(_ e: Event, finishedAs outcome: EventOutcome?, on db: SQLiteConnection) throws(SlothError) {
         try db.run(insertEventSQL) { b in
             b.bind(1, e.id)
             b.bind(2, e.type)
             b.bind(3, e.encodedData ?? e.data.serialized())
-            b.bind(4, e.status.rawValue)
-            b.bind(5, e.error)
+            b.bind(4, (outcome?.status ?? e.status).rawValue)
+            b.bind(5, outcome.map(\.error) ?? e.error)
             b.bind(6, e.timestamp)
             b.bind(7, e.createdAt)
-            b.bind(8, e.processedAt)
+            b.bind(8, outcome.map(\.processedAt) ?? e.processedAt)
             b.bind(9, e.stack)
             b.bind(10, Int64(e.attempts))
-            b.bind(11, e.nextRunAt)
-            b.bind(12, e.leaseOwner)
-            b.bind(13, e.leaseExpiresAt)
+            b.bind(11, outcome?.nextRunAt ?? e.nextRunAt)
+            b.bind(12, outcome == nil ? e.leaseOwner : nil)
+            b.bind(13, outcome == nil ? e.leaseExpiresAt : nil)
             b.bind(14, e.parentID)
             b.bind(15, Int64(e.chainDepth))
         }
