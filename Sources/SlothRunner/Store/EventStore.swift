@@ -202,17 +202,20 @@ public struct HookProgress: Sendable, Equatable {
 }
 
 /// What one processing of a claimed event produced; written atomically.
-public struct EventOutcome: Sendable {
-    public var eventID: String
-    public var leaseOwner: String
+/// What processing an event came to, as one write. A class: it is handed from the hook's
+/// thread to the writer (and kept for a transaction that must run again), and copying it field
+/// by field costs a retain per field each time. Immutable, so sharing it is safe.
+public final class EventOutcome: Sendable {
+    public let eventID: String
+    public let leaseOwner: String
     /// The claim this outcome belongs to (the event's `attempts` when it was claimed).
-    public var claimAttempt: Int
-    public var status: EventStatus
-    public var error: String?
-    public var processedAt: Millis?
-    public var nextRunAt: Millis
-    public var executions: [HookExecution]
-    public var attemptUpdates: [HookAttemptUpdate]
+    public let claimAttempt: Int
+    public let status: EventStatus
+    public let error: String?
+    public let processedAt: Millis?
+    public let nextRunAt: Millis
+    public let executions: [HookExecution]
+    public let attemptUpdates: [HookAttemptUpdate]
 
     public init(
         eventID: String, leaseOwner: String, claimAttempt: Int, status: EventStatus, error: String?,

@@ -256,14 +256,19 @@ final class SQLiteThread: Sendable {
         // its jobs once; a closed thread refuses a job at once), and the check's allocation is
         // paid per event.
         try await withUnsafeThrowingContinuation { (cont: UnsafeContinuation<T, any Error>) in
-            submit(work, hold: hold) { result in cont.resume(with: result) }
+            // The job resumes the caller itself: one closure per job, not a second around it.
+            enqueue(Job(work: { try work($0) }, done: { result in cont.resume(with: result.map { $0 as! T }) }, hold: hold))
         }
     }
 
     func submit<T: Sendable>(
         _ work: @escaping @Sendable (SQLiteConnection) throws -> T, hold: Hold?, done: @escaping @Sendable (Result<T, any Error>) -> Void
     ) {
-        let job = Job(work: { try work($0) }, done: { result in done(result.map { $0 as! T }) }, hold: hold)
+        enqueue(Job(work: { try work($0) }, done: { result in done(result.map { $0 as! T }) }, hold: hold))
+    }
+
+    private func enqueue(_ job: Job) {
+        let hold = job.hold
         let accepted = queue.state.withLock { state -> Bool in
             if state.closed { return false }
             state.queue.append(job)
@@ -272,7 +277,7 @@ final class SQLiteThread: Sendable {
         if accepted {
             if hold == nil || !queue.busy.load(ordering: .sequentiallyConsistent) { queue.wake.signal() }
         } else {
-            done(.failure(SlothError.storage("the database is closed")))
+            job.done(.failure(SlothError.storage("the database is closed")))
         }
     }
 

@@ -274,7 +274,7 @@ struct BenchCommand: AsyncParsableCommand {
         let writer0 = store.writerStats
         let threads0 = ProcessStats.cpuByThread()
         let t0 = monotonicSeconds()
-        let samples = await withTaskGroup(of: [(String, Double, Double)].self) { group in
+        let parts = await withTaskGroup(of: [(String, Double, Double)].self) { group in
             for t in 0..<concurrency {
                 let count = perTask + (t < extra ? 1 : 0)
                 group.addTask {
@@ -293,9 +293,10 @@ struct BenchCommand: AsyncParsableCommand {
                     return out
                 }
             }
-            var all: [(String, Double, Double)] = []
-            for await part in group { all.append(contentsOf: part) }
-            return all
+            // Kept in parts: joining them here would copy every sample while events still run.
+            var parts: [[(String, Double, Double)]] = []
+            for await part in group { parts.append(part) }
+            return parts
         }
         for await _ in recorder.done.stream { break }
         let fusion = store.fusion.snapshot
@@ -308,6 +309,7 @@ struct BenchCommand: AsyncParsableCommand {
         _ = await engine.drain(grace: 10)
         await store.close()
 
+        let samples = parts.joined()
         let latencies = samples.map(\.2).sorted()
         var starts: [String: Double] = [:]
         for (id, at) in recorder.starts.withLock({ $0 }) where starts[id] == nil { starts[id] = at }
