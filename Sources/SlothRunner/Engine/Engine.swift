@@ -113,17 +113,18 @@ public final class Engine: Sendable {
             throw .runtime("the engine is shutting down and accepts no new events")
         }
         let now = nowMillis()
-        var event = Engine.pendingEvent(from: new, now: now)
-        event.encodedData = encoded
+        let id = EventID.make(millis: now)
         let fast = running == .running ? queue.reserve(1) == 1 : false
-        guard fast else { return try await insertPending(event, running: running) }
+        guard fast else {
+            return try await insertPending(Engine.pendingEvent(from: new, now: now, id: id, encoded: encoded), running: running)
+        }
         // Claimed at dispatch: a worker starts on it while its insert commits. If the hook is done
         // first, the insert writes the event once, in its final state (see OutcomeSlot). The
         // caller still hears back only once the event is durable.
-        event.status = .processing
-        event.leaseOwner = owner
-        event.leaseExpiresAt = now + configuration.leaseMillis
-        event.attempts = 1
+        let event = Event(
+            id: id, type: new.type, stack: new.stack, timestamp: now, data: new.data, status: .processing, createdAt: now,
+            attempts: 1, parentID: new.parentID, chainDepth: new.chainDepth, leaseOwner: owner,
+            leaseExpiresAt: now + configuration.leaseMillis, encodedData: encoded)
         let slot = OutcomeSlot()
         switch queue.push(event, slot: slot) {
         case .start(let work): self.work(work)
@@ -161,11 +162,9 @@ public final class Engine: Sendable {
     }
 
     static func pendingEvent(from new: NewEvent, now: Millis, id: String, encoded: String?) -> Event {
-        var event = Event(
+        Event(
             id: id, type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now,
-            parentID: new.parentID, chainDepth: new.chainDepth)
-        event.encodedData = encoded
-        return event
+            parentID: new.parentID, chainDepth: new.chainDepth, encodedData: encoded)
     }
 
     func wakeClaimer() {
@@ -304,14 +303,14 @@ public final class Engine: Sendable {
     /// Either the event's pending insert carries the outcome, or the recorder commits it with
     /// others; the worker moves on at once.
     private func deliver(_ work: RunQueue.Work, _ outcome: EventOutcome?) {
-        let event = work.event
         guard let outcome else {
-            finished(event.id, status: nil, recorded: false)
+            finished(work.event.id, status: nil, recorded: false)
             return
         }
         if let slot = work.slot, slot.offer(outcome) { return }
         let status = outcome.status
-        recorder.submit(outcome) { recorded in self.finished(event.id, status: status, recorded: recorded) }
+        let eventID = work.event.id
+        recorder.submit(outcome) { recorded in self.finished(eventID, status: status, recorded: recorded) }
     }
 
     /// An event's processing is over: recorded with `status`, or handed back (`recorded` false).

@@ -27,7 +27,7 @@ enum OutcomePlanner {
     }
 
     static func plan(
-        event: Event, owner: String, matching: [HookPolicy], progress: HookProgress, runs: [Run], now: Millis,
+        event: borrowing Event, owner: String, matching: [HookPolicy], progress: HookProgress, runs: [Run], now: Millis,
         jitter: () -> Double = { Double.random(in: 0.5...1.5) }
     ) -> EventOutcome {
         var executions: [HookExecution] = []

@@ -134,25 +134,22 @@ public enum HookRunEvent: Sendable {
 /// The fields of an event a hook sees: `id`, `type`, `stack`, `timestamp`, `data`, `attempt`,
 /// `chain_depth` and `parent_id`.
 public struct HookEventView: Sendable {
-    public var id: String
-    public var type: String
-    public var stack: String?
-    public var timestamp: Int64
-    public var data: JSONValue
-    public var attempt: Int
-    public var chainDepth: Int
-    public var parentID: String?
+    /// The whole event, which shares its fields (one retain per copy, see `Event`).
+    public let event: Event
+    public let attempt: Int
 
     public init(_ event: Event, attempt: Int) {
-        id = event.id
-        type = event.type
-        stack = event.stack
-        timestamp = event.timestamp
-        data = event.data
+        self.event = event
         self.attempt = attempt
-        chainDepth = event.chainDepth
-        parentID = event.parentID
     }
+
+    public var id: String { event.id }
+    public var type: String { event.type }
+    public var stack: String? { event.stack }
+    public var timestamp: Int64 { event.timestamp }
+    public var data: JSONValue { event.data }
+    public var chainDepth: Int { event.chainDepth }
+    public var parentID: String? { event.parentID }
 
     public var json: JSONValue {
         var o: [String: JSONValue] = [

@@ -4,49 +4,126 @@ public enum EventStatus: String, Sendable, CaseIterable, Codable {
 }
 
 /// An event as stored: what was dispatched plus what the engine did with it.
+///
+/// A value with its fields in one shared, immutable box: on its way an event is handed from
+/// the dispatcher to the run queue, the insert, the hook and the outcome, often across threads,
+/// and copying a struct of its fields costs a retain (and later a release) per field each time.
+/// Copies share the box; a setter puts the changed fields in a new one.
 public struct Event: Sendable, Equatable {
-    public var id: String
-    public var type: String
-    public var stack: String?
-    public var timestamp: Millis
-    public var data: JSONValue
-    public var status: EventStatus
-    public var error: String?
-    public var createdAt: Millis
-    public var processedAt: Millis?
+    struct Fields: Sendable, Equatable {
+        var id: String
+        var type: String
+        var stack: String?
+        var timestamp: Millis
+        var data: JSONValue
+        var status: EventStatus
+        var error: String?
+        var createdAt: Millis
+        var processedAt: Millis?
+        var attempts: Int
+        var parentID: String?
+        var chainDepth: Int
+        var nextRunAt: Millis
+        var leaseOwner: String?
+        var leaseExpiresAt: Millis?
+        var encodedData: String?
+    }
+
+    private final class Box: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = box.fields
+        change(&fields)
+        box = Box(fields)
+    }
+
+    public var id: String {
+        get { box.fields.id }
+        set { update { $0.id = newValue } }
+    }
+    public var type: String {
+        get { box.fields.type }
+        set { update { $0.type = newValue } }
+    }
+    public var stack: String? {
+        get { box.fields.stack }
+        set { update { $0.stack = newValue } }
+    }
+    public var timestamp: Millis {
+        get { box.fields.timestamp }
+        set { update { $0.timestamp = newValue } }
+    }
+    public var data: JSONValue {
+        get { box.fields.data }
+        set { update { $0.data = newValue } }
+    }
+    public var status: EventStatus {
+        get { box.fields.status }
+        set { update { $0.status = newValue } }
+    }
+    public var error: String? {
+        get { box.fields.error }
+        set { update { $0.error = newValue } }
+    }
+    public var createdAt: Millis {
+        get { box.fields.createdAt }
+        set { update { $0.createdAt = newValue } }
+    }
+    public var processedAt: Millis? {
+        get { box.fields.processedAt }
+        set { update { $0.processedAt = newValue } }
+    }
     /// How many times the event has been claimed for processing.
-    public var attempts: Int
+    public var attempts: Int {
+        get { box.fields.attempts }
+        set { update { $0.attempts = newValue } }
+    }
     /// The event whose hook dispatched this one, and how deep that chain is (0 for a root).
-    public var parentID: String?
-    public var chainDepth: Int
-    public var nextRunAt: Millis
-    public var leaseOwner: String?
-    public var leaseExpiresAt: Millis?
+    public var parentID: String? {
+        get { box.fields.parentID }
+        set { update { $0.parentID = newValue } }
+    }
+    public var chainDepth: Int {
+        get { box.fields.chainDepth }
+        set { update { $0.chainDepth = newValue } }
+    }
+    public var nextRunAt: Millis {
+        get { box.fields.nextRunAt }
+        set { update { $0.nextRunAt = newValue } }
+    }
+    public var leaseOwner: String? {
+        get { box.fields.leaseOwner }
+        set { update { $0.leaseOwner = newValue } }
+    }
+    public var leaseExpiresAt: Millis? {
+        get { box.fields.leaseExpiresAt }
+        set { update { $0.leaseExpiresAt = newValue } }
+    }
     /// `data` already serialized by validation, so the store does not encode it a second time.
-    public var encodedData: String?
+    public var encodedData: String? {
+        get { box.fields.encodedData }
+        set { update { $0.encodedData = newValue } }
+    }
 
     public init(
         id: String, type: String, stack: String?, timestamp: Millis, data: JSONValue,
         status: EventStatus = .pending, error: String? = nil, createdAt: Millis,
         processedAt: Millis? = nil, attempts: Int = 0, parentID: String? = nil, chainDepth: Int = 0,
-        nextRunAt: Millis? = nil, leaseOwner: String? = nil, leaseExpiresAt: Millis? = nil
+        nextRunAt: Millis? = nil, leaseOwner: String? = nil, leaseExpiresAt: Millis? = nil, encodedData: String? = nil
     ) {
-        self.id = id
-        self.type = type
-        self.stack = stack
-        self.timestamp = timestamp
-        self.data = data
-        self.status = status
-        self.error = error
-        self.createdAt = createdAt
-        self.processedAt = processedAt
-        self.attempts = attempts
-        self.parentID = parentID
-        self.chainDepth = chainDepth
-        self.nextRunAt = nextRunAt ?? createdAt
-        self.leaseOwner = leaseOwner
-        self.leaseExpiresAt = leaseExpiresAt
+        box = Box(
+            Fields(
+                id: id, type: type, stack: stack, timestamp: timestamp, data: data, status: status, error: error,
+                createdAt: createdAt, processedAt: processedAt, attempts: attempts, parentID: parentID, chainDepth: chainDepth,
+                nextRunAt: nextRunAt ?? createdAt, leaseOwner: leaseOwner, leaseExpiresAt: leaseExpiresAt, encodedData: encodedData))
     }
+
+    public static func == (a: Event, b: Event) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
 
     public var json: JSONValue {
         var o: [String: JSONValue] = [

@@ -31,10 +31,9 @@ public enum SQLiteBaseline {
                 // The rows the engine writes for an event whose one hook succeeded, through the
                 // store's own insert code.
                 let now = nowMillis()
-                var event = Event(
+                let event = Event(
                     id: EventID.make(millis: now), type: "bench.event", stack: nil, timestamp: now, data: data,
-                    status: .completed, createdAt: now, processedAt: now, attempts: 1, nextRunAt: now)
-                event.encodedData = encoded
+                    status: .completed, createdAt: now, processedAt: now, attempts: 1, nextRunAt: now, encodedData: encoded)
                 try SQLiteEventStore.insert(event, on: db)
                 try SQLiteEventStore.insert(
                     HookExecution(
