@@ -252,8 +252,11 @@ public final class SQLiteEventStore: EventStore {
                 }
             }
         }
-        let prior = db.pendingHookRuns[hookID] ?? (0, 0)
-        db.pendingHookRuns[hookID] = (prior.count + 1, max(prior.last, time))
+        func count(_ runs: inout (count: Int64, last: Int64)) {
+            runs.count += 1
+            runs.last = max(runs.last, time)
+        }
+        count(&db.pendingHookRuns[hookID, default: (0, 0)])  // one hash lookup per execution
     }
 
     public func hookProgress(eventID: String) async throws -> HookProgress {
