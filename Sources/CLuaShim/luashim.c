@@ -86,10 +86,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         /* The first refusal is soft: Lua answers it with an emergency full collection and asks
          * again, and a run whose usage was mostly uncollected garbage (the heap is shared and
          * the collector paced by all of it) then fits. Refused again — or asking for more than
-         * its whole budget at once, which no collection can help (and library buffers call the
-         * allocator directly, without a retry) — the run is over its limit for real: the trip
-         * makes that fatal, beyond the reach of pcall. */
-        if ((S->mem_refused || nsize > S->mem_limit - S->mem_base) && S->trip == SB_TRIP_NONE) {
+         * its whole budget at once, which no collection can help — the run is over its limit
+         * for real: the trip makes that fatal, beyond the reach of pcall. The whole budget, not
+         * what is left of it: garbage counted in an earlier turn of the run may be most of what
+         * it has used, and a collection gives that back. */
+        if ((S->mem_refused || nsize > S->mem_budget) && S->trip == SB_TRIP_NONE) {
             S->trip = SB_TRIP_MEMORY;
         }
         S->mem_refused = 1;
@@ -177,6 +178,7 @@ void sb_install_hook(lua_State *L, int interval) {
 void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr_limit, double deadline) {
     S->mem_peak = S->mem_used;
     S->mem_limit = mem_limit ? S->mem_used + mem_limit : 0;
+    S->mem_budget = mem_limit;
     S->mem_base = S->mem_used;
     S->mem_refused = 0;
     S->instr_limit = instr_limit;

@@ -202,6 +202,7 @@ enum LuaTestSupport {
         let holder = """
             return { execute = function()
               local big = {} for i = 1, 60000 do big[i] = string.rep('a', 100) .. i end
+              collectgarbage('collect')  -- the next cycle now waits for the heap to double
               require('event').dispatch('custom.holding', {})
               return true, tostring(#big)
             end }
@@ -216,6 +217,58 @@ enum LuaTestSupport {
         let h = await held
         #expect(h.success && h.message == "60000", "holder: \(h.message ?? "-")")
         #expect(churned.success && churned.message == "ok", "churner: \(churned.message ?? "-")")
+    }
+
+    /// As above, but the garbage was counted in an earlier turn of the run (before it slept),
+    /// and what it asks for next is one block larger than what is left of its budget, though
+    /// well within the budget. A collection makes room, so it must get one — the "more than the
+    /// whole budget at once" kill is for blocks larger than the budget itself.
+    @Test func garbageFromAnEarlierTurnDoesNotTripALargeAllocation() async {
+        let runtime = LuaRuntime(threads: 1)
+        defer { runtime.shutdown() }
+        let (holding, holdingSink) = AsyncStream<Void>.makeStream()
+        let (release, releaseSink) = AsyncStream<Void>.makeStream()
+        let dispatcher: @Sendable (NewEvent) async -> Result<String, SlothError> = { _ in
+            holdingSink.yield()
+            for await _ in release { break }
+            return .success("held")
+        }
+        func request(_ name: String, _ source: String, memory: Int) -> HookRunRequest {
+            HookRunRequest(
+                hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
+                event: .object(["id": .string(name)]), eventStack: nil, chainDepth: 0,
+                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: memory, instructions: 10_000_000_000), dispatcher: dispatcher)
+        }
+        // Holds ~8 MiB and finishes a collection cycle, so the shared collector's next cycle
+        // waits for the heap to double: the grower's garbage stays until something forces one.
+        let holder = """
+            return { execute = function()
+              local big = {} for i = 1, 70000 do big[i] = string.rep('a', 100) .. i end
+              collectgarbage('collect')
+              require('event').dispatch('custom.holding', {})
+              return true, tostring(#big)
+            end }
+            """
+        // 0.4 MB kept, ~3.3 MB of garbage, a sleep (the turn ends and the garbage is counted),
+        // then one 800 KB string (a concatenation: one block, which Lua retries after a
+        // collection): more than the ~0.5 MB left of 4 MiB, far less than 4 MiB.
+        let grower = """
+            return { execute = function()
+              local half = string.rep('x', 400000)
+              for i = 1, 3000 do local t = {} for j = 1, 60 do t[j] = j end end
+              sleep(0.001)
+              local whole = half .. half
+              local n = 0 for i = 1, 10000 do n = n + 1 end  -- a kill would land here
+              return true, tostring(#whole)
+            end }
+            """
+        async let held = runtime.run(request("holder", holder, memory: 48 << 20))
+        for await _ in holding { break }
+        let grown = await runtime.run(request("grower", grower, memory: 4 << 20))
+        releaseSink.yield()
+        let h = await held
+        #expect(h.success && h.message == "70000", "holder: \(h.message ?? "-")")
+        #expect(grown.success && grown.message == "800000", "grower: \(grown.message ?? "-")")
     }
 
     @Test func libraryTablesAreReadOnly() async {

@@ -25,6 +25,7 @@ typedef struct sb_state {
     size_t mem_peak;
     size_t mem_limit;      /* 0: no limit */
     size_t mem_base;       /* mem_used when the current run's turn began: its budget is mem_limit - mem_base */
+    size_t mem_budget;     /* the current run's whole memory limit (what is left of it can be less) */
     int mem_refused;       /* the last allocation over the limit was refused once (see sb_alloc) */
     int host_depth;        /* > 0 while trusted host code runs: the allocator never fails then */
     long long instr_limit; /* 0: no limit */

@@ -165,6 +165,7 @@ private final class ExecutorLoop {
         S.pointee.deadline = run.deadline
         S.pointee.mem_limit = limits.memoryBytes > 0 ? before + max(1, limits.memoryBytes - run.memoryUsed) : 0
         S.pointee.mem_base = before
+        S.pointee.mem_budget = max(0, limits.memoryBytes)
         S.pointee.mem_refused = 0
         S.pointee.mem_peak = before
         vm.context.run = run
