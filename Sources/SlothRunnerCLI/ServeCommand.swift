@@ -72,6 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             try await engine.start()
             let signals = SignalWaiter([SIGINT, SIGTERM])
             log(.info, "serving \(global.databasePath) as \(engine.owner) (workers \(workers), queue \(queueSize)); pid \(getpid())")
+            log(.debug, "database writer priority: \(WriterPriority.describe(store.writerNice))")
             let signal = await signals.next()
             log(.info, "received \(signal == SIGINT ? "SIGINT" : "SIGTERM"); draining for up to \(grace)")
             let report = await engine.drain(grace: graceSeconds)

@@ -8,6 +8,20 @@ import Testing
         try SQLiteThread(name: "test-writer", batches: true) { try SQLiteConnection(path: dir.path + "/t.db") }
     }
 
+    /// The priority a thread reports is the one its jobs run at: a lower one is always granted;
+    /// a higher one only with privilege, and otherwise the thread reports (and runs at) 0.
+    @Test func reportedPriorityIsTheOneJobsRunAt() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        for requested: Int32 in [7, -3] {
+            let thread = try SQLiteThread(name: "test-nice", batches: true, nice: requested) { try SQLiteConnection(path: dir.path + "/t.db") }
+            defer { thread.close() }
+            let seen = try await thread.perform { _ in getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+            #expect(seen == thread.nice)
+            if requested > 0 { #expect(thread.nice == requested) } else { #expect(thread.nice == requested || thread.nice == 0) }
+        }
+    }
+
     /// A quiet writer runs a held job at once: holding only pays off when the writer is busy.
     @Test(.timeLimit(.minutes(1))) func idleWriterHoldsNothing() async throws {
         let dir = TempDir()

@@ -20,13 +20,27 @@ public final class SQLiteEventStore: EventStore {
     private let reader: SQLiteThread
     private let checkpointer: SQLiteCheckpointer
 
+    /// The writer thread's priority. Every event passes through this one thread (its insert,
+    /// usually with its outcome), so while the writer waits for a CPU the whole pipeline waits:
+    /// a modestly raised priority keeps both cores busy at saturation (`bench`: 11 of 12
+    /// interleaved pairs faster, +6 % on average, 1.66 → 1.75 cores used). Raising it needs
+    /// root or CAP_SYS_NICE; without that the writer runs at the normal priority.
+    /// `SLOTH_RUNNER_WRITER_NICE` sets another value (0 leaves the priority alone).
+    public static let requestedWriterNice: Int32 = {
+        guard let raw = ProcessInfo.processInfo.environment["SLOTH_RUNNER_WRITER_NICE"], let value = Int32(raw) else { return -5 }
+        return min(19, max(-20, value))
+    }()
+
+    /// The writer's nice value as it took effect (0 when raising it was not allowed).
+    public var writerNice: Int32 { writer.nice }
+
     public init(path: String, synchronous: SQLiteSynchronous = .normal) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let checkpointer = try SQLiteCheckpointer(path: path)
         self.checkpointer = checkpointer
-        writer = try SQLiteThread(name: "sloth-db-writer", batches: true) {
+        writer = try SQLiteThread(name: "sloth-db-writer", batches: true, nice: Self.requestedWriterNice) {
             let db = try SQLiteConnection(path: path)
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")

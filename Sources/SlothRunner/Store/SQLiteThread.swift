@@ -67,18 +67,25 @@ final class SQLiteThread: Sendable {
 
     let stats = Stats()
 
-    /// - Parameter nice: the thread's nice value (higher is lower priority; raising it needs
-    ///   no privilege).
+    /// The thread's nice value as it took effect: the one asked for, or 0 when the system did
+    /// not allow it (a negative value needs root or CAP_SYS_NICE).
+    let nice: Int32
+
+    /// - Parameter nice: the thread's nice value (higher is lower priority; lowering it below 0
+    ///   needs privilege, and without it the thread keeps 0).
     init(name: String, batches: Bool, nice: Int32 = 0, open: @escaping @Sendable () throws -> SQLiteConnection) throws {
         self.batches = batches
         let stats = self.stats
         let opened = DispatchSemaphore(value: 0)
         let openError = Mutex<(any Error)?>(nil)
+        let applied = Atomic<Int32>(0)
         let queue = self.queue
         let thread = Thread {
             nameCurrentThread(name)
             // On Linux the nice value is per thread, and `who` 0 is the calling thread.
-            if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
+            if nice != 0, setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) == 0 {
+                applied.store(nice, ordering: .relaxed)
+            }
             let connection: SQLiteConnection
             do {
                 connection = try open()
@@ -97,6 +104,7 @@ final class SQLiteThread: Sendable {
         thread.stackSize = 1 << 20
         thread.start()
         opened.wait()
+        self.nice = applied.load(ordering: .relaxed)
         if let error = openError.withLock({ $0 }) { throw error }
     }
 

@@ -67,6 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
                 ("idle RSS", Format.bytes(result.idleRSS)),
                 ("peak RSS", Format.bytes(result.peakRSS)),
                 ("writer transactions", String(format: "%d, %.0f jobs each on average; in a transaction %.0f%% of the run", result.writer.transactions, Double(result.writer.jobs) / Double(max(1, result.writer.transactions)), result.writer.busySeconds / result.seconds * 100)),
+                ("writer priority", WriterPriority.describe(result.writerNice)),
                 ("outcome in insert", String(format: "%.0f%% of claimed events written once; %.0f%% of events claimed at dispatch", result.fusedShare * 100, result.claimedShare * 100)),
                 ("raw SQLite insert", String(format: "%.0f events/s (event + execution rows, batches of 1000, no engine)", raw)),
                 ("engine / raw", String(format: "%.2f", ratio)),
@@ -80,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
                     "peak_rss_bytes": .int(Int64(result.peakRSS)), "raw_sqlite_events_per_second": .double(raw), "ratio": .double(ratio),
                     "fused_share": .double(result.fusedShare), "cpu_us_per_event": .double(result.cpuPerEvent * 1e6),
                     "writer_transactions": .int(Int64(result.writer.transactions)), "writer_jobs": .int(Int64(result.writer.jobs)),
-                    "writer_busy_seconds": .double(result.writer.busySeconds),
+                    "writer_busy_seconds": .double(result.writer.busySeconds), "writer_nice": .int(Int64(result.writerNice)),
                 ]))
             } else {
                 for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
@@ -107,6 +108,8 @@ struct BenchCommand: AsyncParsableCommand {
         var cpuPerEvent: Double
         /// The same by thread name (`sloth-db-writer`, `sloth-lua-N`, the concurrency pool, ...).
         var cpuPerThread: [(String, Double)]
+        /// The writer thread's nice value as it took effect.
+        var writerNice: Int32
     }
 
     final class Recorder: Sendable {
@@ -322,7 +325,7 @@ struct BenchCommand: AsyncParsableCommand {
             fusedShare: Double(fusion.fused) / Double(max(1, fusion.fused + fusion.plain)),
             claimedShare: Double(fusion.fused + fusion.plain) / Double(events),
             cpuPerEvent: cpuUsed / Double(events),
-            cpuPerThread: perThread)
+            cpuPerThread: perThread, writerNice: store.writerNice)
     }
 }
 
