@@ -178,14 +178,13 @@ enum LuaTestSupport {
         #expect(a.usage.peakMemoryBytes < 8 << 20)
     }
 
-    /// One run holds several MiB while it sleeps, so the shared collector waits for the heap to
-    /// double before its next cycle; another run, with a small limit, makes lots of short-lived
-    /// garbage. Reaching its limit on garbage alone, it must get a collection, not a kill.
-    @Test func garbageAloneDoesNotTripTheMemoryLimit() async {
+    /// Runs `source` (limit `memory`) while another run of the same Lua state holds `strings`
+    /// strings of ~100 bytes: the holder finishes a collection cycle and then waits in
+    /// `event.dispatch` until the run is over, so the shared collector's next cycle waits for the
+    /// heap to double, and garbage the run makes stays until something forces a collection.
+    static func runBesideHolder(_ source: String, memory: Int, holding strings: Int) async -> (run: HookRunResult, holder: HookRunResult) {
         let runtime = LuaRuntime(threads: 1)
         defer { runtime.shutdown() }
-        // The holder waits in `event.dispatch` while it holds its memory: the dispatcher below
-        // tells the test it is holding, then answers only once the churner is done.
         let (holding, holdingSink) = AsyncStream<Void>.makeStream()
         let (release, releaseSink) = AsyncStream<Void>.makeStream()
         let dispatcher: @Sendable (NewEvent) async -> Result<String, SlothError> = { _ in
@@ -201,21 +200,27 @@ enum LuaTestSupport {
         }
         let holder = """
             return { execute = function()
-              local big = {} for i = 1, 60000 do big[i] = string.rep('a', 100) .. i end
-              collectgarbage('collect')  -- the next cycle now waits for the heap to double
+              local big = {} for i = 1, \(strings) do big[i] = string.rep('a', 100) .. i end
+              collectgarbage('collect')
               require('event').dispatch('custom.holding', {})
               return true, tostring(#big)
             end }
             """
+        async let held = runtime.run(request("holder", holder, memory: 48 << 20))
+        for await _ in holding { break }
+        let result = await runtime.run(request("run", source, memory: memory))
+        releaseSink.yield()
+        return (result, await held)
+    }
+
+    /// Another run holds several MiB; this one, with a small limit, makes lots of short-lived
+    /// garbage. Reaching its limit on garbage alone, it must get a collection, not a kill.
+    @Test func garbageAloneDoesNotTripTheMemoryLimit() async {
         // Tables, not library buffers: Lua retries its own allocations after an emergency
         // collection, while buffers of string.rep and friends call the allocator directly.
         let churner = "return { execute = function() for i = 1, 20000 do local t = {} for j = 1, 100 do t[j] = j end end return true, 'ok' end }"
-        async let held = runtime.run(request("holder", holder, memory: 32 << 20))
-        for await _ in holding { break }
-        let churned = await runtime.run(request("churner", churner, memory: 4 << 20))
-        releaseSink.yield()
-        let h = await held
-        #expect(h.success && h.message == "60000", "holder: \(h.message ?? "-")")
+        let (churned, held) = await Self.runBesideHolder(churner, memory: 4 << 20, holding: 60000)
+        #expect(held.success && held.message == "60000", "holder: \(held.message ?? "-")")
         #expect(churned.success && churned.message == "ok", "churner: \(churned.message ?? "-")")
     }
 
@@ -224,31 +229,6 @@ enum LuaTestSupport {
     /// well within the budget. A collection makes room, so it must get one — the "more than the
     /// whole budget at once" kill is for blocks larger than the budget itself.
     @Test func garbageFromAnEarlierTurnDoesNotTripALargeAllocation() async {
-        let runtime = LuaRuntime(threads: 1)
-        defer { runtime.shutdown() }
-        let (holding, holdingSink) = AsyncStream<Void>.makeStream()
-        let (release, releaseSink) = AsyncStream<Void>.makeStream()
-        let dispatcher: @Sendable (NewEvent) async -> Result<String, SlothError> = { _ in
-            holdingSink.yield()
-            for await _ in release { break }
-            return .success("held")
-        }
-        func request(_ name: String, _ source: String, memory: Int) -> HookRunRequest {
-            HookRunRequest(
-                hookID: name, hookName: name, source: source, sourceHash: name, chunkName: "\(name).lua",
-                event: .object(["id": .string(name)]), eventStack: nil, chainDepth: 0,
-                limits: HookLimits(timeoutMillis: 120_000, memoryBytes: memory, instructions: 10_000_000_000), dispatcher: dispatcher)
-        }
-        // Holds ~8 MiB and finishes a collection cycle, so the shared collector's next cycle
-        // waits for the heap to double: the grower's garbage stays until something forces one.
-        let holder = """
-            return { execute = function()
-              local big = {} for i = 1, 70000 do big[i] = string.rep('a', 100) .. i end
-              collectgarbage('collect')
-              require('event').dispatch('custom.holding', {})
-              return true, tostring(#big)
-            end }
-            """
         // 0.4 MB kept, ~3.3 MB of garbage, a sleep (the turn ends and the garbage is counted),
         // then one 800 KB string (a concatenation: one block, which Lua retries after a
         // collection): more than the ~0.5 MB left of 4 MiB, far less than 4 MiB.
@@ -262,12 +242,8 @@ enum LuaTestSupport {
               return true, tostring(#whole)
             end }
             """
-        async let held = runtime.run(request("holder", holder, memory: 48 << 20))
-        for await _ in holding { break }
-        let grown = await runtime.run(request("grower", grower, memory: 4 << 20))
-        releaseSink.yield()
-        let h = await held
-        #expect(h.success && h.message == "70000", "holder: \(h.message ?? "-")")
+        let (grown, held) = await Self.runBesideHolder(grower, memory: 4 << 20, holding: 70000)
+        #expect(held.success && held.message == "70000", "holder: \(held.message ?? "-")")
         #expect(grown.success && grown.message == "800000", "grower: \(grown.message ?? "-")")
     }
 
