@@ -273,7 +273,7 @@ public final class Engine: Sendable {
     /// Starts processing an event. The common case (first claim, one hook) goes straight to a Lua
     /// thread and its outcome is planned there; the rest runs as a task.
     private func begin(_ work: RunQueue.Work) -> Start {
-        // `work.event` is read in place throughout: a local copy would retain every field.
+        // `work.event` is read in place throughout (a local copy would cost a retain and release).
         let matching = matchingHooks(for: work.event)
         guard work.event.attempts <= 1 else {
             Task { completed(work, await process(work.event, matching: matching)) }
