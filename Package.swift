@@ -3,9 +3,10 @@ import PackageDescription
 
 // Module boundaries follow the direction the code reads in:
 // model → store → Lua runtime → engine (all in `SlothRunner`, one folder each) → CLI.
-// The core depends on system C libraries plus two small packages for the hook modules (Yams,
-// swift-mustache), so it builds and tests in a few minutes; the HTTP server and PostgreSQL
-// store arrive later as their own modules.
+// The core depends on system C libraries plus one small package for the hook modules (Yams),
+// so it builds and tests in a few minutes; the HTTP server and PostgreSQL store arrive later
+// as their own modules. Hooks' Mustache templates are rendered by our own bounded renderer
+// (Modules/Template), not swift-mustache, which cannot be stopped mid-render.
 let package = Package(
     name: "sloth-runner",
     platforms: [.macOS(.v15)],
@@ -16,7 +17,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -30,7 +30,6 @@ let package = Package(
             dependencies: [
                 "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "Mustache", package: "swift-mustache"),
             ]
         ),
         .executableTarget(

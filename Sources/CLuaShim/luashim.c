@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <stdatomic.h>
 
 double sb_now(void) {
     struct timespec ts;
@@ -142,6 +143,15 @@ static const char *sb_trip_message(sb_state *S) {
     }
 }
 
+static void sb_hook(lua_State *L, lua_Debug *ar);
+
+/* Sticky: from now on every instruction of this thread raises, so no pcall can swallow the
+ * kill for longer than one instruction. */
+static int sb_raise_trip(lua_State *L, sb_state *S) {
+    lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+    return luaL_error(L, "%s", sb_trip_message(S));
+}
+
 static void sb_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     sb_state *S = sb_getstate(L);
@@ -161,12 +171,31 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
             }
         }
     }
-    if (S->trip != SB_TRIP_NONE) {
-        /* Sticky: from now on every instruction of this thread raises, so no pcall can
-         * swallow the kill for longer than one instruction. */
-        lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
-        luaL_error(L, "%s", sb_trip_message(S));
+    if (S->trip != SB_TRIP_NONE) sb_raise_trip(L, S);
+}
+
+int sb_trip(lua_State *L, int kind, const char *where) {
+    sb_state *S = sb_getstate(L);
+    if (S->trip == SB_TRIP_NONE) {
+        S->trip = kind;
+        S->trip_where = where;
     }
+    return sb_raise_trip(L, S);
+}
+
+void sb_charge(lua_State *L, sb_state *S, long long steps, const char *where) {
+    S->instr_count += steps;
+    if (S->trip != SB_TRIP_NONE) sb_raise_trip(L, S);
+    if (S->instr_limit && S->instr_count > S->instr_limit) sb_trip(L, SB_TRIP_INSTRUCTIONS, where);
+    if (S->deadline > 0 && sb_now() >= S->deadline) sb_trip(L, SB_TRIP_TIMEOUT, where);
+}
+
+const char *sb_activity_call(sb_activity *activity) {
+    return atomic_load_explicit(&activity->call, memory_order_relaxed);
+}
+
+static void sb_set_call(sb_state *S, const char *name) {
+    if (S->activity != NULL) atomic_store_explicit(&S->activity->call, name, memory_order_relaxed);
 }
 
 void sb_install_hook(lua_State *L, int interval) {
@@ -188,6 +217,7 @@ void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr
     S->slice_end = 0;
     S->run_thread = run;
     S->preempted = 0;
+    S->trip_where = NULL;
 }
 
 static int sb_openlibs_protected(lua_State *L) {
@@ -201,6 +231,7 @@ static int sb_openlibs_protected(lua_State *L) {
         luaL_requiref(L, lib->name, lib->func, 1);
         lua_pop(L, 1);
     }
+    sb_open_bounded_string(L);
     return 0;
 }
 
@@ -212,10 +243,20 @@ int sb_openlibs(lua_State *L) {
 static int sb_trampoline(lua_State *L) {
     sb_host_fn fn = (sb_host_fn)lua_touserdata(L, lua_upvalueindex(1));
     void *ctx = lua_touserdata(L, lua_upvalueindex(2));
+    const char *name = (const char *)lua_touserdata(L, lua_upvalueindex(3));
     sb_state *S = sb_getstate(L);
     S->host_depth++;
+    sb_set_call(S, name);
     int n = fn(L, ctx); /* Swift runs here and never raises */
+    sb_set_call(S, NULL);
     S->host_depth--;
+    /* A host call that ran out of the run's time or memory budget set the trip: the kill wins
+     * over whatever the function returned, and stays beyond pcall's reach. */
+    if (S->trip != SB_TRIP_NONE) {
+        if (S->trip_where == NULL) S->trip_where = name;
+        lua_settop(L, 0);
+        return sb_raise_trip(L, S);
+    }
     if (n == SB_HOST_ERROR) return lua_error(L);
     if (n == SB_HOST_YIELD) {
         if (L != S->run_thread || !lua_isyieldable(L)) {
@@ -227,16 +268,20 @@ static int sb_trampoline(lua_State *L) {
     if (S->mem_limit && S->mem_used > S->mem_limit) {
         lua_settop(L, 0);
         lua_gc(L, LUA_GCCOLLECT);
-        if (S->trip == SB_TRIP_NONE) S->trip = SB_TRIP_MEMORY;
-        return luaL_error(L, "memory limit exceeded (host result)");
+        if (S->trip == SB_TRIP_NONE) {
+            S->trip = SB_TRIP_MEMORY;
+            S->trip_where = name;
+        }
+        return sb_raise_trip(L, S);
     }
     return n;
 }
 
-void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx) {
+void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx, const char *name) {
     lua_pushlightuserdata(L, (void *)fn);
     lua_pushlightuserdata(L, ctx);
-    lua_pushcclosure(L, sb_trampoline, 2);
+    lua_pushlightuserdata(L, (void *)name);
+    lua_pushcclosure(L, sb_trampoline, 3);
 }
 
 

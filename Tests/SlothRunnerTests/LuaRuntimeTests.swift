@@ -32,6 +32,10 @@ enum LuaTestSupport {
         return latestStart < earliestEnd
     }
 
+    static func run(limits: HookLimits, _ source: String) async -> HookRunResult {
+        await run(source, limits: limits)
+    }
+
     static func run(
         _ source: String, event: JSONValue = .object(["id": .string("e1"), "type": .string("custom.test"), "data": .object([:])]),
         limits: HookLimits = HookLimits(timeoutMillis: 5_000, memoryBytes: 16 << 20, instructions: 50_000_000),

@@ -19,6 +19,13 @@ typedef int (*sb_host_fn)(lua_State *L, void *ctx);
 #define SB_TRIP_MEMORY 3
 #define SB_TRIP_KILLED 4
 
+/* What an executor thread is doing inside Lua, for the watchdog on another thread: the name of
+ * the host or library function running right now (NULL between calls). Owned by the executor,
+ * so it outlives the Lua states that write to it. */
+typedef struct sb_activity {
+    const char *_Atomic call;
+} sb_activity;
+
 /* One per lua_State; the allocator's userdata, also reachable from every thread of the state. */
 typedef struct sb_state {
     size_t mem_used;
@@ -36,6 +43,8 @@ typedef struct sb_state {
     double slice_end;      /* preempt the run thread after this instant; 0: never */
     lua_State *run_thread; /* the only thread that may yield to Swift */
     int preempted;         /* set when the count hook yielded for preemption */
+    const char *trip_where;  /* the library function a limit tripped in (NULL: in Lua code) */
+    sb_activity *activity;   /* NULL: nobody watches */
     /* Small-block pool (see sb_alloc): a region reserved per state, carved into 16-byte size
      * classes up to SB_POOL_MAX bytes, with a free list per class. */
     char *pool_base;
@@ -57,7 +66,25 @@ void sb_install_hook(lua_State *L, int interval);
 /* Reset the per-run limits before a run starts. */
 void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr_limit, double deadline);
 
-void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx);
+/* Pushes a host function; `name` (a string that lives forever) is what the watchdog and the
+ * limit messages call it, e.g. "template.render". */
+void sb_push_host(lua_State *L, sb_host_fn fn, void *ctx, const char *name);
+
+/* Records that a limit tripped inside library function `where`, makes the kill sticky and
+ * raises it. For C library code only (it longjmps). */
+int sb_trip(lua_State *L, int kind, const char *where);
+
+/* Work a library function did, in steps (one pattern-matching step, one element moved, ...):
+ * charged against the instruction budget and, every so often, checked against the deadline.
+ * Raises the kill when a limit is passed. */
+void sb_charge(lua_State *L, sb_state *S, long long steps, const char *where);
+
+/* The call recorded in an activity (atomic read, for the watchdog thread). */
+const char *sb_activity_call(sb_activity *activity);
+
+/* Replaces string.find/match/gmatch/gsub with versions that charge their steps (see
+ * boundedmatch.c); called while the libraries are opened. */
+void sb_open_bounded_string(lua_State *L);
 /* Push a C function bind(f, env) that sets f's first upvalue (its _ENV) to env. */
 void sb_push_bindfn(lua_State *L);
 

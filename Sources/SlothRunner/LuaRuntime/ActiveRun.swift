@@ -28,6 +28,8 @@ final class ActiveRun {
     var memoryPeak = 0
     var instructions: Int64 = 0
     var trip: Int32 = SB_TRIP_NONE
+    /// The library function a limit tripped in, for the message ("timeout after 5s (in string.find)").
+    var tripWhere: String?
     var output: OutputBuffer
     var pending: PendingOperation?
     var deadlineScheduled = false
@@ -52,8 +54,6 @@ final class ActiveRun {
         self.deadline = startedAt + Double(job.request.limits.timeoutMillis) / 1000
         self.output = OutputBuffer(limit: job.request.maxOutputBytes)
     }
-
-    var complete: @Sendable (HookRunResult) -> Void { job.complete }
 
     var elapsedMillis: Int64 { Int64(((sb_now() - startedAt) * 1000).rounded()) }
 

@@ -30,6 +30,24 @@ final class HostContext {
 /// The Swift functions Lua calls. Each follows the longjmp rule: it never raises, it returns
 /// `SB_HOST_ERROR` with a message pushed, or `SB_HOST_YIELD`, and the C trampoline acts on that.
 enum HostFunctions {
+    /// The functions the prelude builds its base library and modules from (besides the
+    /// modules' own, `ModuleFunctions.all`), by the name the prelude uses.
+    static let preludeFunctions: [(String, sb_host_fn)] = [
+        ("output", output), ("log", log), ("sleep", sleep), ("dispatch", dispatch),
+        ("json_encode", jsonEncode), ("json_decode", jsonDecode),
+    ]
+
+    /// Only in runtimes made for tests: `testing.block(seconds)` busy-waits in a host call
+    /// that checks no limit, standing in for a library call that escaped its bounds.
+    static let testingFunctions: [(String, sb_host_fn)] = [("testing_block", testingBlock)]
+
+    static let testingBlock: sb_host_fn = { L, _ in
+        guard let L else { return 0 }
+        let until = sb_now() + lua_tonumberx(L, 1, nil)
+        while sb_now() < until { usleep(1000) }
+        return 0
+    }
+
     static func context(_ ctx: UnsafeMutableRawPointer?) -> HostContext {
         Unmanaged<HostContext>.fromOpaque(ctx!).takeUnretainedValue()
     }
@@ -52,6 +70,37 @@ enum HostFunctions {
     static func fail(_ L: OpaquePointer, _ message: String) -> Int32 {
         LuaValues.pushString(message, on: L)
         return SB_HOST_ERROR
+    }
+
+    /// What host code working for the running hook may still spend: the memory left under the
+    /// run's cap and the run's deadline.
+    static func budget(_ L: OpaquePointer) -> WorkBudget {
+        guard let S = sb_getstate(L) else { return .unlimited }
+        let limit = S.pointee.mem_limit, used = S.pointee.mem_used
+        let bytes = limit == 0 ? Int.max : (limit > used ? Int(clamping: limit - used) : 0)
+        return WorkBudget(deadline: S.pointee.deadline, bytes: bytes)
+    }
+
+    /// Marks the running hook as over its memory or time limit. The trampoline raises the kill
+    /// as soon as the host function returns, whatever it returns, beyond the reach of pcall.
+    static func trip(_ L: OpaquePointer, _ why: WorkBudget.Exhausted) {
+        guard let S = sb_getstate(L), S.pointee.trip == SB_TRIP_NONE else { return }
+        S.pointee.trip = why == .memory ? SB_TRIP_MEMORY : SB_TRIP_TIMEOUT
+    }
+
+    /// Fails the call because the run's budget ran out (see `trip`).
+    static func exhausted(_ L: OpaquePointer, _ why: WorkBudget.Exhausted) -> Int32 {
+        trip(L, why)
+        return fail(L, why == .memory ? "memory limit exceeded" : "timeout")
+    }
+
+    /// Seconds an operation a hook waits for may take at most: what it asked for, but never
+    /// past the run's own deadline (plus a second, so the run's timeout is what ends it).
+    static func operationTimeout(_ requested: Double, _ ctx: UnsafeMutableRawPointer?) -> Double {
+        var t = requested.isFinite ? max(0.001, requested) : 86_400
+        t = min(t, 86_400)
+        if let run = context(ctx).run { t = min(t, max(0.001, run.deadline - sb_now() + 1)) }
+        return t
     }
 
     /// Whether `L` may suspend to Swift: only the run's own thread, and only where Lua allows it.
@@ -88,10 +137,13 @@ enum HostFunctions {
         let seconds = lua_tonumberx(L, 1, nil)
         guard seconds.isFinite, seconds >= 0 else { return fail(L, "sleep: seconds must be a non-negative number") }
         guard let run = context(ctx).run else { return fail(L, "sleep: cannot wait while the hook file is loading") }
+        // Sleeping past the run's deadline ends at the deadline anyway; clamping keeps every
+        // timer representable (a year of nanoseconds fits, 1e300 s does not).
+        let clamped = min(seconds, max(0, run.deadline - sb_now()) + 1)
         guard canSuspend(L, run) else {
             return fail(L, "sleep: can only be called from the hook itself, not inside a coroutine, metamethod or iterator")
         }
-        run.pending = .sleep(seconds: seconds)
+        run.pending = .sleep(seconds: clamped)
         return SB_HOST_YIELD
     }
 
@@ -103,7 +155,7 @@ enum HostFunctions {
         }
         if let problem = EventTypeName.problem(with: type) { return fail(L, problem) }
         var data = JSONValue.object([:])
-        if lua_type(L, 2) != LUA_TNIL {
+        if lua_type(L, 2) > LUA_TNIL {
             guard lua_type(L, 2) == LUA_TTABLE else { return fail(L, "event data must be a table, got \(LuaValues.typeName(at: 2, on: L))") }
             do { data = try LuaValues.json(at: 2, on: L) } catch { return fail(L, "cannot encode event data: \(error)") }
             if case .array = data { return fail(L, "event data must be a table with named fields, not a list") }
@@ -146,13 +198,17 @@ enum HostFunctions {
 
     static let jsonDecode: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
-        guard let text = LuaValues.string(at: 1, on: L) else {
+        guard let text = LuaValues.bytes(at: 1, on: L) else {
             return fail(L, "json.decode: expected a string, got \(LuaValues.typeName(at: 1, on: L))")
         }
+        var allowance = budget(L)
         do {
-            let value = try JSONValue.parse(text)
+            let value = try JSONValue.parse(bytes: text, budget: &allowance)
             LuaValues.push(value, on: L)
             return 1
+        } catch let error as JSONParseError {
+            if let why = error.exhausted { return exhausted(L, why) }
+            return fail(L, "json.decode: \(error)")
         } catch {
             return fail(L, "json.decode: \(error)")
         }

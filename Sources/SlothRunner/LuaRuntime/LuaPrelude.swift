@@ -30,6 +30,80 @@ local function readonly(name, real)
   return proxy
 end
 
+-- Table functions whose amount of work a hook controls run as Lua when that amount is large,
+-- so the count hook bounds them like any loop: C's table.move loops e - f + 1 times whatever
+-- the table holds, table.insert/remove trust what a __len metamethod answers, and table.sort
+-- on a huge array would compare for longer than any timeout inside one C call.
+do
+  local tbl, getmetatable, tointeger, maxinteger, rawlen = G.table, getmetatable, G.math.tointeger, G.math.maxinteger, rawlen
+  local c_insert, c_remove, c_move, c_sort = tbl.insert, tbl.remove, tbl.move, tbl.sort
+  local function argerror(n, fname, what) error("bad argument #" .. n .. " to '" .. fname .. "' (" .. what .. ")", 3) end
+  local function integer(v, n, fname)
+    local i = tointeger(v)
+    if i ~= nil then return i end
+    if type(v) == "number" then argerror(n, fname, "number has no integer representation") end
+    argerror(n, fname, "number expected, got " .. (v == nil and "no value" or type(v)))
+  end
+  local function length(t)
+    local n = tointeger(#t)
+    if n == nil then error("object length is not an integer", 3) end
+    return n
+  end
+  local function table_arg(t, n, fname)
+    if type(t) ~= "table" then argerror(n, fname, "table expected, got " .. (t == nil and "no value" or type(t))) end
+  end
+
+  tbl.insert = function(t, ...)
+    if getmetatable(t) == nil then return c_insert(t, ...) end
+    table_arg(t, 1, "insert")
+    local e = length(t) + 1
+    local nargs = select("#", ...)
+    if nargs == 1 then t[e] = ...; return end
+    if nargs ~= 2 then error("wrong number of arguments to 'insert'", 2) end
+    local pos, value = ...
+    pos = integer(pos, 2, "insert")
+    if pos < 1 or pos > e then argerror(2, "insert", "position out of bounds") end
+    for i = e, pos + 1, -1 do t[i] = t[i - 1] end
+    t[pos] = value
+  end
+
+  tbl.remove = function(t, ...)
+    if getmetatable(t) == nil then return c_remove(t, ...) end
+    table_arg(t, 1, "remove")
+    local size = length(t)
+    local pos = size
+    if select("#", ...) > 0 and (...) ~= nil then pos = integer((...), 2, "remove") end
+    if pos ~= size and (pos < 1 or pos > size + 1) then argerror(2, "remove", "position out of bounds") end
+    local value = t[pos]
+    for i = pos, size - 1 do t[i] = t[i + 1] end
+    t[pos < size and size or pos] = nil
+    return value
+  end
+
+  tbl.move = function(a1, f, e, t, a2)
+    local fi, ei, ti = integer(f, 2, "move"), integer(e, 3, "move"), integer(t, 4, "move")
+    if ei < fi or ei - fi < 4096 then return c_move(a1, f, e, t, a2) end
+    if a2 == nil then a2 = a1 end
+    table_arg(a1, 1, "move")
+    table_arg(a2, 5, "move")
+    if not (fi > 0 or ei < maxinteger + fi) then argerror(3, "move", "too many elements to move") end
+    local last = ei - fi
+    if ti > maxinteger - last then argerror(4, "move", "destination wrap around") end
+    if ti > ei or ti <= fi or a2 ~= a1 then
+      for i = 0, last do a2[ti + i] = a1[fi + i] end
+    else
+      for i = last, 0, -1 do a2[ti + i] = a1[fi + i] end
+    end
+    return a2
+  end
+
+  local function less(a, b) return a < b end
+  tbl.sort = function(t, cmp)
+    if cmp == nil and type(t) == "table" and rawlen(t) > 65536 then cmp = less end
+    return c_sort(t, cmp)
+  end
+end
+
 local base = {}
 for _, k in next, {"assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
                    "rawlen", "select", "tonumber", "tostring", "type", "xpcall",
@@ -159,6 +233,9 @@ local modules = {
     }
   end,
 }
+if H.testing_block then
+  modules.testing = function() return { block = H.testing_block } end
+end
 local module_names = {}
 for name in next, modules do module_names[#module_names + 1] = name end
 sort(module_names)

@@ -1,16 +1,71 @@
+import CLinux
+import CLuaShim
 import Foundation
 import Synchronization
 
-/// The sandboxed Lua runtime: a few executor threads, each running many hooks as coroutines.
+/// The sandboxed Lua runtime: a few executor threads, each running many hooks as coroutines,
+/// and a watchdog that replaces an executor stuck past a run's deadline.
+///
+/// An executor inside one library call for longer than a few time slices (a long pattern
+/// match, a big template; bounded, but not preemptible) is *hogged*: new runs go to the others,
+/// and when every executor is hogged an overflow executor is started (up to as many as there
+/// are regular ones), so a trivial event never waits behind slow library calls. Overflow
+/// executors stop after a few idle seconds.
 public final class LuaRuntime: Sendable {
-    private let executors: [LuaExecutor]
+    /// The regular executors first, then overflow ones; the watchdog swaps a stuck one for a
+    /// fresh one in place.
+    private let executors: Mutex<[LuaExecutor]>
+    private let regularCount: Int
+    static let hoggedAfterSlices = 5.0
+    static let overflowIdleSeconds = 5.0
     private let next = Atomic<Int>(0)
+    private let timeSlice: Double
+    private let testing: Bool
+    /// Bits of the `sb_now()` instant shutdown began (0: running).
+    private let shutdownStarted = Atomic<UInt64>(0)
+    private let watchdog: LuaWatchdog
+    private let stuckCount = Atomic<Int>(0)
+    private let onStuckThread: (@Sendable (StuckThread) -> Void)?
+    /// How long past a run's deadline an executor may stay inside one call before the watchdog
+    /// gives up on it.
+    public let stuckGrace: Double
+
+    /// What the watchdog did about an executor thread stuck inside a library call.
+    public struct StuckThread: Sendable {
+        /// The hook whose run was stuck (nil while a hook file was loading).
+        public var hookName: String?
+        /// The host or library function it was in ("template.render"), if known.
+        public var call: String?
+        /// Other runs on that thread, failed with it (their attempts count).
+        public var otherRuns: Int
+        /// Threads left behind so far in this process (each idles at the lowest priority until
+        /// its call returns, if ever).
+        public var threadsLeftBehind: Int
+    }
 
     /// - Parameters:
     ///   - threads: executor threads; defaults to the number of cores.
     ///   - timeSlice: how long a CPU-bound hook runs before others get their turn.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, timeSlice: Double = 0.01) {
-        executors = (0..<max(1, threads)).map { LuaExecutor(index: $0, timeSlice: timeSlice) }
+    ///   - stuckGrace: how far past a run's deadline a thread may be inside one call.
+    ///   - onStuckThread: told whenever the watchdog replaces a stuck thread.
+    public convenience init(
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, timeSlice: Double = 0.01, stuckGrace: Double = 1,
+        onStuckThread: (@Sendable (StuckThread) -> Void)? = nil
+    ) {
+        self.init(threads: threads, timeSlice: timeSlice, stuckGrace: stuckGrace, onStuckThread: onStuckThread, testing: false)
+    }
+
+    /// `testing`: hooks may `require("testing")`, whose `block(seconds)` holds the thread in a
+    /// host call that ignores every limit: the one way to exercise the watchdog.
+    init(threads: Int, timeSlice: Double, stuckGrace: Double, onStuckThread: (@Sendable (StuckThread) -> Void)?, testing: Bool) {
+        self.timeSlice = timeSlice
+        self.testing = testing
+        self.stuckGrace = stuckGrace
+        self.onStuckThread = onStuckThread
+        regularCount = max(1, threads)
+        executors = Mutex((0..<max(1, threads)).map { LuaExecutor(index: $0, timeSlice: timeSlice, testing: testing) })
+        watchdog = LuaWatchdog(interval: min(0.1, max(0.01, stuckGrace / 4)))
+        watchdog.start { [weak self] in self?.checkForStuckThreads() }
     }
 
     /// Runs one hook for one event; never throws: every failure is a result.
@@ -28,24 +83,170 @@ public final class LuaRuntime: Sendable {
 
     /// Loads and runs a hook file once, without an event, to learn its contract and metadata.
     public func inspect(source: String, chunkName: String) async throws(SlothError) -> HookInspection {
-        try await pick().inspect(source: source, chunkName: chunkName).get()
+        let executor = pick()
+        defer { executor.load.subtract(1, ordering: .relaxed) }
+        return try await executor.inspect(source: source, chunkName: chunkName).get()
     }
 
-    /// The executor with the fewest runs in flight (round-robin among equals).
+    deinit { watchdog.stop() }
+
+    /// Threads the watchdog has had to leave behind so far.
+    public var stuckThreads: Int { stuckCount.load(ordering: .relaxed) }
+
+    /// Executors inside one library call for longer than a few time slices, at the moment.
+    public var hoggedExecutors: Int {
+        let now = sb_now()
+        return executors.withLock { $0 }.filter { $0.isHogged(now: now, seconds: timeSlice * Self.hoggedAfterSlices) }.count
+    }
+
+    /// Executors started while every one was hogged, at the moment.
+    public var overflowExecutors: Int { executors.withLock { $0.count } - regularCount }
+
+    /// The executor with the fewest runs in flight (round-robin among equals) that is not
+    /// hogged by a library call, with the run counted in its load. Under the lock, so an idle
+    /// overflow executor is never retired while a run is on its way to it.
     private func pick() -> LuaExecutor {
+        let now = sb_now()
+        let hogged = timeSlice * Self.hoggedAfterSlices
         let start = next.add(1, ordering: .relaxed).newValue
-        var best = executors[start % executors.count]
-        var bestLoad = best.load.load(ordering: .relaxed)
-        for i in 1..<executors.count {
-            let e = executors[(start + i) % executors.count]
-            let l = e.load.load(ordering: .relaxed)
-            if l < bestLoad { best = e; bestLoad = l }
+        return executors.withLock { all in
+            var best: LuaExecutor?
+            var bestLoad = Int.max
+            var fallback = all[start % all.count]
+            for i in 0..<all.count {
+                let e = all[(start + i) % all.count]
+                let l = e.load.load(ordering: .relaxed)
+                if l < fallback.load.load(ordering: .relaxed) { fallback = e }
+                if l < bestLoad, !e.isHogged(now: now, seconds: hogged) {
+                    best = e
+                    bestLoad = l
+                }
+            }
+            if best == nil, all.count < regularCount * 2, shutdownStarted.load(ordering: .relaxed) == 0 {
+                let extra = LuaExecutor(index: all.count, timeSlice: timeSlice, testing: testing, overflow: true)
+                all.append(extra)
+                best = extra
+            }
+            let chosen = best ?? fallback
+            chosen.load.add(1, ordering: .relaxed)
+            return chosen
         }
-        return best
     }
 
-    /// Stops the executor threads; runs still in flight end as failures.
+    /// Stops overflow executors that have had nothing to do for a while.
+    private func retireIdleOverflow(now: Double) {
+        let idle = executors.withLock { all -> [LuaExecutor] in
+            let retiring = all.filter {
+                $0.overflow && $0.load.load(ordering: .relaxed) == 0 && $0.busySince.load(ordering: .relaxed) == 0
+                    && now - Double(bitPattern: $0.lastActive.load(ordering: .relaxed)) > Self.overflowIdleSeconds
+            }
+            all.removeAll { e in retiring.contains { $0 === e } }
+            return retiring
+        }
+        for e in idle { e.stop() }
+    }
+
+    /// Stops the executor threads; runs still in flight end as failures. A thread stuck in a
+    /// call is given up on `stuckGrace` after shutdown began, so this always returns.
     public func shutdown() {
-        for e in executors { e.stop() }
+        _ = shutdownStarted.compareExchange(expected: 0, desired: sb_now().bitPattern, ordering: .acquiringAndReleasing)
+        var stopped = Set<ObjectIdentifier>()
+        while true {
+            let pending = executors.withLock { $0 }.filter { !stopped.contains(ObjectIdentifier($0)) }
+            if pending.isEmpty { break }
+            for e in pending {
+                e.stop()
+                stopped.insert(ObjectIdentifier(e))
+            }
+        }
+        watchdog.stop()
+    }
+
+    // MARK: watchdog
+
+    private func checkForStuckThreads() {
+        let now = sb_now()
+        let shutdownBits = shutdownStarted.load(ordering: .acquiring)
+        for executor in executors.withLock({ $0 }) {
+            let bits = executor.busyDeadline.load(ordering: .acquiring)
+            guard bits != 0 else { continue }
+            var limit = Double(bitPattern: bits)
+            if shutdownBits != 0 { limit = min(limit, Double(bitPattern: shutdownBits)) }
+            if now > limit + stuckGrace { replace(executor, now: now) }
+        }
+        if shutdownBits == 0 { retireIdleOverflow(now: now) }
+    }
+
+    /// Gives up on a stuck executor: a fresh one takes its slot and its queue, every run it had
+    /// started is answered as failed (the stuck one as a timeout naming the call), and the old
+    /// thread is left to finish its call, if ever, at the lowest priority.
+    private func replace(_ stuck: LuaExecutor, now: Double) {
+        guard stuck.queue.abandoned.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        let fresh = LuaExecutor(index: stuck.index, timeSlice: timeSlice, testing: testing, overflow: stuck.overflow)
+        executors.withLock { all in
+            if let i = all.firstIndex(where: { $0 === stuck }) { all[i] = fresh }
+        }
+        for job in stuck.queue.forward(to: fresh.queue) {
+            switch job {
+            case .start, .inspect, .stop: fresh.queue.push(job)
+            case .resume, .deadline: break  // for runs of the stuck thread, answered below
+            }
+        }
+        let call = sb_activity_call(stuck.activity).map { String(cString: $0) }
+        let place = call.map { "stuck in \($0)" } ?? "stuck in a library call"
+        let stuckID = stuck.busyRunID.load(ordering: .relaxed)
+        let runs = stuck.started.withLock { runs in
+            defer { runs.removeAll() }
+            return runs
+        }
+        let stuckHook = runs[stuckID]?.job.request.hookName
+        for (id, entry) in runs {
+            let request = entry.job.request
+            let message = id == stuckID
+                ? "timeout after \(formatSeconds(millis: request.limits.timeoutMillis)) (\(place))"
+                : "stopped: the Lua thread running this hook was replaced after hook \(stuckHook ?? "?") got \(place); this attempt counts as failed"
+            entry.job.finish(HookRunResult(
+                success: false, message: message, output: "", durationMillis: Int64(((now - entry.startedAt) * 1000).rounded()),
+                usage: ResourceUsage(), killed: true, startedAt: entry.startedAt))
+        }
+        if stuckID == LuaExecutor.inspectRunID, let job = stuck.inspecting.withLock({ $0 }) {
+            job.finish(.failure(.invalidHook("loading the hook file was stopped: it got \(place) for more than \(formatSeconds(millis: Int64(LuaExecutor.inspectSeconds * 1000)))")))
+        }
+        let tid = stuck.threadID.load(ordering: .relaxed)
+        if tid > 0 { _ = sloth_demote_thread(tid) }
+        let total = stuckCount.add(1, ordering: .relaxed).newValue
+        onStuckThread?(StuckThread(hookName: stuckHook, call: call, otherRuns: max(0, runs.count - 1), threadsLeftBehind: total))
+    }
+}
+
+/// A thread that calls its check at an interval until stopped; no timer work on the
+/// concurrency pool, which a stuck hook must never be able to hold up.
+final class LuaWatchdog: Sendable {
+    private let interval: Double
+    private let stopRequested = Atomic<Bool>(false)
+    private let wake = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(interval: Double) { self.interval = interval }
+
+    func start(_ check: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            nameCurrentThread("sloth-watchdog")
+            while !stopRequested.load(ordering: .acquiring) {
+                _ = wake.wait(timeout: .now() + interval)
+                if stopRequested.load(ordering: .acquiring) { break }
+                check()
+            }
+            done.signal()
+        }
+        thread.name = "sloth-watchdog"
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
+    func stop() {
+        guard stopRequested.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        wake.signal()
+        done.wait()
     }
 }

@@ -1,5 +1,6 @@
 import CLua
 import CLuaShim
+import Foundation
 
 /// One sandboxed Lua state with the prelude loaded and compiled hook chunks cached.
 /// It runs one hook at a time and lives on one executor thread.
@@ -29,9 +30,12 @@ final class LuaVM {
     static let hookInterval: Int32 = 1000
     static let maxCachedChunks = 256
 
-    init() throws(SlothError) {
+    /// - Parameter activity: where host calls are recorded for the executor's watchdog.
+    /// - Parameter testing: adds `require("testing")` (see `LuaRuntime.init(...testing:)`).
+    init(activity: UnsafeMutablePointer<sb_activity>? = nil, testing: Bool = false) throws(SlothError) {
         state = .allocate(capacity: 1)
         state.initialize(to: sb_state())
+        state.pointee.activity = activity
         guard let L = sb_newstate(state) else {
             state.deallocate()
             throw .runtime("cannot create a Lua state: out of memory")
@@ -40,7 +44,7 @@ final class LuaVM {
         state.pointee.host_depth = 1  // set-up is trusted: the allocator must not fail here
         defer { state.pointee.host_depth = 0 }
         guard sb_openlibs(L) == LUA_OK else { throw .runtime("cannot open the Lua libraries") }
-        try loadPrelude()
+        try loadPrelude(testing: testing)
         for name in Self.eventKeyNames {
             LuaValues.pushString(name, on: L)
             eventKeys.append(luaL_ref(L, sb_registryindex()))
@@ -55,7 +59,7 @@ final class LuaVM {
         state.deallocate()
     }
 
-    private func loadPrelude() throws(SlothError) {
+    private func loadPrelude(testing: Bool) throws(SlothError) {
         var source = luaPrelude
         let status = source.withUTF8 { buf in
             buf.withMemoryRebound(to: CChar.self) { sb_loadbuffer(L, $0.baseAddress, $0.count, "=prelude", "t") }
@@ -70,13 +74,9 @@ final class LuaVM {
         }
         field("bind") { sb_push_bindfn(L) }
         field("null") { lua_pushlightuserdata(L, nil) }
-        field("output") { sb_push_host(L, HostFunctions.output, ctx) }
-        field("log") { sb_push_host(L, HostFunctions.log, ctx) }
-        field("sleep") { sb_push_host(L, HostFunctions.sleep, ctx) }
-        field("dispatch") { sb_push_host(L, HostFunctions.dispatch, ctx) }
-        field("json_encode") { sb_push_host(L, HostFunctions.jsonEncode, ctx) }
-        field("json_decode") { sb_push_host(L, HostFunctions.jsonDecode, ctx) }
-        for (name, fn) in ModuleFunctions.all { field(name) { sb_push_host(L, fn, ctx) } }
+        for (name, fn) in HostFunctions.preludeFunctions + ModuleFunctions.all + (testing ? HostFunctions.testingFunctions : []) {
+            field(name) { sb_push_host(L, fn, ctx, HostCallNames.pointer(name)) }
+        }
         lua_rawgeti(L, sb_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
         guard sb_pcall(L, 2, 2) == LUA_OK else { throw .runtime("prelude: \(LuaValues.string(at: -1, on: L) ?? "?")") }
         inspectRef = luaL_ref(L, sb_registryindex())
@@ -187,4 +187,35 @@ final class LuaVM {
     }
 
     var tripped: Int32 { state.pointee.trip }
+}
+
+/// What the watchdog and the limit messages call each host function ("yaml.decode" for the
+/// prelude's `yaml_decode`): C strings made once per process, since the trampoline keeps
+/// pointers to them for as long as any Lua state lives.
+enum HostCallNames {
+    /// Addresses rather than pointers, so the table is plainly Sendable; the strings are never
+    /// freed or written.
+    private static let addresses: [String: UInt] = {
+        var table: [String: UInt] = [:]
+        for (name, _) in HostFunctions.preludeFunctions + ModuleFunctions.all + HostFunctions.testingFunctions {
+            table[name] = UInt(bitPattern: strdup(display(name)))
+        }
+        return table
+    }()
+
+    static func pointer(_ name: String) -> UnsafePointer<CChar>? {
+        addresses[name].flatMap { UnsafePointer(bitPattern: $0) }
+    }
+
+    /// `crypto_hmac_sha256` → `crypto.hmac_sha256`; `output` → `print`.
+    static func display(_ name: String) -> String {
+        switch name {
+        case "output": return "print"
+        case "dispatch": return "event.dispatch"
+        case "sleep", "log": return name
+        default:
+            guard let underscore = name.firstIndex(of: "_") else { return name }
+            return name[..<underscore] + "." + name[name.index(after: underscore)...]
+        }
+    }
 }

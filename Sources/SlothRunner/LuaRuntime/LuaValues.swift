@@ -69,13 +69,43 @@ enum LuaValues {
 
     struct ConversionError: Error, CustomStringConvertible {
         let message: String
-        var description: String { message }
+        /// Where in the value it happened, outermost first (`data`, `hosts`, `3`).
+        var path: [String] = []
+        /// Set when the run's budget ran out (the run has been tripped; the message is moot).
+        var exhausted: WorkBudget.Exhausted?
+
+        init(message: String, exhausted: WorkBudget.Exhausted? = nil) {
+            self.message = message
+            self.exhausted = exhausted
+        }
+
+        var description: String { path.isEmpty ? message : "\(message) (at \(path.joined(separator: ".")))" }
+
+        func inside(_ key: String) -> ConversionError {
+            var e = self
+            e.path.insert(key, at: 0)
+            return e
+        }
+    }
+
+    /// The strict UTF-8 text of the string at `idx`; nil for a string that is not valid UTF-8
+    /// (or not a string).
+    static func validString(at idx: Int32, on L: OpaquePointer) -> String? {
+        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
+        var len = 0
+        guard let p = sb_tostring(L, idx, &len) else { return nil }
+        return p.withMemoryRebound(to: UInt8.self, capacity: len) {
+            String(validating: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
+        }
     }
 
     /// Reads the value at `idx` as JSON. Tables whose keys are exactly 1...n become arrays,
     /// other tables objects (number keys turned into strings); an empty table is an object.
-    static func json(at idx: Int32, on L: OpaquePointer, depth: Int = 0, seen: inout Set<UnsafeRawPointer>) throws(ConversionError) -> JSONValue {
+    /// The work is charged to `budget`: a table that holds the same subtable many times is
+    /// expanded into a tree, which can be exponentially larger than what the hook holds.
+    static func json(at idx: Int32, on L: OpaquePointer, depth: Int = 0, seen: inout Set<UnsafeRawPointer>, budget: inout WorkBudget) throws(ConversionError) -> JSONValue {
         let idx = lua_absindex(L, idx)
+        do { try budget.charge(WorkBudget.Cost.scalar) } catch { throw exhaust(L, error) }
         switch lua_type(L, idx) {
         case LUA_TNIL: return .null
         case LUA_TBOOLEAN: return .bool(lua_toboolean(L, idx) != 0)
@@ -84,7 +114,14 @@ enum LuaValues {
             let d = lua_tonumberx(L, idx, nil)
             guard d.isFinite else { throw ConversionError(message: "cannot encode \(d) (JSON has no NaN or infinity)") }
             return .double(d)
-        case LUA_TSTRING: return .string(string(at: idx, on: L) ?? "")
+        case LUA_TSTRING:
+            var len = 0
+            _ = sb_tostring(L, idx, &len)
+            do { try budget.charge(WorkBudget.Cost.stringOverhead + len) } catch { throw exhaust(L, error) }
+            guard let text = validString(at: idx, on: L) else {
+                throw ConversionError(message: "a string is not valid UTF-8 (binary data? encode it with crypto.base64_encode or crypto.hex)")
+            }
+            return .string(text)
         case LUA_TLIGHTUSERDATA where lua_touserdata(L, idx) == nil: return .null
         case LUA_TTABLE:
             guard depth < JSONValue.maxDepth else { throw ConversionError(message: "nesting deeper than \(JSONValue.maxDepth) levels") }
@@ -93,6 +130,7 @@ enum LuaValues {
             seen.insert(ptr)
             defer { seen.remove(ptr) }
             guard lua_checkstack(L, 4) != 0 else { throw ConversionError(message: "value too deep") }
+            do { try budget.charge(WorkBudget.Cost.container) } catch { throw exhaust(L, error) }
             var entries: [(key: JSONKey, value: JSONValue)] = []
             var allIntegerKeys = true
             lua_pushnil(L)
@@ -100,7 +138,11 @@ enum LuaValues {
                 let key: JSONKey
                 switch lua_type(L, -2) {
                 case LUA_TSTRING:
-                    key = .string(string(at: -2, on: L) ?? "")
+                    guard let text = validString(at: -2, on: L) else {
+                        sb_pop(L, 2)
+                        throw ConversionError(message: "a table key is not valid UTF-8")
+                    }
+                    key = .string(text)
                     allIntegerKeys = false
                 case LUA_TNUMBER where sb_isinteger(L, -2) != 0:
                     key = .int(lua_tointegerx(L, -2, nil))
@@ -110,9 +152,15 @@ enum LuaValues {
                     throw ConversionError(message: "cannot encode a table key of type \(name)")
                 }
                 let value: JSONValue
-                do { value = try json(at: -1, on: L, depth: depth + 1, seen: &seen) } catch {
+                do {
+                    try budget.charge(WorkBudget.Cost.entry)
+                    value = try json(at: -1, on: L, depth: depth + 1, seen: &seen, budget: &budget)
+                } catch let error as ConversionError {
                     sb_pop(L, 2)
-                    throw error
+                    throw error.exhausted == nil ? error.inside(key.text) : error
+                } catch {
+                    sb_pop(L, 2)
+                    throw exhaust(L, error as! WorkBudget.Exhausted)
                 }
                 entries.append((key, value))
                 sb_pop(L, 1)
@@ -131,9 +179,17 @@ enum LuaValues {
         }
     }
 
+    /// Trips the run whose budget ran out (the trampoline raises the kill once the host call
+    /// returns) and describes it.
+    static func exhaust(_ L: OpaquePointer, _ why: WorkBudget.Exhausted) -> ConversionError {
+        HostFunctions.trip(L, why)
+        return ConversionError(message: why == .memory ? "the value is larger than the run's memory limit allows" : "the run's time ran out", exhausted: why)
+    }
+
     static func json(at idx: Int32, on L: OpaquePointer) throws(ConversionError) -> JSONValue {
         var seen = Set<UnsafeRawPointer>()
-        return try json(at: idx, on: L, seen: &seen)
+        var budget = HostFunctions.budget(L)
+        return try json(at: idx, on: L, seen: &seen, budget: &budget)
     }
 
     enum JSONKey {

@@ -15,7 +15,7 @@ public enum EventTypeName {
             } else if (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x5F {
                 previousWasDot = false
             } else {
-                return "event type '\(name)' may only contain lowercase letters, digits, '_' and '.' (found '\(Character(UnicodeScalar(c)))')"
+                return "event type '\(TerminalText.escaped(name))' may only contain lowercase letters, digits, '_' and '.' (found \(offending(in: name)))"
             }
         }
         if previousWasDot { return "event type '\(name)' has an empty segment (two dots or a dot at either end)" }
@@ -24,6 +24,18 @@ public enum EventTypeName {
 
     public static func validate(_ name: String) throws(SlothError) {
         if let problem = problem(with: name) { throw .invalidInput(problem) }
+    }
+
+    /// The first character a type name may not hold, quoted for a message (a whole character,
+    /// not the first byte of its UTF-8 form).
+    static func offending(in name: String) -> String {
+        for ch in name {
+            let ok = ch.unicodeScalars.count == 1 && ch.unicodeScalars.first.map { u in
+                (u.value >= 0x61 && u.value <= 0x7A) || (u.value >= 0x30 && u.value <= 0x39) || u.value == 0x5F || u.value == 0x2E
+            } == true
+            if !ok { return "'\(TerminalText.escaped(String(ch)))'" }
+        }
+        return "a character that is not allowed"
     }
 }
 

@@ -43,6 +43,8 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let message: String
     public let line: Int
     public let column: Int
+    /// Set when parsing stopped because the budget it was given ran out, not at bad input.
+    public var exhausted: WorkBudget.Exhausted?
     public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 }
 
@@ -50,12 +52,20 @@ extension JSONValue {
     public static let maxDepth = 64
 
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: Array(text.utf8))
+        var parser = JSONParser(bytes: Array(text.utf8), budget: .unlimited)
         return try parser.parseDocument()
     }
 
     public static func parse(bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+        var parser = JSONParser(bytes: bytes, budget: .unlimited)
+        return try parser.parseDocument()
+    }
+
+    /// Parses with the work charged to `budget` (a hook's `json.decode`): a document of small
+    /// values can decode to many times its size.
+    public static func parse(bytes: [UInt8], budget: inout WorkBudget) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, budget: budget)
+        defer { budget = parser.budget }
         return try parser.parseDocument()
     }
 
@@ -160,15 +170,27 @@ extension JSONValue {
 private struct JSONParser {
     let bytes: [UInt8]
     var pos = 0
+    var budget: WorkBudget
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], budget: WorkBudget) {
+        self.bytes = bytes
+        self.budget = budget
+    }
+
+    mutating func charge(_ cost: Int) throws(JSONParseError) {
+        do { try budget.charge(cost) } catch {
+            var e = self.error("the decoded value would exceed the hook's \(error == .memory ? "memory limit" : "time limit")")
+            e.exhausted = error
+            throw e
+        }
+    }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         skipWhitespace()
         if pos >= bytes.count { throw error("empty input") }
         let value = try parseValue(depth: 0)
         skipWhitespace()
-        if pos < bytes.count { throw error("unexpected '\(char(bytes[pos]))' after the JSON value") }
+        if pos < bytes.count { throw error("unexpected '\(char(at: pos))' after the JSON value") }
         return value
     }
 
@@ -180,7 +202,17 @@ private struct JSONParser {
         return JSONParseError(message: message, line: line, column: column)
     }
 
-    func char(_ b: UInt8) -> String { String(UnicodeScalar(b)) }
+    /// The character at `at` as text: a whole UTF-8 sequence (not its first byte as Latin-1),
+    /// control bytes and invalid bytes escaped.
+    func char(at position: Int) -> String {
+        let at = position
+        let b = bytes[at]
+        if b < 0x20 || b == 0x7F { return String(format: "\\u%04x", b) }
+        if b < 0x80 { return String(UnicodeScalar(b)) }
+        let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+        if at + length <= bytes.count, let s = String(validating: bytes[at..<at + length], as: UTF8.self) { return s }
+        return String(format: "\\x%02x", b)
+    }
 
     mutating func skipWhitespace() {
         while pos < bytes.count {
@@ -194,6 +226,7 @@ private struct JSONParser {
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth < JSONValue.maxDepth else { throw error("nesting deeper than \(JSONValue.maxDepth) levels") }
         guard pos < bytes.count else { throw error("unexpected end of input") }
+        try charge(WorkBudget.Cost.scalar)
         switch bytes[pos] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
@@ -202,7 +235,7 @@ private struct JSONParser {
         case UInt8(ascii: "f"): try expectWord("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectWord("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-        default: throw error("unexpected '\(char(bytes[pos]))'")
+        default: throw error("unexpected '\(char(at: pos))'")
         }
     }
 
@@ -215,6 +248,7 @@ private struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+        try charge(WorkBudget.Cost.container)
         pos += 1
         var result: [String: JSONValue] = [:]
         skipWhitespace()
@@ -224,6 +258,7 @@ private struct JSONParser {
             guard pos < bytes.count else { throw error("unexpected end of input inside an object") }
             guard bytes[pos] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try parseString()
+            try charge(WorkBudget.Cost.entry)
             skipWhitespace()
             guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw error("expected ':' after key \"\(key)\"") }
             pos += 1
@@ -238,6 +273,7 @@ private struct JSONParser {
     }
 
     mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+        try charge(WorkBudget.Cost.container)
         pos += 1
         var result: [JSONValue] = []
         skipWhitespace()
@@ -295,13 +331,14 @@ private struct JSONParser {
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
                     buffer.append(contentsOf: Array(String(scalar).utf8))
-                default: throw error("invalid escape '\\\(char(e))'")
+                default: throw error("invalid escape '\\\(char(at: pos - 1))'")
                 }
                 runStart = pos
                 continue
             }
             pos += 1
         }
+        try charge(WorkBudget.Cost.stringOverhead + buffer.count)
         guard let s = String(validating: buffer, as: UTF8.self) else { throw error("string is not valid UTF-8") }
         _ = scalars
         scalars = s.unicodeScalars
@@ -353,6 +390,11 @@ private struct JSONParser {
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
         if isInteger, let i = Int64(text) { return .int(i) }
         guard let d = Double(text) else { throw error("invalid number") }
+        // Double("1e999") is infinity, which JSON cannot hold and would be stored as null.
+        guard d.isFinite else {
+            pos = start
+            throw error("number \(text) is out of range (a JSON number must fit a 64-bit float)")
+        }
         return .double(d)
     }
 }

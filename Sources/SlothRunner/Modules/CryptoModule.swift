@@ -8,45 +8,64 @@ import Glibc
 /// `crypto`: hashes, HMAC, encodings, randomness. Strings are byte strings: hashing a binary
 /// value works, and digests come back as lowercase hex.
 enum CryptoModule {
+    /// Hashing and encoding are linear, so an input cap bounds each call's time (64 MiB hashes
+    /// in well under a second); larger inputs are refused rather than left to run past the
+    /// hook's timeout inside one call.
+    static let maxInputBytes = 64 << 20
+
     static func input(_ L: OpaquePointer, _ idx: Int32) -> [UInt8]? {
-        if let b = LuaValues.bytes(at: idx, on: L) { return b }
+        if lua_type(L, idx) == LUA_TSTRING {
+            var len = 0
+            _ = sb_tostring(L, idx, &len)
+            guard len <= maxInputBytes else { return nil }
+            return LuaValues.bytes(at: idx, on: L)
+        }
         if lua_type(L, idx) == LUA_TNUMBER { return Array(LuaValues.errorText(at: idx, on: L).utf8) }
         return nil
     }
 
+    /// Why `input` refused the argument at `idx`.
+    static func refusal(_ L: OpaquePointer, _ idx: Int32, _ fn: String, _ expected: String = "a string") -> Int32 {
+        var len = 0
+        if lua_type(L, idx) == LUA_TSTRING, sb_tostring(L, idx, &len) != nil, len > maxInputBytes {
+            return HostFunctions.fail(L, "\(fn): the input is \(len) bytes; the limit is \(maxInputBytes)")
+        }
+        return HostFunctions.fail(L, "\(fn): expected \(expected)")
+    }
+
     static let sha256: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.sha256: expected a string") }
+        guard let data = input(L, 1) else { return refusal(L, 1, "crypto.sha256") }
         LuaValues.pushString(Hex.encode(SHA256.digest(data)), on: L)
         return 1
     }
 
     static let sha512: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.sha512: expected a string") }
+        guard let data = input(L, 1) else { return refusal(L, 1, "crypto.sha512") }
         LuaValues.pushString(Hex.encode(SHA512.digest(data)), on: L)
         return 1
     }
 
     static let hmacSHA256: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let key = input(L, 1), let message = input(L, 2) else {
-            return HostFunctions.fail(L, "crypto.hmac_sha256: expected (key, message) strings")
-        }
+        guard let key = input(L, 1) else { return refusal(L, 1, "crypto.hmac_sha256", "(key, message) strings") }
+        guard let message = input(L, 2) else { return refusal(L, 2, "crypto.hmac_sha256", "(key, message) strings") }
         LuaValues.pushString(Hex.encode(HMAC.authenticate(key: key, message: message)), on: L)
         return 1
     }
 
     static let base64Encode: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.base64_encode: expected a string") }
+        guard let data = input(L, 1) else { return refusal(L, 1, "crypto.base64_encode") }
         LuaValues.pushString(Data(data).base64EncodedString(), on: L)
         return 1
     }
 
     static let base64Decode: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let text = LuaValues.string(at: 1, on: L) else { return HostFunctions.fail(L, "crypto.base64_decode: expected a string") }
+        guard let raw = input(L, 1) else { return refusal(L, 1, "crypto.base64_decode") }
+        let text = String(decoding: raw, as: UTF8.self)
         guard let data = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines), options: .ignoreUnknownCharacters) else {
             return HostFunctions.fail(L, "crypto.base64_decode: not valid base64")
         }
@@ -56,7 +75,7 @@ enum CryptoModule {
 
     static let hex: sb_host_fn = { L, _ in
         guard let L else { return 0 }
-        guard let data = input(L, 1) else { return HostFunctions.fail(L, "crypto.hex: expected a string") }
+        guard let data = input(L, 1) else { return refusal(L, 1, "crypto.hex") }
         LuaValues.pushString(Hex.encode(data), on: L)
         return 1
     }

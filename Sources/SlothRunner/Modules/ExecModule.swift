@@ -36,7 +36,10 @@ enum ExecModule {
         if let denied = HostFunctions.policy(ctx).check(.exec, command.program) {
             return HostFunctions.fail(L, "exec.run: \(denied)")
         }
-        return HostFunctions.suspend(L, ctx, "exec.run") { await execute(command) }
+        var bounded = command
+        bounded.timeout = HostFunctions.operationTimeout(command.timeout, ctx)
+        let final = bounded
+        return HostFunctions.suspend(L, ctx, "exec.run") { await execute(final) }
     }
 
     static func firstWord(_ s: String) -> String {

@@ -63,16 +63,61 @@ enum FileModule {
             isDirectory: type == .typeDirectory, isFile: type == .typeRegular)
     }
 
+    /// Opens `path` without blocking on a FIFO or a device, and only if it is a regular file:
+    /// a hook's `file.read("/dev/zero")` would otherwise read forever, and opening a FIFO with
+    /// no writer blocks the Lua thread.
+    static func openRegular(_ path: String, flags: Int32, mode: mode_t = 0o644, raw: String, fn: String) -> Result<(fd: Int32, size: Int64), ModuleError> {
+        let fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode)
+        guard fd >= 0 else {
+            if errno == ENOENT { return .failure(ModuleError("\(fn): \(raw): no such file")) }
+            return .failure(ModuleError("\(fn): \(raw): \(errnoText())"))
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let why = errnoText()
+            close(fd)
+            return .failure(ModuleError("\(fn): \(raw): \(why)"))
+        }
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            close(fd)
+            return .failure(ModuleError("\(fn): \(raw) is \(type == S_IFDIR ? "a directory" : "not a regular file (a device, FIFO or socket)")"))
+        }
+        // Back to blocking for the read or write itself (a regular file never waits long).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return .success((fd, Int64(st.st_size)))
+    }
+
     static let hostRead: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.read") else { return SB_HOST_ERROR }
-        guard let st = info(real) else { return HostFunctions.fail(L, "file.read: \(raw): no such file") }
-        guard !st.isDirectory else { return HostFunctions.fail(L, "file.read: \(raw) is a directory") }
-        guard st.size <= maxReadBytes else {
-            return HostFunctions.fail(L, "file.read: \(raw) is \(st.size) bytes; the limit is \(maxReadBytes)")
+        let fd: Int32
+        switch openRegular(real, flags: O_RDONLY, raw: raw, fn: "file.read") {
+        case .success(let f):
+            fd = f.fd
+            guard f.size <= maxReadBytes else {
+                close(fd)
+                return HostFunctions.fail(L, "file.read: \(raw) is \(f.size) bytes; the limit is \(maxReadBytes)")
+            }
+        case .failure(let e): return HostFunctions.fail(L, e.message)
         }
-        guard let data = FileManager.default.contents(atPath: real) else { return HostFunctions.fail(L, "file.read: \(raw): cannot read") }
-        LuaValues.pushBytes(data, on: L)
+        defer { close(fd) }
+        // Read at most one byte past the limit: the size fstat gave may be stale.
+        var data = [UInt8](repeating: 0, count: 64 << 10)
+        var content: [UInt8] = []
+        while true {
+            let n = data.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return HostFunctions.fail(L, "file.read: \(raw): \(errnoText())")
+            }
+            if n == 0 { break }
+            content.append(contentsOf: data[0..<n])
+            guard content.count <= maxReadBytes else {
+                return HostFunctions.fail(L, "file.read: \(raw) grew while it was read; the limit is \(maxReadBytes) bytes")
+            }
+        }
+        LuaValues.pushBytes(content, on: L)
         return 1
     }
 
@@ -83,9 +128,14 @@ enum FileModule {
             return HostFunctions.fail(L, "\(fn): expected the content as a string")
         }
         guard bytes.count <= maxWriteBytes else { return HostFunctions.fail(L, "\(fn): content is \(bytes.count) bytes; the limit is \(maxWriteBytes)") }
-        let fd = open(real, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0o644)
-        guard fd >= 0 else { return HostFunctions.fail(L, "\(fn): \(raw): \(errnoText())") }
+        let fd: Int32
+        switch openRegular(real, flags: O_WRONLY | O_CREAT | (append ? O_APPEND : 0), raw: raw, fn: fn) {
+        case .success(let f): fd = f.fd
+        case .failure(let e): return HostFunctions.fail(L, e.message)
+        }
         defer { close(fd) }
+        // Truncate only once the target is known to be a regular file.
+        if !append, ftruncate(fd, 0) != 0 { return HostFunctions.fail(L, "\(fn): \(raw): \(errnoText())") }
         var written = 0
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
@@ -118,10 +168,19 @@ enum FileModule {
     static let hostList: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.list") else { return SB_HOST_ERROR }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: real) else {
-            return HostFunctions.fail(L, "file.list: \(raw) is not a readable directory")
+        // Read entry by entry and stop past the limit: a directory of millions of names is not
+        // read whole first.
+        guard let dir = opendir(real) else { return HostFunctions.fail(L, "file.list: \(raw) is not a readable directory") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { buf in
+                String(decoding: buf.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            names.append(name)
+            guard names.count <= maxListEntries else { return HostFunctions.fail(L, "file.list: \(raw) has more than \(maxListEntries) entries") }
         }
-        guard names.count <= maxListEntries else { return HostFunctions.fail(L, "file.list: \(raw) has more than \(maxListEntries) entries") }
         LuaValues.push(.array(names.sorted().map(JSONValue.string)), on: L)
         return 1
     }

@@ -45,14 +45,16 @@ enum HTTPModule {
         guard lua_type(L, 1) == LUA_TTABLE, case .object(let o)? = try? LuaValues.json(at: 1, on: L) else {
             return HostFunctions.fail(L, "http.request: expected a table {method =, url =, headers =, body =, json =, timeout =}")
         }
-        let built: Request
+        var built: Request
         switch parse(o) {
         case .success(let r): built = r
         case .failure(let e): return HostFunctions.fail(L, "http.request: \(e.message)")
         }
+        built.timeout = HostFunctions.operationTimeout(built.timeout, ctx)
         let policy = HostFunctions.policy(ctx)
         if let denied = policy.check(.http, built.url.host ?? "") { return HostFunctions.fail(L, "http: \(denied)") }
-        return HostFunctions.suspend(L, ctx, "http") { await perform(built, policy: policy) }
+        let request = built
+        return HostFunctions.suspend(L, ctx, "http") { await perform(request, policy: policy) }
     }
 
     static func parse(_ o: [String: JSONValue]) -> Result<Request, ModuleError> {
