@@ -25,10 +25,12 @@ let package = Package(
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "CSQLiteVFS", dependencies: ["CSQLite"]),
+        // Runs each `exec.run` command under a subreaper of its own, so no descendant outlives it.
+        .target(name: "CExecSupervisor"),
         .target(
             name: "SlothRunner",
             dependencies: [
-                "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux",
+                "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux", "CExecSupervisor",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
             guard config.leaseMillis >= 1000 else { throw SlothError.invalidInput("--lease must be at least 1s") }
 
             ProcessStats.raiseOpenFileLimit()
+            // The daemon's only children are hooks' commands: whatever one leaves behind, even
+            // after killing its own supervisor, is adopted here and killed.
+            ExecSupervision.adoptOrphans()
             let lock = DaemonLock(databasePath: global.databasePath)
             guard lock.tryAcquire() else {
                 throw SlothError.conflict("another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(global.databasePath)")

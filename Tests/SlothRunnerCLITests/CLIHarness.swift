@@ -32,7 +32,7 @@ final class CLI: Sendable {
 
     func file(_ name: String, _ contents: String) -> String {
         let p = home + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(contents.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(contents.utf8))
         return p
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import SlothRunner
 
 /// A temporary directory per test, removed when the value goes away.
@@ -12,7 +13,7 @@ final class TempDir: Sendable {
 
     func file(_ name: String, _ contents: String) -> String {
         let p = path + "/" + name
-        FileManager.default.createFile(atPath: p, contents: Data(contents.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(contents.utf8))
         return p
     }
 }
@@ -24,22 +25,32 @@ final class EngineHarness: Sendable {
     let engine: Engine
     let recorded = RecordedEvents()
 
-    init(configure: (inout EngineConfiguration) -> Void = { _ in }) throws {
-        store = try SQLiteEventStore(path: dir.path + "/sloth.db")
+    let runtime: LuaRuntime
+
+    init(
+        runtime: LuaRuntime = LuaTestSupport.runtime, busyTimeoutMillis: Int32 = 10_000,
+        configure: (inout EngineConfiguration) -> Void = { _ in }
+    ) throws {
+        self.runtime = runtime
+        store = try SQLiteEventStore(path: dir.path + "/sloth.db", busyTimeoutMillis: busyTimeoutMillis)
         var config = EngineConfiguration()
         config.workers = 16
         config.pollMillis = 5
         let recorded = self.recorded
         config.observer = { obs in
-            if case .eventRecorded(let id, let status) = obs { recorded.add(id, status) }
+            switch obs {
+            case .eventRecorded(let id, let status): recorded.add(id, status)
+            case .outcomeWriteFailed(let n, let error): recorded.writeFailed(n, error)
+            default: break
+            }
         }
         configure(&config)
-        engine = Engine(store: store, runtime: LuaTestSupport.runtime, configuration: config)
+        engine = Engine(store: store, runtime: runtime, configuration: config)
     }
 
     func addHook(_ source: String, file: String = "hook.lua", overrides: HookOverrides = HookOverrides()) async throws -> Hook {
         let path = dir.file(file, source)
-        let loaded = try await HookLoader.load(path: path, overrides: overrides, runtime: LuaTestSupport.runtime)
+        let loaded = try await HookLoader.load(path: path, overrides: overrides, runtime: runtime)
         try await store.addHook(loaded.hook)
         return loaded.hook
     }
@@ -59,6 +70,15 @@ final class EngineHarness: Sendable {
 /// Statuses recorded by an engine, with a way to wait for the next one (no sleeps as sync).
 final class RecordedEvents: Sendable {
     private let wake = Wakeup()
-    func add(_ id: String, _ status: EventStatus) { Task { await wake.signal() } }
+    private let failures = Mutex<(count: Int, last: String)>((0, ""))
+    func add(_ id: String, _ status: EventStatus) { wake.signal() }
     func waitForChange(timeoutMillis: Int64) async { await wake.wait(millis: timeoutMillis) }
+
+    func writeFailed(_ n: Int, _ error: String) {
+        failures.withLock { $0 = ($0.count + n, error) }
+        wake.signal()
+    }
+
+    /// Outcomes whose write failed so far (each try counted), and the last error.
+    var writeFailures: (count: Int, last: String) { failures.withLock { $0 } }
 }

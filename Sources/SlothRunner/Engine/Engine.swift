@@ -23,6 +23,10 @@ public final class Engine: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
     private let recorder: OutcomeRecorder
+    /// Events whose row is `processing` under this engine's lease while their work goes on (a
+    /// hook running, an outcome waiting to be written): the leases renewal keeps alive, and
+    /// the only ones. Events written once, in their final state, never enter it.
+    let leaseBook = LeaseBook()
 
     enum Phase: UInt8 { case stopped, running, draining }
 
@@ -34,7 +38,7 @@ public final class Engine: Sendable {
         self.configuration = configuration
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.queue = RunQueue(capacity: configuration.queueCapacity, workers: configuration.workers)
-        self.recorder = OutcomeRecorder(store: store)
+        self.recorder = OutcomeRecorder(store: store, observer: configuration.observer)
     }
 
     // MARK: life cycle
@@ -50,11 +54,10 @@ public final class Engine: Sendable {
         }
         let lease = configuration.leaseMillis
         var duties: [any EngineDuty] = [
-            LeaseRenewal(intervalMillis: max(50, lease / 3)),
+            LeaseKeeper(intervalMillis: max(50, lease / 3), rescues: configuration.claimsFromStore),
             HookRefresh(intervalMillis: 100),
         ]
         if configuration.claimsFromStore {
-            duties.append(LeaseRescue(intervalMillis: max(100, lease / 2)))
             duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis))
         }
         for duty in duties {
@@ -80,12 +83,16 @@ public final class Engine: Sendable {
         var released = 0
         if !queued.isEmpty {
             released += (try? await store.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
+            leaseBook.remove(queued.map(\.id))
             queue.release(queued.count)
         }
         let deadline = monotonicSeconds() + grace
         while inFlight.load(ordering: .acquiring) > 0 && monotonicSeconds() < deadline {
             await idle.wait(millis: Int64(max(1, min(100, (deadline - monotonicSeconds()) * 1000))))
         }
+        // Outcomes that still could not be written are given up on: their leases lapse and the
+        // events are claimed again later (at least once).
+        recorder.stop()
         let unfinished = inFlight.load(ordering: .acquiring) > 0
         if unfinished {
             // Every claim of this incarnation still open is one of those hooks: hand them all back.
@@ -125,7 +132,8 @@ public final class Engine: Sendable {
             id: id, type: new.type, stack: new.stack, timestamp: now, data: new.data, status: .processing, createdAt: now,
             attempts: 1, parentID: new.parentID, chainDepth: new.chainDepth, leaseOwner: owner,
             leaseExpiresAt: now + configuration.leaseMillis, encodedData: encoded)
-        let slot = OutcomeSlot()
+        let book = leaseBook
+        let slot = OutcomeSlot { book.add(id) }
         switch queue.push(event, slot: slot) {
         case .start(let work): self.work(work)
         case .queued: break
@@ -139,10 +147,11 @@ public final class Engine: Sendable {
         } catch {
             // Not accepted. An outcome the insert would have carried is gone with it; one that
             // comes later fails its compare-and-set, as the row does not exist.
-            if let lost = slot.takeForInsert() { finished(event.id, status: lost.status, recorded: false) }
+            if let lost = slot.takeForInsert() { finished(event.id, status: lost.status, recorded: false, tracked: true) }
+            leaseBook.remove([event.id])
             throw .storage("the event was not stored: \(error)")
         }
-        if let status = slot.fusedStatus { finished(event.id, status: status, recorded: true) }
+        if let status = slot.fusedStatus { finished(event.id, status: status, recorded: true, tracked: false) }
         return event
     }
 
@@ -229,6 +238,7 @@ public final class Engine: Sendable {
                     if n > 0 {
                         let claimed = (try? await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now)) ?? []
                         queue.release(n - claimed.count)
+                        leaseBook.add(claimed.map(\.id))
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.
                         if !claimed.isEmpty { try? await refreshHooks(force: false) }
@@ -243,6 +253,7 @@ public final class Engine: Sendable {
                         // Claimed while the engine began draining: straight back to the pool.
                         if !handBack.isEmpty {
                             _ = try? await store.releaseLeases(owner: owner, eventIDs: handBack)
+                            leaseBook.remove(handBack)
                             queue.release(handBack.count)
                         }
                         claimedFull = claimed.count == n
@@ -304,17 +315,19 @@ public final class Engine: Sendable {
     /// others; the worker moves on at once.
     private func deliver(_ work: RunQueue.Work, _ outcome: EventOutcome?) {
         guard let outcome else {
-            finished(work.event.id, status: nil, recorded: false)
+            finished(work.event.id, status: nil, recorded: false, tracked: true)
             return
         }
         if let slot = work.slot, slot.offer(outcome) { return }
         let status = outcome.status
         let eventID = work.event.id
-        recorder.submit(outcome) { recorded in self.finished(eventID, status: status, recorded: recorded) }
+        recorder.submit(outcome) { recorded in self.finished(eventID, status: status, recorded: recorded, tracked: true) }
     }
 
     /// An event's processing is over: recorded with `status`, or handed back (`recorded` false).
-    private func finished(_ eventID: String, status: EventStatus?, recorded: Bool) {
+    /// `tracked`: its lease may be in the lease book (it was written as `processing`).
+    private func finished(_ eventID: String, status: EventStatus?, recorded: Bool, tracked: Bool) {
+        if tracked { leaseBook.remove([eventID]) }
         if let status, recorded {
             configuration.observer?(.eventRecorded(eventID: eventID, status: status))
             if status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
@@ -388,4 +401,25 @@ public final class Engine: Sendable {
         request.chainDepth = event.chainDepth
         return request
     }
+}
+
+/// The set behind `Engine.leaseBook`.
+final class LeaseBook: Sendable {
+    private let ids = Mutex<Set<String>>([])
+
+    func add(_ id: String) { ids.withLock { _ = $0.insert(id) } }
+
+    func add(_ new: [String]) {
+        guard !new.isEmpty else { return }
+        ids.withLock { $0.formUnion(new) }
+    }
+
+    func remove(_ gone: [String]) {
+        ids.withLock { set in
+            if set.isEmpty { return }
+            for id in gone { set.remove(id) }
+        }
+    }
+
+    var snapshot: [String] { ids.withLock { Array($0) } }
 }

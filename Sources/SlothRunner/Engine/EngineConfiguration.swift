@@ -42,6 +42,10 @@ public enum EngineObservation: Sendable {
     case hookStarted(eventID: String, at: Double)
     /// An event's processing was recorded with this status.
     case eventRecorded(eventID: String, status: EventStatus)
+    /// Outcomes could not be written (they are kept and tried again with backoff).
+    case outcomeWriteFailed(outcomes: Int, error: String)
+    /// Outcomes are being written again after failed writes.
+    case outcomesRecovered(afterFailedWrites: Int)
 }
 
 /// Seconds on the monotonic clock the runtime uses.

@@ -172,7 +172,10 @@ public enum HookLoader {
         if let d = overrides.retryDelaySeconds ?? metaDelay { retryDelay = Int64((d * 1000).rounded()) }
 
         var permissions: HookPermissions?
-        if let p = meta["permissions"] { permissions = try HookPermissions.parse(p) }
+        if let p = meta["permissions"] {
+            permissions = try HookPermissions.parse(p)
+            warnings += permissions?.execWarnings ?? []
+        }
         var filter: DataFilter?
         if let f = meta["filter"] { filter = try DataFilter.parse(f) }
 

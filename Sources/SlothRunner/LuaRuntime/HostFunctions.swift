@@ -37,17 +37,6 @@ enum HostFunctions {
         ("json_encode", jsonEncode), ("json_decode", jsonDecode),
     ]
 
-    /// Only in runtimes made for tests: `testing.block(seconds)` busy-waits in a host call
-    /// that checks no limit, standing in for a library call that escaped its bounds.
-    static let testingFunctions: [(String, sb_host_fn)] = [("testing_block", testingBlock)]
-
-    static let testingBlock: sb_host_fn = { L, _ in
-        guard let L else { return 0 }
-        let until = sb_now() + lua_tonumberx(L, 1, nil)
-        while sb_now() < until { usleep(1000) }
-        return 0
-    }
-
     static func context(_ ctx: UnsafeMutableRawPointer?) -> HostContext {
         Unmanaged<HostContext>.fromOpaque(ctx!).takeUnretainedValue()
     }

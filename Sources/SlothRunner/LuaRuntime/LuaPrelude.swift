@@ -234,7 +234,9 @@ local modules = {
   end,
 }
 if H.testing_block then
-  modules.testing = function() return { block = H.testing_block } end
+  modules.testing = function()
+    return { block = H.testing_block, wait = checked(H.testing_wait, "testing.wait"), signal = H.testing_signal }
+  end
 end
 local module_names = {}
 for name in next, modules do module_names[#module_names + 1] = name end

@@ -74,7 +74,7 @@ final class LuaVM {
         }
         field("bind") { sb_push_bindfn(L) }
         field("null") { lua_pushlightuserdata(L, nil) }
-        for (name, fn) in HostFunctions.preludeFunctions + ModuleFunctions.all + (testing ? HostFunctions.testingFunctions : []) {
+        for (name, fn) in HostFunctions.preludeFunctions + ModuleFunctions.all + (testing ? TestingModule.functions : []) {
             field(name) { sb_push_host(L, fn, ctx, HostCallNames.pointer(name)) }
         }
         lua_rawgeti(L, sb_registryindex(), lua_Integer(LUA_RIDX_GLOBALS))
@@ -197,7 +197,7 @@ enum HostCallNames {
     /// freed or written.
     private static let addresses: [String: UInt] = {
         var table: [String: UInt] = [:]
-        for (name, _) in HostFunctions.preludeFunctions + ModuleFunctions.all + HostFunctions.testingFunctions {
+        for (name, _) in HostFunctions.preludeFunctions + ModuleFunctions.all + TestingModule.functions {
             table[name] = UInt(bitPattern: strdup(display(name)))
         }
         return table

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Capabilities a hook declares (`permissions = { exec = {...}, http = {...}, ... }`). A hook that
 /// declares permissions may use only what it lists; one that declares none may use everything,
 /// unless the engine runs with strict permissions.
@@ -47,6 +49,29 @@ public struct HookPermissions: Sendable, Equatable {
         return HookPermissions(grants: grants)
     }
 
+    /// Programs that run other programs: granting one grants everything (`env sh -c ...`,
+    /// `xargs`, `find -exec`, an interpreter's `-c`, `sudo`).
+    static let commandRunners: Set<String> = [
+        "sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "ash", "busybox", "env", "xargs", "nohup", "setsid",
+        "sudo", "su", "doas", "runuser", "pkexec", "timeout", "nice", "ionice", "chrt", "taskset", "stdbuf", "unbuffer",
+        "script", "flock", "time", "watch", "strace", "ltrace", "gdb", "chroot", "nsenter", "unshare", "systemd-run",
+        "find", "parallel", "make", "perl", "python", "python3", "ruby", "node", "nodejs", "lua", "lua5.4", "luajit", "php",
+        "awk", "gawk", "mawk", "nawk", "sed", "vi", "vim", "ed", "emacs", "less", "more", "man", "git", "ssh", "tar", "rsync",
+        "docker", "podman", "kubectl", "crontab", "at", "expect", "tclsh", "osascript", "bwrap", "firejail", "valgrind",
+    ]
+
+    /// Warnings for `hook add`: entries of `permissions.exec` that can run any program.
+    public var execWarnings: [String] {
+        guard let list = grants[.exec] else { return [] }
+        return list.compactMap { grant in
+            let names = [(grant as NSString).lastPathComponent] + (ExecutablePath.realProgram(grant).map { [($0 as NSString).lastPathComponent] } ?? [])
+            guard let runner = names.first(where: { name in
+                Self.commandRunners.contains(name) || ["python", "perl", "ruby", "lua", "php", "node"].contains { name.hasPrefix($0) && name.dropFirst($0.count).allSatisfy { $0.isNumber || $0 == "." } }
+            }) else { return nil }
+            return "permissions.exec lists '\(grant)', which runs other programs (\(runner) can start any command): a hook allowed to run it can run anything"
+        }
+    }
+
     /// Whether `target` is granted for `capability`.
     public func allows(_ capability: Capability, _ target: String) -> Bool {
         guard let list = grants[capability] else { return false }
@@ -81,6 +106,38 @@ public struct PermissionPolicy: Sendable, Equatable {
     }
 
     public static let open = PermissionPolicy(declared: nil, strict: false)
+
+    /// Whether uses of `capability` are limited to what is granted: the hook declared
+    /// permissions, or the engine runs with strict permissions.
+    public func restricts(_ capability: HookPermissions.Capability) -> Bool {
+        if capability == .env && environment != nil { return true }
+        return declared != nil || strict
+    }
+
+    /// Nil when the hook may run `executable` (an absolute path; `viaShell` for a command line,
+    /// which runs the shell), otherwise the message of the denial. Under a restriction, a
+    /// command line is allowed only when the shell itself is granted (a shell string can run
+    /// anything: `echo hi; rm -rf ~`), and a program only when it is the very file a grant
+    /// names, both resolved on PATH and through symbolic links (a `./echo` of the hook's own
+    /// making is not `/usr/bin/echo`).
+    public func checkExec(executable: String, viaShell: Bool, display: String) -> String? {
+        guard restricts(.exec) else { return nil }
+        let grants = declared?.grants[.exec] ?? []
+        let target = ExecutablePath.real(executable) ?? executable
+        let granted = grants.contains { grant in
+            guard let resolved = ExecutablePath.realProgram(grant) else { return false }
+            return resolved == target
+        }
+        if granted { return nil }
+        let how = declared == nil
+            ? "strict permissions are on and this hook declares no permissions.exec"
+            : "this hook's permissions.exec does not list it"
+        if viaShell {
+            return "permission denied: '\(display)' is a command line, which runs \(ExecutablePath.shell) (\(how)); pass an argv list such as {\"echo\", \"hi\"}, which runs no shell, or grant \"sh\" in permissions.exec (which allows any command)"
+        }
+        let name = (display.split(separator: " ").first.map(String.init)) ?? display
+        return "permission denied: this hook may not run command '\(name)' (\(target)): \(how); add it to permissions.exec in the hook"
+    }
 
     /// Nil when allowed, otherwise the message of the denial.
     public func check(_ capability: HookPermissions.Capability, _ target: String) -> String? {

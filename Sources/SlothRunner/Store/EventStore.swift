@@ -15,16 +15,22 @@ public protocol EventStore: Sendable {
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
     /// Records what happened to claimed events, each only if its owner still holds the lease of
-    /// that claim (compare-and-set); per outcome, false when a newer claim owns the event.
-    /// All of them commit together.
-    func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [Bool]
+    /// that claim (compare-and-set). Outcomes are isolated from each other: one that cannot be
+    /// written does not undo the others; executions of hooks removed meanwhile are dropped
+    /// rather than failing the outcome. Throws only when the batch as a whole could not be
+    /// committed (disk full, database locked): then nothing of it was written.
+    func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [OutcomeWrite]
     /// Hook progress of an event from earlier claims: which hooks succeeded, which failed how often.
     func hookProgress(eventID: String) async throws -> HookProgress
     /// When the earliest pending event falls due, if any.
     func nextDueTime() async throws -> Millis?
 
     // MARK: leases
-    func renewLeases(owner: String, until: Millis) async throws
+    /// Extends the leases `owner` holds on the given events (work still in progress: a hook
+    /// running, or an outcome waiting to be written), then returns to pending every lease,
+    /// anyone's, that expired before `now`; in one transaction, so a lease being renewed is
+    /// never rescued. Returns the number rescued.
+    func keepLeases(owner: String, eventIDs: [String], until: Millis, rescueExpiredBefore now: Millis) async throws -> Int
     /// Puts the given (or all) events leased by `owner` back to pending, for another claim.
     func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int
     /// Releases every lease whose owner starts with `nodePrefix` but is not `current`: those of
@@ -91,8 +97,13 @@ public final class OutcomeSlot: Sendable {
     }
 
     private let state = Mutex<State>(.waiting)
+    /// Called when the insert takes the slot without an outcome: the event is written as
+    /// `processing` under its lease (which must then be kept alive until the outcome lands).
+    private let onPlainInsert: (@Sendable () -> Void)?
 
-    public init() {}
+    public init(onPlainInsert: (@Sendable () -> Void)? = nil) {
+        self.onPlainInsert = onPlainInsert
+    }
 
     public var current: State { state.withLock { $0 } }
 
@@ -125,7 +136,7 @@ public final class OutcomeSlot: Sendable {
 
     /// Called by the insert: the outcome to write with the row, if one is there.
     public func takeForInsert() -> EventOutcome? {
-        state.withLock { s in
+        let taken = state.withLock { s -> EventOutcome? in
             switch s {
             case .waiting, .inserted:
                 s = .inserted
@@ -135,12 +146,28 @@ public final class OutcomeSlot: Sendable {
                 return o
             }
         }
+        if taken == nil { onPlainInsert?() }
+        return taken
     }
 }
 
+/// What became of one outcome in `recordOutcomes`.
+public enum OutcomeWrite: Sendable, Equatable {
+    case recorded
+    /// Another claim owns the event now (the lease was rescued or released); nothing written.
+    case superseded
+    /// This outcome could not be written (the others of its batch were); it may be retried.
+    case failed(String)
+}
+
 extension EventStore {
+    /// Records one outcome; true when it was written, false when superseded.
     public func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
-        try await recordOutcomes([outcome])[0]
+        switch try await recordOutcomes([outcome])[0] {
+        case .recorded: return true
+        case .superseded: return false
+        case .failed(let message): throw SlothError.storage(message)
+        }
     }
 }
 

@@ -82,7 +82,7 @@ final class SQLiteConnection {
     /// Hook run counters gathered during the current batch: id → (runs, latest run).
     var pendingHookRuns: [String: (count: Int64, last: Int64)] = [:]
 
-    init(path: String, readOnly: Bool = false) throws(SlothError) {
+    init(path: String, readOnly: Bool = false, busyTimeoutMillis: Int32 = 10_000) throws(SlothError) {
         self.path = path
         sqliteLibraryConfigured
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
@@ -94,7 +94,7 @@ final class SQLiteConnection {
             throw .storage("cannot open database \(path): \(message)")
         }
         handle = db
-        sqlite3_busy_timeout(db, 10_000)
+        sqlite3_busy_timeout(db, busyTimeoutMillis)
         sqlite3_extended_result_codes(db, 1)
     }
 
@@ -117,6 +117,14 @@ final class SQLiteConnection {
     }
 
     var errorMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
+
+    /// Whether a transaction is open. SQLite rolls a whole transaction back by itself on some
+    /// errors (a full disk, I/O errors, running out of memory); after one, statements would run
+    /// one by one in autocommit mode, so a batch must stop at once.
+    var inTransaction: Bool { handle.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
+    /// The extended result code of the last failed call (SQLITE_CONSTRAINT_FOREIGNKEY, ...).
+    var lastErrorCode: Int32 { handle.map { sqlite3_extended_errcode($0) } ?? SQLITE_MISUSE }
 
     func execute(_ sql: String) throws(SlothError) {
         var err: UnsafeMutablePointer<CChar>?

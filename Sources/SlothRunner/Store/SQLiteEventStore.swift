@@ -1,3 +1,4 @@
+import CSQLite
 import Synchronization
 import Foundation
 
@@ -34,14 +35,16 @@ public final class SQLiteEventStore: EventStore {
     /// The writer's nice value as it took effect (0 when raising it was not allowed).
     public var writerNice: Int32 { writer.nice }
 
-    public init(path: String, synchronous: SQLiteSynchronous = .normal) throws {
+    /// - Parameter busyTimeoutMillis: how long a write waits for another process's lock
+    ///   before it fails (and is retried by the engine).
+    public init(path: String, synchronous: SQLiteSynchronous = .normal, busyTimeoutMillis: Int32 = 10_000) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let checkpointer = try SQLiteCheckpointer(path: path)
         self.checkpointer = checkpointer
         writer = try SQLiteThread(name: "sloth-db-writer", batches: true, nice: Self.requestedWriterNice) {
-            let db = try SQLiteConnection(path: path)
+            let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
             try db.execute("PRAGMA journal_mode=WAL")
             try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
             try db.execute("PRAGMA foreign_keys=ON")
@@ -50,7 +53,7 @@ public final class SQLiteEventStore: EventStore {
             return db
         }
         reader = try SQLiteThread(name: "sloth-db-reader", batches: false) {
-            let db = try SQLiteConnection(path: path)
+            let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
             try db.execute("PRAGMA foreign_keys=ON")
             return db
         }
@@ -76,6 +79,19 @@ public final class SQLiteEventStore: EventStore {
 
     public func close() async {
         closeNow()
+    }
+
+    /// Caps the database at `pages` pages (nil: SQLite's default), for tests: growing past it
+    /// fails the way a full disk does (SQLITE_FULL).
+    func setMaxPageCount(_ pages: Int?) async throws {
+        try await writer.perform { db in
+            _ = try db.query("PRAGMA max_page_count = \(pages ?? 4_294_967_294)", []) { $0.intValue(0) }
+        }
+    }
+
+    /// The database's size in pages, as the writer sees it (WAL included).
+    func pageCount() async throws -> Int {
+        try await writer.perform { db in Int(try db.scalarInt("PRAGMA page_count") ?? 0) }
     }
 
     /// Blocking variant of `close` for non-async callers.
@@ -198,9 +214,33 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [Bool] {
+    static let savepointOutcome = HotStatement("SAVEPOINT outcome")
+    static let releaseOutcome = HotStatement("RELEASE outcome")
+    static let rollbackOutcome = HotStatement("ROLLBACK TO outcome")
+
+    public func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [OutcomeWrite] {
         try await writer.perform { db in
-            try outcomes.map { o throws(SlothError) in try Self.record(o, on: db) }
+            // A lone outcome needs no savepoint: its failure fails its job, and the writer
+            // isolates jobs from each other already.
+            if outcomes.count == 1 { return [try Self.record(outcomes[0], on: db) ? .recorded : .superseded] }
+            var results: [OutcomeWrite] = []
+            results.reserveCapacity(outcomes.count)
+            for o in outcomes {
+                try db.run(Self.savepointOutcome) { _ in }
+                do {
+                    let written = try Self.record(o, on: db)
+                    try db.run(Self.releaseOutcome) { _ in }
+                    results.append(written ? .recorded : .superseded)
+                } catch {
+                    // A full disk or an I/O error ends the whole transaction: nothing of the
+                    // batch stands, so the batch fails as a whole.
+                    guard db.inTransaction else { throw error }
+                    _ = try? db.run(Self.rollbackOutcome) { _ in }
+                    _ = try? db.run(Self.releaseOutcome) { _ in }
+                    results.append(.failed("\(error)"))
+                }
+            }
+            return results
         }
     }
 
@@ -217,14 +257,40 @@ public final class SQLiteEventStore: EventStore {
         return true
     }
 
-    /// The executions, retry state and hook counters of an outcome.
+    /// Whether the last failure was a constraint that makes a row of an outcome moot rather
+    /// than the outcome wrong: its hook was removed while it ran (foreign key), or the hook's
+    /// success for this event is recorded already (the one-success index).
+    private static func rowIsMoot(_ db: SQLiteConnection) -> Bool {
+        let code = db.lastErrorCode
+        // SQLITE_CONSTRAINT_FOREIGNKEY (787) and SQLITE_CONSTRAINT_UNIQUE (2067), macros Swift does not import.
+        return code == SQLITE_CONSTRAINT | (3 << 8) || code == SQLITE_CONSTRAINT | (8 << 8)
+    }
+
+    /// The executions, retry state and hook counters of an outcome. A row whose hook is gone
+    /// is skipped: the hook's history went with it, and the event's outcome still stands.
+    /// (SQLite reverts just the failed statement; the transaction goes on.)
     private static func writeEffects(of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
         for x in o.executions {
-            try insert(x, on: db)
+            do {
+                try insert(x, on: db)
+            } catch {
+                if rowIsMoot(db) { continue }
+                throw error
+            }
             Self.countHookRun(x.hookID, at: x.executedAt, on: db)
         }
         for u in o.attemptUpdates {
-            try db.run(
+            do {
+                try writeAttempt(u, of: o, on: db)
+            } catch {
+                if rowIsMoot(db) { continue }
+                throw error
+            }
+        }
+    }
+
+    private static func writeAttempt(_ u: HookAttemptUpdate, of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
+        try db.run(
                 """
                 INSERT INTO hook_attempts (event_id, hook_id, hook_name, attempts, dead, last_error, updated_at) VALUES (?,?,?,?,?,?,?)
                 ON CONFLICT(event_id, hook_id) DO UPDATE SET attempts = excluded.attempts, dead = excluded.dead,
@@ -232,7 +298,6 @@ public final class SQLiteEventStore: EventStore {
                 """,
                 [.text(o.eventID), .text(u.hookID), .text(u.hookName), .int(Int64(u.attempts)), .int(u.dead ? 1 : 0),
                  Self.optionalText(u.lastError), .int(nowMillis())])
-        }
     }
 
     static func insert(_ x: HookExecution, on db: SQLiteConnection) throws(SlothError) {
@@ -295,9 +360,22 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: leases
 
-    public func renewLeases(owner: String, until: Millis) async throws {
-        _ = try await writer.perform { db in
-            try db.run("UPDATE events SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'processing'", [.int(until), .text(owner)])
+    public func keepLeases(owner: String, eventIDs: [String], until: Millis, rescueExpiredBefore now: Millis) async throws -> Int {
+        try await writer.perform { db in
+            // In chunks: a JSON array of ids, read by json_each, is one bound value.
+            var at = 0
+            while at < eventIDs.count {
+                let chunk = eventIDs[at..<min(eventIDs.count, at + 1000)]
+                try db.run(
+                    """
+                    UPDATE events SET lease_expires_at = ?1
+                    WHERE lease_owner = ?2 AND status = 'processing' AND id IN (SELECT value FROM json_each(?3))
+                    """, [.int(until), .text(owner), .text(JSONValue.array(chunk.map(JSONValue.string)).serialized())])
+                at += chunk.count
+            }
+            return try db.run(
+                "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_expires_at < ?",
+                [.int(now)])
         }
     }
 

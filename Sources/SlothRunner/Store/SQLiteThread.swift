@@ -229,8 +229,11 @@ final class SQLiteThread: Sendable {
                 do {
                     results.append(.success(try job.work(db)))
                 } catch {
+                    // SQLite may have rolled the transaction back itself (full disk, I/O
+                    // error): then running the batch again job by job would only fail again.
+                    let rolledBack = !db.inTransaction
                     _ = try? db.run("ROLLBACK")
-                    if batch.count == 1 { return [.failure(error)] }
+                    if batch.count == 1 || rolledBack { return batch.map { _ in .failure(error) } }
                     return nil
                 }
                 continue
@@ -241,6 +244,8 @@ final class SQLiteThread: Sendable {
                 try db.run("RELEASE job")
                 results.append(.success(value))
             } catch {
+                // Without a transaction, what follows would commit statement by statement.
+                guard db.inTransaction else { return batch.map { _ in .failure(error) } }
                 _ = try? db.run("ROLLBACK TO job")
                 _ = try? db.run("RELEASE job")
                 results.append(.failure(error))

@@ -264,6 +264,8 @@ struct BenchCommand: AsyncParsableCommand {
                     recorder.lastFinish.withLock { $0 = monotonicSeconds() }
                     recorder.done.continuation.yield()
                 }
+            case .outcomeWriteFailed, .outcomesRecovered:
+                break
             }
         }
         let engine = Engine(store: store, runtime: runtime, configuration: config)

@@ -6,21 +6,21 @@ protocol EngineDuty: Sendable {
     func perform(_ engine: Engine) async throws
 }
 
-/// Extends the leases of every event this engine is processing, so a long hook keeps its claim.
-struct LeaseRenewal: EngineDuty {
-    let name = "lease-renewal"
+/// Extends the leases of the events this engine is still working on (a long hook keeps its
+/// claim; an outcome waiting to be written keeps its event), and nothing else: a lease this
+/// engine no longer works on lapses. In the same transaction, returns every expired lease to
+/// the pending pool (its node died, or gave the work up).
+struct LeaseKeeper: EngineDuty {
+    let name = "lease-keeper"
     let intervalMillis: Int64
+    /// Whether to rescue expired leases (an engine that does not claim leaves that to others).
+    let rescues: Bool
     func perform(_ engine: Engine) async throws {
-        try await engine.store.renewLeases(owner: engine.owner, until: nowMillis() + engine.configuration.leaseMillis)
-    }
-}
-
-/// Returns events whose lease expired (their node died) to the pending pool.
-struct LeaseRescue: EngineDuty {
-    let name = "lease-rescue"
-    let intervalMillis: Int64
-    func perform(_ engine: Engine) async throws {
-        if try await engine.store.rescueExpiredLeases(now: nowMillis()) > 0 { engine.wakeClaimer() }
+        let now = nowMillis()
+        let rescued = try await engine.store.keepLeases(
+            owner: engine.owner, eventIDs: engine.leaseBook.snapshot, until: now + engine.configuration.leaseMillis,
+            rescueExpiredBefore: rescues ? now : Millis.min)
+        if rescued > 0 { engine.wakeClaimer() }
     }
 }
 
