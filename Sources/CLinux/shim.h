@@ -30,3 +30,9 @@ static inline int sloth_demote_thread(int tid) {
 
 /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
 static inline int sloth_become_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+/// glibc's linear-time substring search (Two-Way); string.h declares it only with _GNU_SOURCE.
+extern void *memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+static inline const void *sloth_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
+}

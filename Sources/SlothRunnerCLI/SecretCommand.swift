@@ -8,8 +8,10 @@ struct SecretCommand: AsyncParsableCommand {
         abstract: "Manage secrets hooks read with secret.get (encrypted at rest with AES-256-GCM).",
         discussion: """
             The key comes from SLOTH_RUNNER_SECRET_KEY (32 bytes as base64 or hex) or from
-            secret.key beside the database, created with mode 0600 on first use. Values are never
-            printed; hooks' output and errors show them as ***.
+            secret.key beside the database, created with mode 0600 when the first secret is set.
+            The database remembers which key sealed its secrets: another key, or a missing key
+            file, is an error saying how to recover (never a silent new key). Values are never
+            printed; hooks' output and errors show them (and their base64, hex and URL forms) as ***.
 
             Examples:
               sloth-runner secret set slack_webhook_url --value https://hooks.slack.com/services/...
@@ -17,8 +19,9 @@ struct SecretCommand: AsyncParsableCommand {
               printf %s "$TOKEN" | sloth-runner secret set api_token
               sloth-runner secret list
               sloth-runner secret delete api_token
+              sloth-runner secret reset --yes      # the key is lost: delete what cannot be opened
             """,
-        subcommands: [SecretSet.self, SecretList.self, SecretDelete.self]
+        subcommands: [SecretSet.self, SecretList.self, SecretDelete.self, SecretReset.self]
     )
 }
 
@@ -77,6 +80,31 @@ struct SecretDelete: AsyncParsableCommand {
         try await global.withStore { store in
             guard try await store.secretDelete(name: name) else { throw SlothError.notFound("no secret named '\(name)' (see `sloth-runner secret list`)") }
             if global.json { printJSON(.object(["name": .string(name), "deleted": .bool(true)])) } else { print("Secret '\(name)' deleted.") }
+        }
+    }
+}
+
+struct SecretReset: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset", abstract: "Delete every secret and forget which key sealed them (when that key is lost).",
+        discussion: """
+            For the one case the key check cannot help with: the key that sealed the secrets is gone
+            (secret.key deleted, SLOTH_RUNNER_SECRET_KEY forgotten). Afterwards `secret set` seals
+            with the key in use, or creates a new key file.
+
+            Example:
+              sloth-runner secret reset --yes
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Confirm: the secrets are deleted for good.") var yes = false
+    func run() async throws {
+        try await global.withStore { store in
+            let count = try await store.secretList().count
+            guard yes else {
+                throw SlothError.invalidInput("this deletes all \(count) secret\(count == 1 ? "" : "s") for good; run again with --yes to do it")
+            }
+            let n = try await store.secretDeleteAll()
+            if global.json { printJSON(.object(["deleted": .int(Int64(n))])) } else { print("Deleted \(n) secret\(n == 1 ? "" : "s"); the next `secret set` starts with the key in use.") }
         }
     }
 }

@@ -121,6 +121,16 @@ public final class Engine: Sendable {
         }
         let now = nowMillis()
         let id = EventID.make(millis: now)
+        if let origin = new.originKey {
+            // A hook's child: stored once per origin however often its parent runs.
+            let event = Engine.pendingEvent(from: new, now: now, id: id, encoded: encoded)
+            let stored: Event
+            do { stored = try await store.insertChildEvent(event, originKey: origin).event } catch {
+                throw .storage("the event was not stored: \(error)")
+            }
+            if running == .running { wakeClaimer() }
+            return stored
+        }
         let fast = running == .running ? queue.reserve(1) == 1 : false
         guard fast else {
             return try await insertPending(Engine.pendingEvent(from: new, now: now, id: id, encoded: encoded), running: running)
@@ -213,6 +223,7 @@ public final class Engine: Sendable {
                     do throws(SlothError) { return .success(try await engine.dispatch(new).id) } catch { return .failure(error) }
                 },
                 maxChainDepth: configuration.maxChainDepth)
+            request.maxDispatchesPerRun = configuration.maxDispatchesPerRun
             request.permissions = PermissionPolicy(
                 declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
             request.state = StoreState(store: engine.store, stack: hook.stack ?? "")

@@ -17,6 +17,8 @@ public struct EngineConfiguration: Sendable {
     public var maxDataBytes = NewEvent.defaultMaxDataBytes
     /// Longest chain of events dispatched by hooks from one root event.
     public var maxChainDepth = 8
+    /// Most events one hook run may dispatch.
+    public var maxDispatchesPerRun = 1000
     public var maxOutputBytes = 64 * 1024
     /// Lua executor threads.
     public var luaThreads = ProcessInfo.processInfo.activeProcessorCount

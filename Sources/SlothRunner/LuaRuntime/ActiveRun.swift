@@ -3,11 +3,28 @@ import CLuaShim
 import Foundation
 import Synchronization
 
-/// Secret values a run has read, to be masked in everything recorded about it.
+/// Secrets a run has read (name and value), to be masked in everything recorded about it and
+/// refused where a hook would store them.
 final class RevealedSecrets: Sendable {
-    private let values = Mutex<[String]>([])
-    func add(_ value: String) { values.withLock { $0.append(value) } }
-    var all: [String] { values.withLock { $0 } }
+    private let secrets = Mutex<(all: [(name: String, value: String)], mask: SecretMask?)>(([], nil))
+
+    func add(name: String, value: String) {
+        secrets.withLock { s in
+            guard !s.all.contains(where: { $0.name == name && $0.value == value }) else { return }
+            s.all.append((name, value))
+            s.mask = nil
+        }
+    }
+
+    /// Every form of every secret read so far (built once per change).
+    var mask: SecretMask {
+        secrets.withLock { s in
+            if let m = s.mask { return m }
+            let m = SecretMask(s.all)
+            s.mask = m
+            return m
+        }
+    }
 }
 
 /// A hook run in flight on an executor: its VM and coroutine, captured output, the operation it
@@ -32,6 +49,8 @@ final class ActiveRun {
     var tripWhere: String?
     var output: OutputBuffer
     var pending: PendingOperation?
+    /// Events this run has dispatched so far: the position of the next one in its origin key.
+    var dispatched = 0
     var deadlineScheduled = false
     /// Made on first use: most runs read no secret.
     private(set) var revealedIfAny: RevealedSecrets?

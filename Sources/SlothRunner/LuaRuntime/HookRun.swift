@@ -14,6 +14,7 @@ public struct HookRunRequest: Sendable {
         var maxOutputBytes: Int
         var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?
         var maxChainDepth: Int
+        var maxDispatchesPerRun = 1000
         var permissions: PermissionPolicy = .open
         var state: (any StateAccess)?
         var secrets: SecretVault?
@@ -68,6 +69,11 @@ public struct HookRunRequest: Sendable {
     public var maxChainDepth: Int {
         get { shared.value.maxChainDepth }
         set { update { $0.maxChainDepth = newValue } }
+    }
+    /// Most events one run may dispatch (`event.dispatch` fails beyond it).
+    public var maxDispatchesPerRun: Int {
+        get { shared.value.maxDispatchesPerRun }
+        set { update { $0.maxDispatchesPerRun = newValue } }
     }
     /// What the hook may use (`exec`, `http`, `file`, `secrets`, `env`).
     public var permissions: PermissionPolicy {
@@ -195,15 +201,25 @@ public struct HookInspection: Sendable, Equatable {
 }
 
 /// Captured `print` and `log` output, bounded so a chatty hook cannot fill the database.
+///
+/// Kept raw a little past the limit and masked as a whole before it is cut (see `final`): a
+/// secret printed across the cut would otherwise be stored in part.
 struct OutputBuffer {
     private(set) var text = ""
+    /// Bytes beyond what is kept raw.
     private(set) var dropped = 0
     let limit: Int
 
+    /// Room beyond the limit: the longest form of the longest secret (64 KiB URL-encoded can
+    /// triple), so every secret that reaches into the kept part is whole when it is masked.
+    static let maskMargin = 3 * SecretVault.maxValueBytes + 16
+
     init(limit: Int) { self.limit = limit }
 
+    private var capacity: Int { limit + Self.maskMargin }
+
     mutating func append(_ line: String) {
-        let room = limit - text.utf8.count
+        let room = capacity - text.utf8.count
         let needed = line.utf8.count + 1
         if needed <= room {
             text += line
@@ -219,8 +235,11 @@ struct OutputBuffer {
         }
     }
 
-    var final: String {
-        dropped > 0 ? text + "\n[output truncated: \(dropped) bytes dropped]" : text
+    /// The output as it is recorded: secrets masked, then cut to the limit.
+    func final(mask: SecretMask = SecretMask([])) -> String {
+        let (kept, cut) = mask.maskedAndBounded(text, limit: limit, cutAlready: dropped > 0)
+        let total = cut + dropped
+        return total > 0 ? kept + "\n[output truncated: \(total) bytes dropped]" : kept
     }
 }
 

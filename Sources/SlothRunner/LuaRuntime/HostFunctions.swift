@@ -92,6 +92,16 @@ enum HostFunctions {
         return t
     }
 
+    /// Why `value` may not be stored (an event's data, a state value): it holds a secret the run
+    /// has read. Events and state are shown by `events get` and `state get`, in plain text, to
+    /// anyone who can read the database; hooks pass a secret's name and read the value where it
+    /// is needed.
+    static func secretInStoredValue(_ run: ActiveRun, _ value: JSONValue, what: String, fn: String) -> String? {
+        guard let revealed = run.revealedIfAny, let leak = revealed.mask.leak(in: value) else { return nil }
+        let place = leak.path.isEmpty ? "" : " (at \(leak.path))"
+        return "\(fn): refusing to store the value of secret '\(leak.secret)' in \(what)\(place): it would be readable in plain text; pass the secret's name instead and read it with secret.get where it is needed"
+    }
+
     /// Whether `L` may suspend to Swift: only the run's own thread, and only where Lua allows it.
     static func canSuspend(_ L: OpaquePointer, _ run: ActiveRun) -> Bool {
         L == run.thread && lua_isyieldable(L) != 0
@@ -149,6 +159,7 @@ enum HostFunctions {
             do { data = try LuaValues.json(at: 2, on: L) } catch { return fail(L, "cannot encode event data: \(error)") }
             if case .array = data { return fail(L, "event data must be a table with named fields, not a list") }
         }
+        if let problem = secretInStoredValue(run, data, what: "the event data", fn: "event.dispatch") { return fail(L, problem) }
         var stack = run.request.eventStack
         if case .string(let s)? = data["stack"] { stack = s }
         if lua_type(L, 3) == LUA_TTABLE {
@@ -161,8 +172,15 @@ enum HostFunctions {
         if depth > run.request.maxChainDepth {
             return fail(L, "refusing to dispatch '\(type)': the chain of events dispatched by hooks would be \(depth) deep, over the limit of \(run.request.maxChainDepth) (a hook loop?)")
         }
+        guard run.dispatched < run.request.maxDispatchesPerRun else {
+            return fail(L, "refusing to dispatch '\(type)': this run has dispatched \(run.dispatched) events, the most one run may (serve --max-dispatches-per-run)")
+        }
+        run.dispatched += 1
         let eventID = run.request.event.id
-        let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth)
+        // Keyed by (parent, hook, position): run again after a failure or a crash, the run's
+        // n-th dispatch finds the child its earlier run stored and stores nothing new.
+        let origin = eventID.map { "\($0)/\(run.request.hookID)/\(run.dispatched)" }
+        let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth, originKey: origin)
         do { _ = try newEvent.validated() } catch { return fail(L, "\(error)") }
         guard let dispatcher = run.request.dispatcher else { return fail(L, "dispatching events is not available here") }
         return suspend(L, ctx, "event.dispatch") {

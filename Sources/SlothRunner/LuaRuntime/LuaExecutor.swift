@@ -403,10 +403,10 @@ private final class ExecutorLoop {
         executor.started.withLock { _ = $0.removeValue(forKey: run.id) }
         run.cancelOperation?()
         run.cancelOperation = nil
-        let secrets = run.revealedIfAny?.all ?? []
+        let mask = run.revealedIfAny?.mask ?? SecretMask([])
         let result = HookRunResult(
-            success: success, message: message.map { Redactor.redact(Self.bounded($0), secrets) },
-            output: Redactor.redact(run.output.final, secrets), durationMillis: run.elapsedMillis,
+            success: success, message: message.map { LuaRunMessages.bounded($0, mask: mask) },
+            output: run.output.final(mask: mask), durationMillis: run.elapsedMillis,
             usage: run.usage, killed: killed, startedAt: run.startedAt)
         let vm = run.vm
         vm.release(thread: run.thread, ref: run.threadRef)
@@ -420,14 +420,7 @@ private final class ExecutorLoop {
         run.job.finish(result)
     }
 
-    static let maxMessageBytes = 4096
 
-    /// Error messages can nest without end (a C stack overflow repeats its position per level).
-    static func bounded(_ message: String) -> String {
-        guard message.utf8.count > maxMessageBytes else { return message }
-        let head = String(decoding: Array(message.utf8.prefix(maxMessageBytes)), as: UTF8.self)
-        return head + "… [\(message.utf8.count - maxMessageBytes) more bytes]"
-    }
 
     func inspect(source: String, chunkName: String) -> Result<HookInspection, SlothError> {
         let vm: LuaVM
@@ -473,5 +466,17 @@ private final class ExecutorLoop {
             }
             return .failure(.invalidHook("loading the hook file failed: \(LuaValues.errorText(at: -1, on: co))"))
         }
+    }
+}
+
+/// How a run's message is recorded.
+enum LuaRunMessages {
+    static let maxMessageBytes = 4096
+
+    /// Error messages can nest without end (a C stack overflow repeats its position per level).
+    /// Masked before they are cut, so no part of a secret stays at the cut.
+    static func bounded(_ message: String, mask: SecretMask = SecretMask([])) -> String {
+        let (kept, dropped) = mask.maskedAndBounded(message, limit: maxMessageBytes)
+        return dropped > 0 ? kept + "… [\(dropped) more bytes]" : kept
     }
 }

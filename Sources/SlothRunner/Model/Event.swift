@@ -146,15 +146,22 @@ public struct NewEvent: Sendable {
     public var stack: String?
     public var parentID: String?
     public var chainDepth: Int
+    /// For an event a hook dispatched: `parent/hook/position`, which the store keeps unique, so
+    /// a parent run again stores each child once (see `EventStore.insertChildEvent`).
+    public var originKey: String?
 
     public static let defaultMaxDataBytes = 1 << 20
 
-    public init(type: String, data: JSONValue = .object([:]), stack: String? = nil, parentID: String? = nil, chainDepth: Int = 0) {
+    public init(
+        type: String, data: JSONValue = .object([:]), stack: String? = nil, parentID: String? = nil, chainDepth: Int = 0,
+        originKey: String? = nil
+    ) {
         self.type = type
         self.data = data
         self.stack = stack
         self.parentID = parentID
         self.chainDepth = chainDepth
+        self.originKey = originKey
     }
 
     /// Checks the type name, that data is an object, its size, and the stack name.

@@ -15,7 +15,7 @@ enum SecretModule {
         return HostFunctions.suspend(L, ctx, "secret.get") {
             do {
                 guard let value = try await vault.get(name) else { return .success(.null) }
-                recorder.add(value)
+                recorder.add(name: name, value: value)
                 return .success(.string(value))
             } catch {
                 return .failure(ModuleError("\(error)"))

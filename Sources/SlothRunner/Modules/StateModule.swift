@@ -115,9 +115,20 @@ enum StateModule {
         return HostFunctions.suspend(L, ctx, "state.get", run { try await state.get(key) ?? .null })
     }
 
+    /// Refuses (message pushed, nil returned) a key or value that holds a secret the run read.
+    static func noSecret(_ L: OpaquePointer, _ ctx: UnsafeMutableRawPointer?, key: String, value: JSONValue, _ fn: String) -> Bool {
+        guard let run = HostFunctions.context(ctx).run else { return true }
+        if let problem = HostFunctions.secretInStoredValue(run, .object([key: value]), what: "state", fn: fn) {
+            LuaValues.pushString(problem, on: L)
+            return false
+        }
+        return true
+    }
+
     static let set: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (state, key) = access(L, ctx, "state.set"), let v = value(L, 2, "state.set") else { return SB_HOST_ERROR }
+        guard noSecret(L, ctx, key: key, value: v, "state.set") else { return SB_HOST_ERROR }
         guard let t = ttl(L, 3) else { return HostFunctions.fail(L, "state.set: ttl must be a positive number of seconds") }
         return HostFunctions.suspend(L, ctx, "state.set", run { try await state.set(key, v, ttl: t); return .bool(true) })
     }
@@ -148,6 +159,7 @@ enum StateModule {
             do { expected = try LuaValues.json(at: 2, on: L) } catch { return HostFunctions.fail(L, "state.compare_and_set: \(error)") }
         }
         guard let v = value(L, 3, "state.compare_and_set") else { return SB_HOST_ERROR }
+        guard noSecret(L, ctx, key: key, value: v, "state.compare_and_set") else { return SB_HOST_ERROR }
         guard let t = ttl(L, 4) else { return HostFunctions.fail(L, "state.compare_and_set: ttl must be a positive number of seconds") }
         let old = expected
         return HostFunctions.suspend(L, ctx, "state.compare_and_set", run { .bool(try await state.compareAndSet(key, expected: old, value: v, ttl: t)) })

@@ -65,33 +65,69 @@ public struct SecretCipher: Sendable {
     }
 }
 
+extension SecretCipher {
+    /// A value that tells keys apart without revealing them: the first 16 hex digits of
+    /// HMAC-SHA256(key, a fixed text). Stored with the secrets, it says whether the key in use
+    /// is the one that sealed them.
+    public var checkValue: String {
+        String(Hex.encode(HMAC.authenticate(key: key, message: Array("sloth-runner secret key check v1".utf8))).prefix(16))
+    }
+}
+
 /// Where the secret key comes from: `SLOTH_RUNNER_SECRET_KEY` (base64 or hex of 32 bytes), or a
-/// key file beside the database, created with mode 0600 on first use.
+/// key file beside the database, created with mode 0600 only when nothing was sealed before.
 public enum SecretKeyring {
-    public static func cipher(databasePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(SlothError) -> SecretCipher {
+    public struct Key: Sendable {
+        public let cipher: SecretCipher
+        /// Where it came from, for messages: "SLOTH_RUNNER_SECRET_KEY" or the file's path.
+        public let origin: String
+        /// Whether the key file was created just now.
+        public let created: Bool
+    }
+
+    public static func keyFilePath(databasePath: String) -> String {
+        let dir = (databasePath as NSString).deletingLastPathComponent
+        return (dir.isEmpty ? "." : dir) + "/secret.key"
+    }
+
+    /// The key to use. A missing key file is created only when `mayCreate` (no secret is sealed
+    /// yet); otherwise it is an error that says how to recover, never a silent new key.
+    public static func load(
+        databasePath: String, mayCreate: Bool, sealedSecrets: Int, keyCheck: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(SlothError) -> Key {
         if let text = environment["SLOTH_RUNNER_SECRET_KEY"], !text.isEmpty {
-            return try SecretCipher(key: try decode(text, origin: "SLOTH_RUNNER_SECRET_KEY"))
+            return Key(cipher: try SecretCipher(key: try decode(text, origin: "SLOTH_RUNNER_SECRET_KEY")), origin: "SLOTH_RUNNER_SECRET_KEY", created: false)
         }
-        let path = (databasePath as NSString).deletingLastPathComponent + "/secret.key"
+        let path = keyFilePath(databasePath: databasePath)
         if let data = FileManager.default.contents(atPath: path) {
-            return try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path))
+            return Key(cipher: try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path)), origin: path, created: false)
+        }
+        guard mayCreate else {
+            throw .storage(
+                "the secret key file \(path) is missing, but this database holds \(sealedSecrets) secret\(sealedSecrets == 1 ? "" : "s") sealed with another key (key check \(keyCheck ?? "unknown")). "
+                    + "Restore \(path) from a backup, or set SLOTH_RUNNER_SECRET_KEY to the key that sealed them. "
+                    + "If that key is lost, `sloth-runner secret reset --yes` deletes the secrets that can no longer be opened, and `secret set` starts a new key.")
         }
         var key = [UInt8](repeating: 0, count: SecretCipher.keyBytes)
         guard RAND_bytes(&key, Int32(key.count)) == 1 else { throw .runtime("no randomness for a secret key") }
         let text = Data(key).base64EncodedString() + "\n"
-        let dir = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // Created with 0600 from the start, never readable by others even briefly.
         let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
             if let data = FileManager.default.contents(atPath: path) {  // another process won the race
-                return try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path))
+                return Key(cipher: try SecretCipher(key: try decode(String(decoding: data, as: UTF8.self), origin: path)), origin: path, created: false)
             }
-            throw .storage("cannot create the secret key file \(path)")
+            throw .storage("cannot create the secret key file \(path): \(String(cString: strerror(errno)))")
         }
-        _ = text.withCString { write(fd, $0, strlen($0)) }
+        let written = text.withCString { write(fd, $0, strlen($0)) }
+        let synced = fsync(fd) == 0
         close(fd)
-        return try SecretCipher(key: key)
+        guard written == text.utf8.count, synced else {
+            unlink(path)
+            throw .storage("cannot write the secret key file \(path)")
+        }
+        return Key(cipher: try SecretCipher(key: key), origin: path, created: true)
     }
 
     static func decode(_ text: String, origin: String) throws(SlothError) -> [UInt8] {

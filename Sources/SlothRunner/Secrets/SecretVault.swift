@@ -2,27 +2,62 @@ import Foundation
 import Synchronization
 
 /// Secrets as hooks and the CLI see them: sealed in the store, opened with the keyring's key.
+///
+/// The store remembers which key sealed its secrets (a key check value, `SecretCipher.checkValue`):
+/// a different key, or a key file gone missing, is an error that says what happened and how to
+/// recover — never a new key that silently makes the old secrets unreadable, or two keys mixed
+/// in one store.
 public final class SecretVault: Sendable {
     public let store: any EventStore
-    private let keyring: @Sendable () throws(SlothError) -> SecretCipher
+    /// Loads the key: (may create a key file, secrets sealed so far, their key check).
+    private let keyring: @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key
     private let cipher = Mutex<SecretCipher?>(nil)
     public static let maxValueBytes = 64 * 1024
+    static let keyCheckSetting = "secret_key_check"
 
-    /// The key is loaded (or the key file created) on first use, not before.
-    public init(store: any EventStore, keyring: @escaping @Sendable () throws(SlothError) -> SecretCipher) {
+    public init(store: any EventStore, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
         self.store = store
         self.keyring = keyring
     }
 
+    /// The key comes from `SLOTH_RUNNER_SECRET_KEY` or `secret.key` beside the database; it is
+    /// loaded (or the key file created) on first use, not before.
     public convenience init(store: any EventStore, databasePath: String) {
-        self.init(store: store) { () throws(SlothError) in try SecretKeyring.cipher(databasePath: databasePath) }
+        self.init(store: store) { (mayCreate: Bool, sealed: Int, check: String?) throws(SlothError) in
+            try SecretKeyring.load(databasePath: databasePath, mayCreate: mayCreate, sealedSecrets: sealed, keyCheck: check)
+        }
     }
 
-    func key() throws(SlothError) -> SecretCipher {
+    /// The key, checked against the one that sealed the store's secrets.
+    func key() async throws -> SecretCipher {
         if let c = cipher.withLock({ $0 }) { return c }
-        let c = try keyring()
-        cipher.withLock { $0 = c }
-        return c
+        let stored = try await store.setting(Self.keyCheckSetting)
+        let sealed = try await store.secretList()
+        // With nothing sealed, any key (a new one included) is fine.
+        let key = try keyring(sealed.isEmpty, sealed.count, stored)
+        let check = key.cipher.checkValue
+        if !sealed.isEmpty {
+            if let stored {
+                guard stored == check else { throw Self.mismatch(key, check: check, stored: stored, count: sealed.count) }
+            } else {
+                // Sealed before the store kept a key check: the key must open them.
+                guard let first = sealed.first, let box = try await store.secretGet(name: first.name),
+                    (try? key.cipher.open(box, name: first.name)) != nil
+                else { throw Self.mismatch(key, check: check, stored: "not recorded", count: sealed.count) }
+                try await store.setSetting(Self.keyCheckSetting, value: check)
+            }
+        }
+        cipher.withLock { $0 = key.cipher }
+        return key.cipher
+    }
+
+    static func mismatch(_ key: SecretKeyring.Key, check: String, stored: String, count: Int) -> SlothError {
+        let other = key.origin == "SLOTH_RUNNER_SECRET_KEY"
+            ? "unset SLOTH_RUNNER_SECRET_KEY to use the key file beside the database, or set it to the key that sealed them"
+            : "set SLOTH_RUNNER_SECRET_KEY to the key that sealed them, or restore the key file \(key.origin) from a backup"
+        return .invalidInput(
+            "the secret key from \(key.origin) (key check \(check)) is not the key that sealed this database's \(count) secret\(count == 1 ? "" : "s") (key check \(stored)): \(other). "
+                + "If that key is lost, `sloth-runner secret reset --yes` deletes the secrets that can no longer be opened.")
     }
 
     public static func validateName(_ name: String) throws(SlothError) {
@@ -35,24 +70,24 @@ public final class SecretVault: Sendable {
         try Self.validateName(name)
         guard !value.isEmpty else { throw SlothError.invalidInput("a secret value cannot be empty") }
         guard value.utf8.count <= Self.maxValueBytes else { throw SlothError.invalidInput("a secret value is at most \(Self.maxValueBytes) bytes") }
-        try await store.secretPut(name: name, sealed: try key().seal(Array(value.utf8), name: name), now: nowMillis())
+        let c = try await key()
+        // The first secret sealed records which key sealed it; a key that lost a race to another
+        // process sealing with a different key is refused here.
+        let check = c.checkValue
+        let recorded = try await store.setSettingIfAbsent(Self.keyCheckSetting, value: check)
+        if recorded != check {
+            let count = try await store.secretList().count
+            if count == 0 {
+                try await store.setSetting(Self.keyCheckSetting, value: check)
+            } else {
+                throw Self.mismatch(SecretKeyring.Key(cipher: c, origin: "the key in use", created: false), check: check, stored: recorded, count: count)
+            }
+        }
+        try await store.secretPut(name: name, sealed: try c.seal(Array(value.utf8), name: name), now: nowMillis())
     }
 
     public func get(_ name: String) async throws -> String? {
         guard let sealed = try await store.secretGet(name: name) else { return nil }
-        return String(decoding: try key().open(sealed, name: name), as: UTF8.self)
-    }
-}
-
-/// Replaces every occurrence of revealed secret values with `***`. Values shorter than four
-/// characters are left alone: masking them would mangle unrelated text.
-enum Redactor {
-    static func redact(_ text: String, _ secrets: [String]) -> String {
-        if secrets.isEmpty { return text }
-        var out = text
-        for s in secrets.sorted(by: { $0.count > $1.count }) where s.count >= 4 {
-            out = out.replacingOccurrences(of: s, with: "***")
-        }
-        return out
+        return String(decoding: try await key().open(sealed, name: name), as: UTF8.self)
     }
 }

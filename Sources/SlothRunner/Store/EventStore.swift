@@ -12,6 +12,11 @@ public protocol EventStore: Sendable {
     /// same transaction: no second write of the row. A busy store may hold the insert back a
     /// few milliseconds for the outcome to arrive.
     func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws
+    /// Commits an event a hook dispatched, pending, unless an event with the same origin —
+    /// (parent event, hook, position in the run) — is stored already: then that one is
+    /// returned and nothing is written. A parent run again (retried, or re-claimed after a
+    /// crash) thus stores each of its children at most once.
+    func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool)
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
     /// Records what happened to claimed events, each only if its owner still holds the lease of
@@ -79,6 +84,14 @@ public protocol EventStore: Sendable {
     func secretGet(name: String) async throws -> SecretCipher.Sealed?
     func secretList() async throws -> [SecretInfo]
     func secretDelete(name: String) async throws -> Bool
+    /// Deletes every secret and the key check (`secret reset`); returns how many were deleted.
+    func secretDeleteAll() async throws -> Int
+
+    // MARK: settings of the store itself
+    func setting(_ key: String) async throws -> String?
+    /// Stores `value` unless the key has one; returns the value stored now (either).
+    func setSettingIfAbsent(_ key: String, value: String) async throws -> String
+    func setSetting(_ key: String, value: String) async throws
 
     func close() async
 }

@@ -160,6 +160,25 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    public func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool) {
+        try await writer.perform { db in
+            let inserted = try db.run(
+                """
+                INSERT INTO events (\(Self.eventColumns), origin_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                ON CONFLICT(origin_key) WHERE origin_key IS NOT NULL DO NOTHING
+                """,
+                [.text(event.id), .text(event.type), .text(event.encodedData ?? event.data.serialized()), .text(event.status.rawValue),
+                 Self.optionalText(event.error), .int(event.timestamp), .int(event.createdAt), Self.optionalInt(event.processedAt),
+                 Self.optionalText(event.stack), .int(Int64(event.attempts)), .int(event.nextRunAt), Self.optionalText(event.leaseOwner),
+                 Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)), .text(originKey)])
+            if inserted == 1 { return (event, true) }
+            guard let existing = try db.query(
+                "SELECT \(Self.eventColumns) FROM events WHERE origin_key = ?", [.text(originKey)], Self.event(from:)
+            ).first else { throw SlothError.storage("event with origin \(originKey) neither inserted nor found") }
+            return (existing, false)
+        }
+    }
+
     public func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
         let counters = fusion
         let hold = SQLiteThread.Hold(ready: { slot.hasOutcome }, deadline: monotonicNanos() + Self.outcomeHoldNanos)
@@ -719,6 +738,35 @@ public final class SQLiteEventStore: EventStore {
 
     public func secretDelete(name: String) async throws -> Bool {
         try await writer.perform { db in try db.run("DELETE FROM secrets WHERE name = ?", [.text(name)]) == 1 }
+    }
+
+    public func secretDeleteAll() async throws -> Int {
+        try await writer.perform { db in
+            let n = try db.run("DELETE FROM secrets")
+            try db.run("DELETE FROM settings WHERE key = ?", [.text(SecretVault.keyCheckSetting)])
+            return n
+        }
+    }
+
+    // MARK: settings
+
+    public func setting(_ key: String) async throws -> String? {
+        try await reader.perform { db in
+            try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { $0.textValue(0) }.first
+        }
+    }
+
+    public func setSettingIfAbsent(_ key: String, value: String) async throws -> String {
+        try await writer.perform { db in
+            try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", [.text(key), .text(value)])
+            return try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { $0.textValue(0) }.first ?? value
+        }
+    }
+
+    public func setSetting(_ key: String, value: String) async throws {
+        try await writer.perform { db in
+            try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(key), .text(value)])
+        }
     }
 }
 

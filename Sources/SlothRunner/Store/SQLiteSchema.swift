@@ -121,5 +121,14 @@ enum SQLiteSchema {
         """
         ALTER TABLE hooks ADD COLUMN filter TEXT;
         """,
+        // 7: settings of the store itself (the check value of the key that seals its secrets);
+        // the key of an event a hook dispatched — (parent event, hook, position in the run) —
+        // so a retried or re-run parent stores each of its children at most once. Most events
+        // have none and never enter the index.
+        """
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        ALTER TABLE events ADD COLUMN origin_key TEXT;
+        CREATE UNIQUE INDEX idx_events_origin_key ON events(origin_key) WHERE origin_key IS NOT NULL;
+        """,
     ]
 }
