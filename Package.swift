@@ -43,7 +43,7 @@ let package = Package(
         ),
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
-        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport"]),
-        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner", "SlothTestSupport"]),
+        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),
+        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),
     ]
 )

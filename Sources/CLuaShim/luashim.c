@@ -72,6 +72,15 @@ static void *sb_realloc(sb_state *S, void *ptr, size_t old, size_t nsize) {
     return p;
 }
 
+static void sb_hook(lua_State *L, lua_Debug *ar);
+
+/* Once a run is over its memory limit, small blocks are still granted up to this much beyond
+ * it, until the count hook kills the run (within one instruction, see below): each refusal
+ * makes Lua run a full emergency collection of the state's heap, and a hook that keeps
+ * catching "not enough memory" would otherwise pay one per allocation. */
+#define SB_TRIP_SLACK ((size_t)256 << 10)
+#define SB_TRIP_SLACK_BLOCK ((size_t)4096)
+
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     sb_state *S = (sb_state *)ud;
     size_t old = ptr ? osize : 0; /* when ptr is NULL, osize is a type tag */
@@ -82,7 +91,10 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         S->mem_used -= old;
         return NULL;
     }
-    if (nsize > old && S->mem_limit && S->host_depth == 0 &&
+    if (nsize > old && S->mem_limit && S->host_depth == 0 && S->trip == SB_TRIP_MEMORY &&
+        nsize - old <= SB_TRIP_SLACK_BLOCK && S->mem_used - old + nsize <= S->mem_limit + SB_TRIP_SLACK) {
+        /* The run is being killed; let it reach its next instruction without collections. */
+    } else if (nsize > old && S->mem_limit && S->host_depth == 0 &&
         S->mem_used - old + nsize > S->mem_limit) {
         /* The first refusal is soft: Lua answers it with an emergency full collection and asks
          * again, and a run whose usage was mostly uncollected garbage (the heap is shared and
@@ -93,6 +105,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
          * it has used, and a collection gives that back. */
         if ((S->mem_refused || nsize > S->mem_budget) && S->trip == SB_TRIP_NONE) {
             S->trip = SB_TRIP_MEMORY;
+            /* Make the kill immediate on the run's thread: its next instruction raises (a
+             * coroutine of the run follows within its next count-hook interval).
+             * lua_sethook only sets fields, which is safe here (Lua documents it as safe
+             * even in a signal handler). */
+            if (S->run_thread != NULL) lua_sethook(S->run_thread, sb_hook, LUA_MASKCOUNT, 1);
         }
         S->mem_refused = 1;
         return NULL;
@@ -142,8 +159,6 @@ static const char *sb_trip_message(sb_state *S) {
     default: return "hook killed";
     }
 }
-
-static void sb_hook(lua_State *L, lua_Debug *ar);
 
 /* Sticky: from now on every instruction of this thread raises, so no pcall can swallow the
  * kill for longer than one instruction. */

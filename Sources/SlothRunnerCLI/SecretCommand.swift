@@ -39,11 +39,11 @@ struct SecretSet: AsyncParsableCommand {
             var secret: String
             if let value {
                 secret = value
-            } else if let fromFile {
-                guard let d = FileManager.default.contents(atPath: fromFile) else { throw SlothError.notFound("cannot read \(fromFile)") }
-                secret = String(decoding: d, as: UTF8.self)
             } else {
-                secret = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                // Bounded: a secret is at most 64 KiB (plus a trailing newline).
+                let data = try readBounded(fromFile ?? "-", limit: SecretVault.maxValueBytes + 2, what: "the secret value")
+                guard let text = String(data: data, encoding: .utf8) else { throw SlothError.invalidInput("the secret value is not UTF-8 text") }
+                secret = text
             }
             if value == nil && secret.hasSuffix("\n") { secret.removeLast() }
             try await global.withStore { store in

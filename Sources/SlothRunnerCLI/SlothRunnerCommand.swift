@@ -18,4 +18,18 @@ struct SlothRunnerCommand: AsyncParsableCommand {
             """,
         subcommands: [HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, BenchCommand.self, SlowHTTPServerCommand.self]
     )
+
+    static func main() async {
+        // Swift hands arguments over with invalid UTF-8 replaced by U+FFFD: data, names and
+        // paths would be stored changed without a word. The raw bytes are checked first.
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+            if String(validating: bytes, as: UTF8.self) == nil {
+                FileHandle.standardError.write(Data("error: argument \(i) is not valid UTF-8 text (\(TerminalText.escaped(String(decoding: bytes, as: UTF8.self))))\n".utf8))
+                Foundation.exit(2)
+            }
+        }
+        await Self.main(nil)
+    }
 }

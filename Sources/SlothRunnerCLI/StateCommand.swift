@@ -46,7 +46,7 @@ struct StateSet: AsyncParsableCommand {
         try await runReporting {
             guard !key.isEmpty, key.utf8.count <= 256 else { throw SlothError.invalidInput("a key is 1-256 bytes") }
             let parsed = (try? JSONValue.parse(value)) ?? .string(value)
-            let expires = try ttl.map { nowMillis() + Millis(try DurationText.parseSeconds($0) * 1000) }
+            let expires = try ttl.map { nowMillis() + (try DurationText.millis($0, for: "--ttl", in: 0.001...DurationText.maxSeconds)) }
             try await global.withStore { store in
                 try await store.stateSet(stack: stack, key: key, value: parsed, expiresAt: expires, now: nowMillis())
                 if global.json { printJSON(.object(["key": .string(key), "value": parsed])) } else { print("State '\(key)' set.") }

@@ -36,19 +36,24 @@ final class CLI: Sendable {
         return p
     }
 
-    private func makeProcess(_ args: [String], stdout: String, stderr: String) -> Process {
+    private func makeProcess(
+        _ args: [String], stdout: String, stderr: String, stdin: String? = nil, environment: [String: String] = [:], launcher: [String] = []
+    ) -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        // With a launcher, `args` is the whole argument list after it (the launcher runs the binary).
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        p.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + args
         var env = ProcessInfo.processInfo.environment
         env["SLOTH_RUNNER_HOME"] = home
         env.removeValue(forKey: "SLOTH_RUNNER_LOG_LEVEL")
+        env.removeValue(forKey: "SLOTH_RUNNER_SECRET_KEY")
+        for (k, v) in environment { env[k] = v }
         p.environment = env
         _ = FileManager.default.createFile(atPath: stdout, contents: nil)
         _ = FileManager.default.createFile(atPath: stderr, contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: stdout)
         p.standardError = FileHandle(forWritingAtPath: stderr)
-        p.standardInput = FileHandle.nullDevice
+        p.standardInput = stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
         return p
     }
 
@@ -57,13 +62,16 @@ final class CLI: Sendable {
     func run(_ args: String...) async throws -> Result { try await run(args) }
 
     /// Runs a command to completion without blocking a Swift concurrency thread meanwhile.
-    func run(_ args: [String]) async throws -> Result {
+    /// `stdin`: a file fed to it; `launcher`: another program (with its first arguments) that
+    /// is run instead, with `args` after it — say `setpriv --reuid=65534 ...` with the binary
+    /// and its arguments, or `script -qec COMMAND /dev/null`.
+    func run(_ args: [String], stdin: String? = nil, environment: [String: String] = [:], launcher: [String] = []) async throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw SlothError.notFound("the sloth-runner binary is not at \(binary); run `swift build` first (scripts/test.sh does)")
         }
         let id = UUID().uuidString
         let out = home + "/.out-\(id)", err = home + "/.err-\(id)"
-        let p = makeProcess(args, stdout: out, stderr: err)
+        let p = makeProcess(args, stdout: out, stderr: err, stdin: stdin, environment: environment, launcher: launcher)
         let exited = AsyncStream<Void>.makeStream()
         p.terminationHandler = { _ in exited.continuation.yield() }
         try p.run()
@@ -75,14 +83,22 @@ final class CLI: Sendable {
     }
 
     /// Starts `sloth-runner serve` in the background and waits until it says it is serving.
-    func startServe(_ extra: [String] = []) async throws -> Daemon {
+    func startServe(_ extra: [String] = [], environment: [String: String] = [:]) async throws -> Daemon {
         let log = home + "/serve-\(UUID().uuidString).log"
-        let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log)
+        let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log, environment: environment)
         try p.run()
         let daemon = Daemon(process: p, logPath: log)
         try await eventually(timeout: 30, "serve did not start:\n\(daemon.log)") { daemon.log.contains("serving") || !p.isRunning }
         guard p.isRunning else { throw SlothError.runtime("serve exited at start:\n\(daemon.log)") }
         return daemon
+    }
+
+    /// Starts a command in the background (its stderr is the `log`), without waiting for it.
+    func startBackground(_ args: [String]) throws -> Daemon {
+        let log = home + "/bg-\(UUID().uuidString).log"
+        let p = makeProcess(args, stdout: home + "/.bg-out-\(UUID().uuidString)", stderr: log)
+        try p.run()
+        return Daemon(process: p, logPath: log)
     }
 
     func openStore() throws -> SQLiteEventStore { try SQLiteEventStore(path: databasePath) }
@@ -97,6 +113,15 @@ final class Daemon {
     }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     var pid: Int32 { process.processIdentifier }
+
+    /// A field of /proc/PID/status in KiB (VmHWM: the peak resident set so far).
+    func statusKiB(_ field: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
 
     func kill(_ signal: Int32) {
         Foundation.kill(process.processIdentifier, signal)

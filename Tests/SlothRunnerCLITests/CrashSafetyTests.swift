@@ -79,7 +79,7 @@ import SlothRunner
         let store = try cli.openStore()
         defer { store.closeNow() }
         let daemon = try await cli.startServe(["--workers", "8", "--queue-size", "16", "--grace", "20s", "--poll", "5ms"])
-        let events = (0..<80).map { i in Engine.pendingEvent(from: NewEvent(type: "drain.test", data: .object(["i": .int(Int64(i))]))) }
+        let events = (0..<200).map { i in Engine.pendingEvent(from: NewEvent(type: "drain.test", data: .object(["i": .int(Int64(i))]))) }
         try await store.insertEvents(events)
         try await eventually(timeout: 20, "no event was processed") { try await store.countEvents(status: .completed) >= 4 }
         daemon.kill(SIGTERM)

@@ -13,6 +13,8 @@ struct HostileCase: Sendable, CustomStringConvertible {
     /// Wall-clock limit in seconds; long enough that CPU-bound cases always trip on their
     /// instruction budget first, however loaded the machine is.
     var timeout = 10
+    /// More fields of the hook table (`permissions = {...}`).
+    var metadata = ""
 
     static let all: [HostileCase] = [
         HostileCase(description: "infinite loop", body: "while true do end", expectedError: "instruction limit"),
@@ -53,19 +55,56 @@ struct HostileCase: Sendable, CustomStringConvertible {
         HostileCase(description: "library rawset", body: "rawset(string, 'format', nil)", expectedError: "read-only library table"),
         HostileCase(description: "environment metatable", body: "setmetatable(_G, {})", expectedError: "protected metatable"),
         HostileCase(description: "huge output", body: "for i = 1, 100000 do print(string.rep('y', 200)) end return true", expectedError: nil, check: { $0.success && $0.output.utf8.count < 70_000 && $0.output.contains("[output truncated") }),
+        // Issue 9: library calls that ran past every limit inside C or Swift code.
+        HostileCase(description: "catastrophic string.find", body: #"string.find(string.rep("a", 50000), string.rep("a-", 30) .. "b")"#, expectedError: "(in string.find)"),
+        HostileCase(description: "catastrophic string.match", body: #"string.match(string.rep("a", 50000), string.rep("a*", 30) .. "b")"#, expectedError: "(in string.match)"),
+        HostileCase(description: "catastrophic string.gsub", body: #"string.gsub(string.rep("a", 50000), string.rep("a-", 30) .. "b", "")"#, expectedError: "(in string.gsub)"),
+        HostileCase(description: "catastrophic string.gmatch", body: #"for _ in string.gmatch(string.rep("a", 50000), string.rep("a-", 30) .. "b") do end"#, expectedError: "(in string.gmatch)"),
+        HostileCase(description: "catastrophic match inside pcall", body: #"while true do pcall(string.find, string.rep("a", 50000), string.rep("a-", 30) .. "b") end"#, expectedError: "instruction limit"),
+        HostileCase(description: "quadratic plain find", body: #"local s = string.rep("a", 2000000) for i = 1, 1e9 do string.find(s, string.rep("a", 50000) .. "b", 1, true) end"#, expectedError: "instruction limit"),
+        HostileCase(description: "pattern recursion", body: #"string.match(string.rep("a", 300), string.rep("a?", 300))"#, expectedError: "pattern too complex"),
+        HostileCase(description: "too many captures", body: #"string.find("x", string.rep("(", 40) .. "x" .. string.rep(")", 40))"#, expectedError: "too many captures"),
+        HostileCase(description: "table.move over 2^62 empty slots", body: "table.move({}, 1, math.maxinteger - 1, 1, {})", expectedError: "instruction limit"),
+        HostileCase(description: "table.insert trusting a lying __len", body: "table.insert(setmetatable({}, { __len = function() return 1e15 end }), 1, 'x')", expectedError: "instruction limit"),
+        HostileCase(description: "table.remove trusting a lying __len", body: "table.remove(setmetatable({}, { __len = function() return 1e15 end }), 1)", expectedError: "instruction limit"),
+        HostileCase(description: "template sections 30 deep", body: #"require("template").render(string.rep("{{#a}}", 30) .. "x" .. string.rep("{{/a}}", 30), { a = {1,2,3,4,5,6,7,8,9,10} })"#, expectedError: "(in template.render)", timeout: 2),
+        HostileCase(description: "template output bomb", body: #"require("template").render("{{#a}}{{#a}}{{#a}}{{{big}}}{{/a}}{{/a}}{{/a}}", { big = string.rep("x", 100000), a = {1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20} })"#, expectedError: "(in template.render)", timeout: 2),
+        HostileCase(description: "template nesting too deep", body: #"require("template").render(string.rep("{{#a}}", 200) .. string.rep("{{/a}}", 200), {})"#, expectedError: "nested deeper than 32"),
+        HostileCase(description: "YAML alias bomb", body: #"""
+            local y = "l0: &l0 [x, x, x, x, x, x, x, x, x]\n"
+            for i = 1, 8 do y = y .. "l" .. i .. ": &l" .. i .. " [" .. string.rep("*l" .. (i - 1) .. ", ", 8) .. "*l" .. (i - 1) .. "]\n" end
+            require("yaml").decode(y)
+            """#, expectedError: "(in yaml.decode)", timeout: 2),
+        HostileCase(description: "YAML nesting bomb", body: #"require("yaml").decode(string.rep("[", 100000))"#, expectedError: "yaml.decode:"),
+        HostileCase(description: "json.encode of a table shared 2^40 times", body: "local t = {} for i = 1, 40 do t = { t, t } end require('json').encode(t)", expectedError: "(in json.encode)", timeout: 2),
+        HostileCase(description: "json.decode that inflates", body: #"require("json").decode("[" .. string.rep("[],", 600000) .. "[]]")"#, expectedError: "(in json.decode)", timeout: 2),
+        HostileCase(description: "event data shared 2^40 times", body: "local t = {} for i = 1, 40 do t = { a = t, b = t } end require('event').dispatch('x.bomb', { t = t })", expectedError: "(in event.dispatch)", timeout: 2),
+        HostileCase(description: "log fields shared 2^40 times", body: "local t = {} for i = 1, 40 do t = { t, t } end require('log').info('x', { t = t })", expectedError: "(in log)", timeout: 2),
+        HostileCase(description: "exec with a timeout of 1e300 s", body: "return true, require('exec').run({ 'echo', 'fine' }, { timeout = 1e300 }).stdout", expectedError: nil, check: { $0.success && $0.message == "fine\n" }),
+        HostileCase(description: "http with a timeout of 1e300 s", body: "require('http').get('http://127.0.0.1:1/', { timeout = 1e300 })", expectedError: "connection refused"),
+        HostileCase(description: "sleep(1e300)", body: "sleep(1e300)", expectedError: "timeout after 1s", timeout: 1),
+        HostileCase(description: "file.read of /dev/zero", body: "require('file').read('/dev/zero')", expectedError: "is not a regular file"),
+        HostileCase(description: "file.read of a pipe", body: "require('file').read('/proc/self/fd/0')", expectedError: "file.read"),
+        HostileCase(description: "exec bypass through a shell line", body: "require('exec').run('echo hi; touch /tmp/sloth-hostile-pwned')", expectedError: "is a command line, which runs /bin/sh", metadata: "permissions = { exec = { 'echo' } },"),
+        HostileCase(description: "exec of an impostor path", body: "require('exec').run({ '/tmp/no/such/echo' })", expectedError: "not found in PATH", metadata: "permissions = { exec = { 'echo' } },"),
+        HostileCase(description: "dispatch flood", body: "for i = 1, 1e9 do require('event').dispatch('x.flood', { i = i }) end", expectedError: "this run has dispatched 20 events"),
     ]
 }
 
 @Suite struct HostileScriptTests {
     @Test func corpusIsContainedAndTheEngineKeepsServing() async throws {
-        let h = try EngineHarness()
+        // A runtime of its own: hostile runs hold its threads up to their limits, which would
+        // delay other suites' runs on the shared one.
+        let runtime = LuaRuntime(threads: 2)
+        defer { runtime.shutdown() }
+        let h = try EngineHarness(runtime: runtime) { $0.maxDispatchesPerRun = 20 }
         let cases = HostileCase.all
-        #expect(cases.count >= 20)
+        #expect(cases.count >= 60)
         for (i, c) in cases.enumerated() {
             _ = try await h.addHook(
                 """
                 return { name = "hostile_\(i)", event_type = "hostile.case_\(i)", timeout = \(c.timeout), max_attempts = 1,
-                         memory_limit_mb = 8, max_instructions = 5000000,
+                         memory_limit_mb = 8, max_instructions = 5000000, \(c.metadata)
                          execute = function(event) \(c.body) end }
                 """, file: "hostile_\(i).lua")
         }

@@ -45,6 +45,7 @@ public final class Engine: Sendable {
 
     /// Reclaims this node's leases from earlier runs, loads hooks, starts claiming and duties.
     public func start() async throws {
+        try configuration.validate()
         _ = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
         try await refreshHooks(force: true)
         phaseValue.store(Phase.running.rawValue, ordering: .releasing)
@@ -56,6 +57,7 @@ public final class Engine: Sendable {
         var duties: [any EngineDuty] = [
             LeaseKeeper(intervalMillis: max(50, lease / 3), rescues: configuration.claimsFromStore),
             HookRefresh(intervalMillis: 100),
+            StorageWatch(intervalMillis: 1000),
         ]
         if configuration.claimsFromStore {
             duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis))
@@ -70,6 +72,17 @@ public final class Engine: Sendable {
         public var finished: Bool
         /// Claimed events handed back to the store for a later claim.
         public var released: Int
+        /// `stopWaiting()` ended the grace period early.
+        public var cutShort = false
+    }
+
+    private let impatient = Atomic<Bool>(false)
+
+    /// Ends a drain's grace period now (a second Ctrl-C): hooks still running are abandoned and
+    /// their events handed back, as when the grace period runs out.
+    public func stopWaiting() {
+        impatient.store(true, ordering: .releasing)
+        idle.signal()
     }
 
     /// Stops intake, lets hooks in flight finish for up to `grace` seconds, then hands every
@@ -87,7 +100,7 @@ public final class Engine: Sendable {
             queue.release(queued.count)
         }
         let deadline = monotonicSeconds() + grace
-        while inFlight.load(ordering: .acquiring) > 0 && monotonicSeconds() < deadline {
+        while inFlight.load(ordering: .acquiring) > 0 && monotonicSeconds() < deadline && !impatient.load(ordering: .acquiring) {
             await idle.wait(millis: Int64(max(1, min(100, (deadline - monotonicSeconds()) * 1000))))
         }
         // Outcomes that still could not be written are given up on: their leases lapse and the
@@ -101,10 +114,18 @@ public final class Engine: Sendable {
         }
         for t in tasks.withLock({ $0 }) { t.cancel() }
         phaseValue.store(Phase.stopped.rawValue, ordering: .releasing)
-        return DrainReport(finished: !unfinished, released: released)
+        return DrainReport(finished: !unfinished, released: released, cutShort: unfinished && impatient.load(ordering: .acquiring))
     }
 
     public var isRunning: Bool { phase == .running }
+
+    private let fatalReported = Atomic<Bool>(false)
+
+    /// The engine cannot go on: tell the embedding program (once).
+    func reportFatal(_ error: SlothError) {
+        guard fatalReported.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        configuration.onFatal?(error)
+    }
 
     // MARK: dispatch
 

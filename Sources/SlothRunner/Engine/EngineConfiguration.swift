@@ -35,8 +35,32 @@ public struct EngineConfiguration: Sendable {
     public var strictPermissions = false
     /// Observes what the engine does (benchmarks, `--wait`); must be fast.
     public var observer: (@Sendable (EngineObservation) -> Void)?
+    /// Told, once, when the engine cannot go on (its database file was deleted, say): the
+    /// embedding program should drain it and stop.
+    public var onFatal: (@Sendable (SlothError) -> Void)?
 
     public init() {}
+
+    /// Checks every setting against what the engine can do; the error names the setting (and
+    /// the `serve` flag that sets it).
+    public func validate() throws(SlothError) {
+        func range(_ value: Int64, _ bounds: ClosedRange<Int64>, _ name: String, _ flag: String) throws(SlothError) {
+            guard bounds.contains(value) else {
+                throw .invalidInput("\(name) must be from \(bounds.lowerBound) to \(bounds.upperBound) (serve \(flag)), not \(value)")
+            }
+        }
+        try range(Int64(workers), 1...100_000, "workers", "--workers")
+        try range(Int64(queueCapacity), 1...10_000_000, "the queue size", "--queue-size")
+        try range(leaseMillis, 1000...86_400_000, "the lease in milliseconds", "--lease")
+        try range(pollMillis, 1...3_600_000, "the poll interval in milliseconds", "--poll")
+        try range(Int64(maxDataBytes), 1...(64 << 20), "the largest event data in bytes", "--max-data-bytes")
+        try range(Int64(maxChainDepth), 0...100, "the chain depth", "--max-chain-depth")
+        try range(Int64(maxDispatchesPerRun), 0...1_000_000, "the events one run may dispatch", "--max-dispatches-per-run")
+        try range(Int64(maxOutputBytes), 0...(16 << 20), "the output kept per run in bytes", "--max-output-bytes")
+        try range(Int64(luaThreads), 1...256, "the Lua threads", "--lua-threads")
+        if let keep = retainCompletedMillis { try range(keep, 1...(100 * 365 * 86_400_000), "the retention of completed events", "--retain-completed") }
+        if let keep = retainFailedMillis { try range(keep, 1...(100 * 365 * 86_400_000), "the retention of failed events", "--retain-failed") }
+    }
 }
 
 public enum EngineObservation: Sendable {

@@ -40,14 +40,30 @@ public enum HookLoader {
         public var warnings: [String]
     }
 
+    /// The largest hook source accepted: a hook is a script, not a data file (a bigger one is
+    /// almost certainly the wrong file, and every VM keeps its compiled form).
+    public static let maxSourceBytes = 1 << 20
+
     public static func readSource(path: String) throws(SlothError) -> String {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw .notFound("hook file \(path) does not exist")
         }
         guard !isDir.boolValue else { throw .invalidInput("\(path) is a directory; give the path of a .lua file") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= maxSourceBytes else {
+            throw .invalidInput("\(path) is \(size) bytes; a hook source is at most \(maxSourceBytes) bytes (1 MiB)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { throw .invalidInput("cannot read \(path)") }
-        guard let text = String(data: data, encoding: .utf8) else { throw .invalidInput("\(path) is not UTF-8 text") }
+        return try source(from: data, origin: path)
+    }
+
+    /// Hook source bytes as text, checked: UTF-8, within the size limit.
+    public static func source(from data: Data, origin: String) throws(SlothError) -> String {
+        guard data.count <= maxSourceBytes else {
+            throw .invalidInput("\(origin) is \(data.count) bytes; a hook source is at most \(maxSourceBytes) bytes (1 MiB)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw .invalidInput("\(origin) is not UTF-8 text") }
         return text
     }
 
@@ -62,6 +78,9 @@ public enum HookLoader {
     public static func load(
         source: String, filePath: String, overrides: HookOverrides, runtime: LuaRuntime, existing: Hook? = nil
     ) async throws(SlothError) -> Loaded {
+        guard source.utf8.count <= maxSourceBytes else {
+            throw .invalidInput("the hook source is \(source.utf8.count) bytes; a hook source is at most \(maxSourceBytes) bytes (1 MiB)")
+        }
         let chunkName = (filePath as NSString).lastPathComponent
         let inspection = try await runtime.inspect(source: source, chunkName: chunkName)
         let meta = inspection.metadata
@@ -86,15 +105,18 @@ public enum HookLoader {
         }
         func seconds(_ key: String) throws(SlothError) -> Double? {
             guard let v = meta[key] else { return nil }
+            let value: Double
             switch v {
-            case .int(let i) where i > 0: return Double(i)
-            case .double(let d) where d > 0: return d
+            case .int(let i): value = Double(i)
+            case .double(let d): value = d
             case .string(let s):
-                let value = try DurationText.parseSeconds(s)
-                guard value > 0 else { throw .invalidHook("field '\(key)' must be positive") }
-                return value
+                do { value = try DurationText.parseSeconds(s) } catch { throw .invalidHook("field '\(key)': \(error.description)") }
             default: throw .invalidHook("field '\(key)' must be a positive number of seconds or a duration like \"30s\", got \(v.typeName)")
             }
+            do { try DurationText.check(value, text: v.stringValue ?? v.serialized(), for: "field '\(key)'", in: HookLimits.durationRange) } catch {
+                throw .invalidHook(error.description)
+            }
+            return value
         }
         func positiveInt(_ key: String, max: Int64) throws(SlothError) -> Int64? {
             guard let v = meta[key] else { return nil }
@@ -155,7 +177,7 @@ public enum HookLoader {
         var limits = HookLimits()
         let metaTimeout = try seconds("timeout")
         if let t = overrides.timeoutSeconds ?? metaTimeout {
-            guard t <= 86_400 else { throw .invalidHook("timeout must be at most 24h") }
+            do { try DurationText.check(t, text: "\(t)s", for: "timeout", in: HookLimits.durationRange) } catch { throw .invalidHook(error.description) }
             limits.timeoutMillis = Int64((t * 1000).rounded())
         }
         if let mb = try positiveInt("memory_limit_mb", max: 4096) { limits.memoryBytes = Int(mb) << 20 }
@@ -169,7 +191,10 @@ public enum HookLoader {
         }
         var retryDelay = Hook.defaultRetryDelayMillis
         let metaDelay = try seconds("retry_delay")
-        if let d = overrides.retryDelaySeconds ?? metaDelay { retryDelay = Int64((d * 1000).rounded()) }
+        if let d = overrides.retryDelaySeconds ?? metaDelay {
+            do { try DurationText.check(d, text: "\(d)s", for: "retry_delay", in: HookLimits.durationRange) } catch { throw .invalidHook(error.description) }
+            retryDelay = Int64((d * 1000).rounded())
+        }
 
         var permissions: HookPermissions?
         if let p = meta["permissions"] {

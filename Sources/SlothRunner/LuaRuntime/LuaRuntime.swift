@@ -46,10 +46,12 @@ public final class LuaRuntime: Sendable {
     /// - Parameters:
     ///   - threads: executor threads; defaults to the number of cores.
     ///   - timeSlice: how long a CPU-bound hook runs before others get their turn.
-    ///   - stuckGrace: how far past a run's deadline a thread may be inside one call.
+    ///   - stuckGrace: how far past a run's deadline a thread may be inside one call before the
+    ///     watchdog gives up on it. Library calls stop themselves at the deadline; this is the
+    ///     second line, so it errs on the side of a thread starved of CPU on a loaded machine.
     ///   - onStuckThread: told whenever the watchdog replaces a stuck thread.
     public convenience init(
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount, timeSlice: Double = 0.01, stuckGrace: Double = 1,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, timeSlice: Double = 0.01, stuckGrace: Double = 3,
         onStuckThread: (@Sendable (StuckThread) -> Void)? = nil
     ) {
         self.init(threads: threads, timeSlice: timeSlice, stuckGrace: stuckGrace, onStuckThread: onStuckThread, testing: false)

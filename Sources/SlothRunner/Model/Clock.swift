@@ -9,9 +9,16 @@ public func nowMillis() -> Millis {
 
 /// Parses durations such as `720h`, `30s`, `1.5m`, `500ms`, `2h30m`, or a bare number of seconds.
 public enum DurationText {
+    /// The longest duration accepted anywhere: a hundred years. Longer ones (`1e300`, `inf`,
+    /// `99999999999999d`) are mistakes, and would not fit the millisecond clock.
+    public static let maxSeconds: Double = 100 * 365 * 86_400
+
     public static func parseSeconds(_ text: String) throws(SlothError) -> Double {
         let t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasPrefix("-") { throw .invalidInput("duration '\(text)' is negative") }
         if let plain = Double(t) {
+            guard !plain.isNaN else { throw .invalidInput("duration '\(text)' is not a number") }
+            guard plain.isFinite, plain <= maxSeconds else { throw .invalidInput("duration '\(text)' is too long (at most 100 years)") }
             guard plain >= 0 else { throw .invalidInput("duration '\(text)' is negative") }
             return plain
         }
@@ -21,7 +28,7 @@ public enum DurationText {
         var sawUnit = false
         while i < t.endIndex {
             let c = t[i]
-            if c.isNumber || c == "." {
+            if c.isASCII && (c.isNumber || c == ".") {
                 number.append(c)
                 i = t.index(after: i)
                 continue
@@ -47,7 +54,38 @@ public enum DurationText {
         guard sawUnit, number.isEmpty else {
             throw .invalidInput("invalid duration '\(text)': expected forms like 30s, 5m, 720h, 1h30m or 500ms")
         }
+        guard total.isFinite, total <= maxSeconds else { throw .invalidInput("duration '\(text)' is too long (at most 100 years)") }
         return total
+    }
+
+    /// A duration given for `name` (an option or a field), within `range` seconds; errors name it.
+    public static func seconds(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Double {
+        let value: Double
+        do { value = try parseSeconds(text) } catch { throw .invalidInput("\(name): \(error.description)") }
+        try check(value, text: text, for: name, in: range)
+        return value
+    }
+
+    /// As `seconds`, in milliseconds.
+    public static func millis(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Int64 {
+        Int64((try seconds(text, for: name, in: range) * 1000).rounded())
+    }
+
+    /// Checks a number of seconds that came from elsewhere (a hook file's field).
+    public static func check(_ value: Double, text: String, for name: String, in range: ClosedRange<Double>) throws(SlothError) {
+        guard value.isFinite else { throw .invalidInput("\(name): '\(text)' is not a finite duration") }
+        if value < range.lowerBound {
+            throw .invalidInput(range.lowerBound == 0 ? "\(name) must not be negative" : "\(name) must be at least \(describe(range.lowerBound)), not \(text)")
+        }
+        if value > range.upperBound { throw .invalidInput("\(name) must be at most \(describe(range.upperBound)), not \(text)") }
+    }
+
+    /// 0.001 → "1ms", 86400 → "24h".
+    public static func describe(_ seconds: Double) -> String {
+        if seconds >= 365 * 86_400 { return "\(Int(seconds / (365 * 86_400))) years" }
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 1, seconds.truncatingRemainder(dividingBy: 1) == 0 { return "\(Int(seconds))s" }
+        return "\(Int((seconds * 1000).rounded()))ms"
     }
 
     public static func format(millis: Int64) -> String {

@@ -100,6 +100,8 @@ public struct HookLimits: Sendable, Equatable {
     public var instructions: Int64
 
     public static let defaultTimeoutMillis: Int64 = 30_000
+    /// What a hook's timeout and retry delay may be, in seconds: a millisecond to a day.
+    public static let durationRange: ClosedRange<Double> = 0.001...86_400
     public static let defaultMemoryBytes = 64 << 20
     public static let defaultInstructions: Int64 = 2_000_000_000
 

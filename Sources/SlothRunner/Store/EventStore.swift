@@ -93,6 +93,10 @@ public protocol EventStore: Sendable {
     func setSettingIfAbsent(_ key: String, value: String) async throws -> String
     func setSetting(_ key: String, value: String) async throws
 
+    /// Fails when the store can no longer be trusted to hold what it writes (its file deleted
+    /// or replaced); checked by a running engine every second.
+    func verifyStorage() async throws
+
     func close() async
 }
 

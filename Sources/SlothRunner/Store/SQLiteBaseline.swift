@@ -12,7 +12,7 @@ public enum SQLiteBaseline {
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
         try db.execute("PRAGMA foreign_keys=ON")
-        try SQLiteEventStore.migrate(db)
+        try SQLiteEventStore.migrate(db, path: path)
         let hookID = UUID().uuidString.lowercased()
         let now0 = nowMillis()
         try db.run(

@@ -118,6 +118,9 @@ final class SQLiteConnection {
 
     var errorMessage: String { handle.map { String(cString: sqlite3_errmsg($0)) } ?? "closed" }
 
+    /// Whether SQLite opened the file for reading only (it does so silently when it cannot write).
+    var isReadOnly: Bool { handle.map { sqlite3_db_readonly($0, "main") == 1 } ?? true }
+
     /// Whether a transaction is open. SQLite rolls a whole transaction back by itself on some
     /// errors (a full disk, I/O errors, running out of memory); after one, statements would run
     /// one by one in autocommit mode, so a batch must stop at once.

@@ -37,43 +37,146 @@ public final class SQLiteEventStore: EventStore {
 
     /// - Parameter busyTimeoutMillis: how long a write waits for another process's lock
     ///   before it fails (and is retried by the engine).
+    /// The file the store opened (device and inode), to notice it being deleted or replaced.
+    private let identity: FileIdentity
+
+    /// Opens (or creates) the database at `path`. The directory must exist; the file must be a
+    /// sloth-runner database, or nothing at all yet. Errors say which of these is wrong.
+    ///
+    /// - Parameter busyTimeoutMillis: how long a write waits for another process's lock
+    ///   before it fails (and is retried by the engine).
     public init(path: String, synchronous: SQLiteSynchronous = .normal, busyTimeoutMillis: Int32 = 10_000) throws {
+        try Self.validate(path: path)
         self.path = path
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let checkpointer = try SQLiteCheckpointer(path: path)
-        self.checkpointer = checkpointer
-        writer = try SQLiteThread(name: "sloth-db-writer", batches: true, nice: Self.requestedWriterNice) {
+        let writer = try SQLiteThread(name: "sloth-db-writer", batches: true, nice: Self.requestedWriterNice) {
             let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
-            try db.execute("PRAGMA journal_mode=WAL")
-            try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
-            try db.execute("PRAGMA foreign_keys=ON")
-            try SQLiteEventStore.migrate(db)
-            checkpointer.install(on: db)
+            do {
+                try SQLiteEventStore.checkOwnership(db, path: path)
+                try db.execute("PRAGMA journal_mode=WAL")
+                try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
+                try db.execute("PRAGMA foreign_keys=ON")
+                try SQLiteEventStore.migrate(db, path: path)
+            } catch {
+                db.close()
+                throw SQLiteEventStore.explain(error, db: db, path: path)
+            }
             return db
         }
-        reader = try SQLiteThread(name: "sloth-db-reader", batches: false) {
-            let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
-            try db.execute("PRAGMA foreign_keys=ON")
-            return db
+        do {
+            let checkpointer = try SQLiteCheckpointer(path: path)
+            self.checkpointer = checkpointer
+            try Self.await_(writer) { db in checkpointer.install(on: db) }
+            reader = try SQLiteThread(name: "sloth-db-reader", batches: false) {
+                let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
+                try db.execute("PRAGMA foreign_keys=ON")
+                return db
+            }
+            guard let identity = FileIdentity(path: path) else { throw SlothError.storage("the database \(path) vanished as it was opened") }
+            self.identity = identity
+        } catch {
+            writer.close()
+            throw error
+        }
+        self.writer = writer
+    }
+
+    /// Runs `work` on the writer and waits for it (for set-up, before any async context exists).
+    private static func await_(_ thread: SQLiteThread, _ work: @escaping @Sendable (SQLiteConnection) throws -> Void) throws {
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<(any Error)?>(nil)
+        thread.submit({ db in try work(db) }, hold: nil) { result in
+            if case .failure(let e) = result { failure.withLock { $0 = e } }
+            done.signal()
+        }
+        done.wait()
+        if let e = failure.withLock({ $0 }) { throw e }
+    }
+
+    /// What an operator gets wrong with `--db`, refused before SQLite would silently accept it.
+    static func validate(path: String) throws(SlothError) {
+        guard !path.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw .invalidInput("the database path is empty; give --db PATH (or set SLOTH_RUNNER_HOME)")
+        }
+        guard path != ":memory:", !path.hasPrefix("file::memory:") else {
+            throw .invalidInput("an in-memory database (\(path)) would lose every event when the command exits; give a file path")
+        }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            throw .invalidInput("\(path) is a directory; the database is a file (e.g. \(path)/sloth.db)")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty {
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
+                throw .invalidInput("the directory \(dir) does not exist; create it first (sloth-runner does not create directories for --db)")
+            }
+            guard isDir.boolValue else { throw .invalidInput("\(dir) is not a directory") }
         }
     }
 
-    static func migrate(_ db: SQLiteConnection) throws(SlothError) {
+    /// 'SLTH': marks the file as ours, beside `user_version`, so another application's
+    /// database is told apart from an empty file.
+    static let applicationID: Int64 = 0x534C_5448
+
+    /// Refuses a database that belongs to something else, or to a newer sloth-runner.
+    static func checkOwnership(_ db: SQLiteConnection, path: String) throws(SlothError) {
+        if db.isReadOnly {
+            throw .invalidInput("the database \(path) is read-only (the file, its directory or the file system cannot be written); sloth-runner writes to its database, even to list")
+        }
+        let appID = try db.scalarInt("PRAGMA application_id") ?? 0
+        let version = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
+        let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name", []) { $0.textValue(0) }
+        if appID != 0 && appID != applicationID {
+            throw .invalidInput("\(path) is the database of another application (application id 0x\(String(appID, radix: 16))); give sloth-runner a file of its own")
+        }
+        if version == 0 && !tables.isEmpty || version > 0 && appID == 0 && !(tables.contains("events") && tables.contains("hooks")) {
+            let shown = tables.prefix(6).joined(separator: ", ") + (tables.count > 6 ? ", ..." : "")
+            throw .invalidInput("\(path) is not a sloth-runner database (it holds tables \(shown)); give sloth-runner a file of its own")
+        }
+        if version > SQLiteSchema.migrations.count {
+            throw .invalidInput("\(path) was written by a newer sloth-runner (schema \(version); this one knows up to \(SQLiteSchema.migrations.count)); upgrade sloth-runner")
+        }
+    }
+
+    /// SQLite's terse errors at open, in the operator's terms.
+    static func explain(_ error: any Error, db: SQLiteConnection, path: String) -> any Error {
+        let text = "\(error)"
+        if text.contains("file is not a database") {
+            return SlothError.invalidInput("\(path) is not a SQLite database (is --db the right file?)")
+        }
+        if text.contains("readonly") || text.contains("unable to open") {
+            return SlothError.invalidInput("cannot write to the database \(path) or create its journal beside it (\(text)); sloth-runner needs a writable file and directory")
+        }
+        return error
+    }
+
+    static func migrate(_ db: SQLiteConnection, path: String) throws(SlothError) {
         let version = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
         guard version < SQLiteSchema.migrations.count else { return }
         try db.execute("BEGIN IMMEDIATE")
         do {
             // Another process may have migrated while this one waited for the lock.
+            try checkOwnership(db, path: path)
             let current = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
             for (i, sql) in SQLiteSchema.migrations.enumerated() where i >= current {
                 try db.execute(sql)
             }
             try db.execute("PRAGMA user_version = \(SQLiteSchema.migrations.count)")
+            try db.execute("PRAGMA application_id = \(applicationID)")
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
             throw error
+        }
+    }
+
+    /// Fails once the database file is no longer the one this store opened: deleted (the store
+    /// would go on writing to a file nobody can see) or replaced.
+    public func verifyStorage() async throws {
+        guard let now = FileIdentity(path: path) else {
+            throw SlothError.storage("the database file \(path) was deleted while in use; events written since went to a file nobody can open")
+        }
+        guard now == identity else {
+            throw SlothError.storage("the database file \(path) was replaced by another file while in use")
         }
     }
 
@@ -767,6 +870,19 @@ public final class SQLiteEventStore: EventStore {
         try await writer.perform { db in
             try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(key), .text(value)])
         }
+    }
+}
+
+/// A file's device and inode: the same path naming another file has another identity.
+struct FileIdentity: Sendable, Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
     }
 }
 

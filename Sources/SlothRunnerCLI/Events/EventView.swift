@@ -28,7 +28,7 @@ enum EventView {
             """
         if let p = e.parentID { out += "\nParent: \(p) (chain depth \(e.chainDepth))" }
         if e.status == .pending && e.attempts > 0 { out += "\nNext attempt: \(Format.timestamp(e.nextRunAt))" }
-        if let err = e.error { out += "\nError: \(err)" }
+        if let err = e.error { out += "\nError: \(Terminal.block(err))" }
         out += "\n\nHook Executions\n"
         if executions.isEmpty {
             out += e.status == .completed ? "(no hook matched this event)\n" : "(none yet)\n"
@@ -42,15 +42,15 @@ enum EventView {
         let messages = executions.filter { $0.success && $0.message != nil }
         if !messages.isEmpty {
             out += "\nResults\n"
-            for x in messages { out += "  \(x.hookName): \(HookView.firstLine(x.message!, max: 200))\n" }
+            for x in messages { out += "  \(x.hookName): \(Terminal.line(HookView.firstLine(x.message!, max: 200)))\n" }
         }
         for x in executions where !x.success {
-            out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(x.error ?? "failed")\n"
-            if !x.output.isEmpty { out += "Output:\n\(x.output)\(x.output.hasSuffix("\n") ? "" : "\n")" }
+            out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(Terminal.block(x.error ?? "failed"))\n"
+            if !x.output.isEmpty { out += "Output:\n\(Terminal.block(x.output))\(x.output.hasSuffix("\n") ? "" : "\n")" }
         }
         if !deadLetters.isEmpty {
             out += "\nDead-lettered hooks (re-arm with `sloth-runner events retry \(e.id.prefix(13))`):\n"
-            for d in deadLetters { out += "  \(d.hookName): \(d.attempts) attempts, last error: \(HookView.firstLine(d.lastError ?? "-", max: 100))\n" }
+            for d in deadLetters { out += "  \(d.hookName): \(d.attempts) attempts, last error: \(Terminal.line(HookView.firstLine(d.lastError ?? "-", max: 100)))\n" }
         }
         return out
     }

@@ -27,9 +27,12 @@ struct EventsDispatch: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
-            let new = NewEvent(type: type, data: try readEventData(inline: data, file: dataFile), stack: stack)
+            guard (1...(64 << 20)).contains(maxDataBytes) else {
+                throw SlothError.invalidInput("--max-data-bytes must be from 1 to \(64 << 20), not \(maxDataBytes)")
+            }
+            let new = NewEvent(type: type, data: try readEventData(inline: data, file: dataFile, maxBytes: maxDataBytes), stack: stack)
             _ = try new.validated(maxDataBytes: maxDataBytes)
-            let waitSeconds = try DurationText.parseSeconds(timeout)
+            let waitSeconds = try DurationText.seconds(timeout, for: "--timeout")
             let store = try global.openStore()
             defer { store.closeNow() }
             guard wait else {
@@ -38,23 +41,49 @@ struct EventsDispatch: AsyncParsableCommand {
                 if global.json { printJSON(event.json) } else { print("Event \(event.id) dispatched (\(event.type)).") }
                 return
             }
-            let lock = DaemonLock(databasePath: global.databasePath)
+            // Ctrl-C stops the waiting (the event stays stored); a second one stops at once.
+            let interrupts = Inbox<Int32>()
+            let signals = SignalWaiter([SIGINT, SIGTERM]) { interrupts.push($0) }
+            defer { withExtendedLifetime(signals) {} }
+            let lock = try DaemonLock(databasePath: global.databasePath)
             let id: String
-            if lock.tryAcquire() {
+            if try lock.tryAcquire() {
                 defer { lock.release() }
-                id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds)
+                id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds, interrupts: interrupts)
             } else {
                 let event = Engine.pendingEvent(from: new)
                 try await store.insertEvents([event])
                 id = event.id
                 if !global.json { print("Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.") }
-                _ = try await waitForFinal(id, store: store, seconds: waitSeconds)
+                if case .interrupted(let sig) = await waitOrInterrupt(id, store: store, seconds: waitSeconds, interrupts: interrupts) {
+                    warn("interrupted: event \(id) stays stored and the daemon processes it; follow it with `sloth-runner events show \(id.prefix(13))`")
+                    throw ExitCode(SignalWaiter.exitStatus(sig))
+                }
             }
             try await report(id, store: store)
         }
     }
 
-    private func dispatchInProcess(_ new: NewEvent, store: SQLiteEventStore, waitSeconds: Double) async throws -> String {
+    enum Waited: Sendable {
+        case done
+        case interrupted(Int32)
+    }
+
+    /// Follows the event until it is final, time runs out, or a signal comes.
+    private func waitOrInterrupt(_ id: String, store: SQLiteEventStore, seconds: Double, interrupts: Inbox<Int32>) async -> Waited {
+        let outcome = Inbox<Waited>()
+        let follow = Task {
+            _ = try? await waitForFinal(id, store: store, seconds: seconds)
+            outcome.push(.done)
+        }
+        let listen = Task { outcome.push(.interrupted(await interrupts.next())) }
+        let result = await outcome.next()
+        follow.cancel()
+        listen.cancel()
+        return result
+    }
+
+    private func dispatchInProcess(_ new: NewEvent, store: SQLiteEventStore, waitSeconds: Double, interrupts: Inbox<Int32>) async throws -> String {
         let runtime = LuaRuntime()
         defer { runtime.shutdown() }
         var config = EngineConfiguration()
@@ -63,7 +92,16 @@ struct EventsDispatch: AsyncParsableCommand {
         let engine = Engine(store: store, runtime: runtime, configuration: config)
         try await engine.start()
         let event = try await engine.dispatch(new)
-        _ = try await waitForFinal(event.id, store: store, seconds: waitSeconds)
+        if case .interrupted(let sig) = await waitOrInterrupt(event.id, store: store, seconds: waitSeconds, interrupts: interrupts) {
+            warn("interrupted: stopping the engine (\(SignalWaiter.name(sig)) again stops it at once); event \(event.id.prefix(13)) stays stored for `sloth-runner serve`")
+            let impatience = Task {
+                _ = await interrupts.next()
+                engine.stopWaiting()
+            }
+            _ = await engine.drain(grace: 10)
+            impatience.cancel()
+            throw ExitCode(SignalWaiter.exitStatus(sig))
+        }
         _ = await engine.drain(grace: 30)
         return event.id
     }

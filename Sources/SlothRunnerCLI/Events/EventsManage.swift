@@ -27,7 +27,7 @@ struct EventsList: AsyncParsableCommand {
                 }
                 filter.status = s
             }
-            if let since { filter.since = nowMillis() - Int64(try DurationText.parseSeconds(since) * 1000) }
+            if let since { filter.since = nowMillis() - (try DurationText.millis(since, for: "--since")) }
             let store = try global.openStore()
             defer { store.closeNow() }
             let events = try await store.listEvents(filter)
@@ -101,7 +101,7 @@ struct EventsCleanup: AsyncParsableCommand {
     @Option(help: "Only events with this status.") var status: String?
     func run() async throws {
         try await runReporting {
-            let seconds = try DurationText.parseSeconds(olderThan)
+            let age = try DurationText.millis(olderThan, for: "--older-than")
             var st: EventStatus?
             if let status {
                 guard let s = EventStatus(rawValue: status) else { throw SlothError.invalidInput("unknown status '\(status)'; use one of: \(EventStatus.allCases.map(\.rawValue).joined(separator: ", "))") }
@@ -109,7 +109,7 @@ struct EventsCleanup: AsyncParsableCommand {
             }
             let store = try global.openStore()
             defer { store.closeNow() }
-            let n = try await store.deleteEvents(olderThan: nowMillis() - Int64(seconds * 1000), status: st)
+            let n = try await store.deleteEvents(olderThan: nowMillis() - age, status: st)
             if global.json { printJSON(.object(["deleted": .int(Int64(n))])) } else { print("Deleted \(n) event\(n == 1 ? "" : "s") older than \(olderThan).") }
         }
     }

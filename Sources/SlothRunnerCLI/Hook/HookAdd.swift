@@ -27,8 +27,8 @@ struct HookOverrideOptions: ParsableArguments {
         o.description = description
         o.enabled = enabled
         o.maxAttempts = maxAttempts
-        if let retryDelay { o.retryDelaySeconds = try DurationText.parseSeconds(retryDelay) }
-        if let timeout { o.timeoutSeconds = try DurationText.parseSeconds(timeout) }
+        if let retryDelay { o.retryDelaySeconds = try DurationText.seconds(retryDelay, for: "--retry-delay", in: HookLimits.durationRange) }
+        if let timeout { o.timeoutSeconds = try DurationText.seconds(timeout, for: "--timeout", in: HookLimits.durationRange) }
         return o
     }
 }

@@ -62,16 +62,16 @@ struct HookGet: AsyncParsableCommand {
             let rate = stats.successRate.map { String(format: "%.1f%% (%d of %d)", $0 * 100, stats.successes, stats.executions) } ?? "no runs yet"
             print("""
                 Name:         \(h.name)
-                Description:  \(h.description ?? "-")
+                Description:  \(Terminal.line(h.description ?? "-"))
                 Event types:  \(h.eventTypeText)
                 Stack:        \(h.stack ?? "- (all stacks)")
                 Data filter:  \(h.filter.map { HookView.filterText($0) } ?? "- (every event)")
                 Enabled:      \(h.enabled ? "yes" : "no")
-                Source:       \(h.filePath)
+                Source:       \(Terminal.line(h.filePath))
                 Source hash:  sha256:\(h.sourceHash)
                 Limits:       timeout \(Format.duration(h.limits.timeoutMillis)), memory \(Format.bytes(h.limits.memoryBytes)), \(h.limits.instructions) instructions
                 Retries:      \(h.maxAttempts) attempts, backoff from \(Format.duration(h.retryDelayMillis))
-                Permissions:  \(HookView.permissionsText(h.permissions))
+                Permissions:  \(Terminal.line(HookView.permissionsText(h.permissions)))
                 Created:      \(Format.timestamp(h.createdAt))
                 Updated:      \(Format.timestamp(h.updatedAt))
                 Run count:    \(h.runCount)

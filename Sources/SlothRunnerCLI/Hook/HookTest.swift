@@ -76,12 +76,12 @@ struct HookTest: AsyncParsableCommand {
             } else {
                 print("Hook:     \(hookDef.name)")
                 print("Event:    \(ev.type)\(ev.stack.map { " (stack \($0))" } ?? "")")
-                print("Result:   \(Format.status(r.success))\(r.message.map { " — \($0)" } ?? "")")
+                print("Result:   \(Format.status(r.success))\(r.message.map { " — \(Terminal.block($0))" } ?? "")")
                 print("Usage:    \(Format.duration(r.durationMillis)), \(r.usage.instructions) instructions, peak memory \(Format.bytes(r.usage.peakMemoryBytes))")
                 for e in events { print("Dispatch: \(e.type) \(e.data.serialized()) (not stored)") }
                 if !r.output.isEmpty {
                     print("Output:")
-                    print(r.output, terminator: r.output.hasSuffix("\n") ? "" : "\n")
+                    print(Terminal.block(r.output), terminator: r.output.hasSuffix("\n") ? "" : "\n")
                 }
             }
             if !r.success { throw ExitCode(1) }

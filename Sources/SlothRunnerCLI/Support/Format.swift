@@ -25,6 +25,18 @@ enum Format {
     static func status(_ success: Bool) -> String { success ? "✅ Success" : "❌ Failed" }
 }
 
+/// Text that came from users or hooks, on its way to a terminal.
+enum Terminal {
+    static let stdoutIsTTY = isatty(1) == 1
+
+    /// A block (output, an error with its traceback): on a terminal, control characters other
+    /// than newline and tab are shown escaped (`\e[2J` clears no screen); in a pipe, as is.
+    static func block(_ text: String) -> String { stdoutIsTTY ? TerminalText.escapedBlock(text) : text }
+
+    /// Within one line: always escaped, a newline included.
+    static func line(_ text: String) -> String { TerminalText.escaped(text) }
+}
+
 /// Box-drawn tables as in the specification's examples.
 struct Table {
     var headers: [String]
@@ -32,7 +44,8 @@ struct Table {
 
     init(_ headers: [String]) { self.headers = headers }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    /// Cells are escaped: a control character would break the box, or worse.
+    mutating func add(_ row: [String]) { rows.append(row.map(Terminal.line)) }
 
     static func width(_ s: String) -> Int {
         s.unicodeScalars.reduce(0) { acc, u in

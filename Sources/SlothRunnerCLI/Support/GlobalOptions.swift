@@ -19,9 +19,32 @@ struct GlobalOptions: ParsableArguments {
 
     var databasePath: String {
         if let db { return db }
-        let env = ProcessInfo.processInfo.environment
-        if let home = env["SLOTH_RUNNER_HOME"], !home.isEmpty { return home + "/sloth.db" }
-        return NSHomeDirectory() + "/.sloth-runner/sloth.db"
+        return Self.defaultHome + "/sloth.db"
+    }
+
+    /// $SLOTH_RUNNER_HOME, or ~/.sloth-runner.
+    static var defaultHome: String {
+        if let home = ProcessInfo.processInfo.environment["SLOTH_RUNNER_HOME"], !home.isEmpty { return home }
+        return NSHomeDirectory() + "/.sloth-runner"
+    }
+
+    /// The default home is created on first use (its parent must exist); a `--db` path is
+    /// taken as given, its directory included: a typo there is an error, not a new tree.
+    func prepareDatabaseDirectory() throws(SlothError) {
+        guard db == nil else { return }
+        let home = Self.defaultHome
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: home, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw .invalidInput("the sloth-runner home \(home) is not a directory") }
+            return
+        }
+        let parent = (home as NSString).deletingLastPathComponent
+        guard parent.isEmpty || FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue || parent.isEmpty else {
+            throw .invalidInput("cannot create the sloth-runner home \(home): \(parent) does not exist")
+        }
+        do { try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700]) } catch {
+            throw .storage("cannot create the sloth-runner home \(home): \(error.localizedDescription)")
+        }
     }
 
     var effectiveLogLevel: LogLevel {
@@ -31,6 +54,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     func openStore(synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
+        try prepareDatabaseDirectory()
         do {
             return try SQLiteEventStore(path: databasePath, synchronous: synchronous)
         } catch let e as SlothError {
@@ -65,6 +89,6 @@ struct Log: Sendable {
     func callAsFunction(_ l: LogLevel, _ message: String) {
         guard l >= level else { return }
         let stamp = Format.timestamp(nowMillis())
-        FileHandle.standardError.write(Data("\(stamp) \(l.rawValue.uppercased()) \(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(stamp) \(l.rawValue.uppercased()) \(TerminalText.escapedBlock(message))\n".utf8))
     }
 }

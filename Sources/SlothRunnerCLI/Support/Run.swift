@@ -7,12 +7,13 @@ func runReporting(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let e as SlothError {
-        FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+        // Messages quote what users and hooks gave: control bytes in them would drive the terminal.
+        FileHandle.standardError.write(Data("error: \(TerminalText.escapedBlock(e.description))\n".utf8))
         throw ExitCode(e.exitCode)
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("error: \(TerminalText.escapedBlock("\(error)"))\n".utf8))
         throw ExitCode(1)
     }
 }
@@ -22,26 +23,50 @@ func printJSON(_ value: JSONValue) {
 }
 
 func warn(_ message: String) {
-    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("warning: \(TerminalText.escapedBlock(message))\n".utf8))
 }
 
-/// Reads a JSON object given inline or in a file; errors say where the JSON broke.
-func readEventData(inline: String?, file: String?) throws(SlothError) -> JSONValue {
-    if inline != nil && file != nil { throw .invalidInput("give either --data or --data-file, not both") }
-    var text = "{}"
-    var origin = "--data"
-    if let inline { text = inline }
-    if let file {
-        origin = file
-        if file == "-" {
-            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        } else {
-            guard let d = FileManager.default.contents(atPath: file) else { throw .notFound("data file \(file) does not exist or cannot be read") }
-            text = String(decoding: d, as: UTF8.self)
+/// Reads at most `limit` bytes from a file or stdin ("-"), refusing more: a command that reads
+/// its input whole must not read without end (`yes | sloth-runner ...`).
+func readBounded(_ file: String, limit: Int, what: String) throws(SlothError) -> Data {
+    let handle: FileHandle
+    if file == "-" {
+        handle = FileHandle.standardInput
+    } else {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDir) else { throw .notFound("\(what) \(file) does not exist") }
+        guard !isDir.boolValue else { throw .invalidInput("\(what) \(file) is a directory") }
+        guard let h = FileHandle(forReadingAtPath: file) else { throw .invalidInput("cannot read \(what) \(file)") }
+        handle = h
+    }
+    var data = Data()
+    while true {
+        let chunk: Data
+        do { chunk = try handle.read(upToCount: 64 << 10) ?? Data() } catch { throw .invalidInput("cannot read \(what) \(file): \(error.localizedDescription)") }
+        if chunk.isEmpty { break }
+        data.append(chunk)
+        if data.count > limit {
+            throw .invalidInput("\(what) \(file == "-" ? "on stdin" : file) is larger than \(limit) bytes")
         }
     }
+    if file != "-" { try? handle.close() }
+    return data
+}
+
+/// Reads a JSON object given inline or in a file; errors say where the JSON broke. Input is
+/// read as bytes (so invalid UTF-8 is an error, not replaced) and bounded by `maxBytes`.
+func readEventData(inline: String?, file: String?, maxBytes: Int = NewEvent.defaultMaxDataBytes) throws(SlothError) -> JSONValue {
+    if inline != nil && file != nil { throw .invalidInput("give either --data or --data-file, not both") }
+    var bytes = Array("{}".utf8)
+    var origin = "--data"
+    if let inline { bytes = Array(inline.utf8) }
+    if let file {
+        origin = file == "-" ? "stdin" : file
+        // Whitespace and escapes may make the text larger than the data it holds.
+        bytes = Array(try readBounded(file, limit: 4 * maxBytes + 4096, what: "the data file"))
+    }
     let value: JSONValue
-    do { value = try JSONValue.parse(text) } catch { throw .invalidInput("\(origin): \(error)") }
+    do { value = try JSONValue.parse(bytes: bytes) } catch { throw .invalidInput("\(origin): \(error)") }
     guard case .object = value else { throw .invalidInput("\(origin): event data must be a JSON object like {\"key\": \"value\"}, got \(value.typeName)") }
     return value
 }

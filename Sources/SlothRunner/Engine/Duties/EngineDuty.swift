@@ -46,3 +46,19 @@ struct RetentionPruner: EngineDuty {
         _ = try await engine.store.pruneExpiredState(now: now)
     }
 }
+
+/// Notices the store going away under the engine (its database file deleted or replaced):
+/// the engine would go on writing where nobody reads, so the embedding program is told to stop.
+struct StorageWatch: EngineDuty {
+    let name = "storage-watch"
+    let intervalMillis: Int64
+    func perform(_ engine: Engine) async throws {
+        do {
+            try await engine.store.verifyStorage()
+        } catch let error as SlothError {
+            engine.reportFatal(error)
+        } catch {
+            engine.reportFatal(.storage("\(error)"))
+        }
+    }
+}
