@@ -236,7 +236,7 @@ struct OutputBuffer {
     }
 
     /// The output as it is recorded: secrets masked, then cut to the limit.
-    func final(mask: SecretMask = SecretMask([])) -> String {
+    func final(mask: SecretMask = .none) -> String {
         let (kept, cut) = mask.maskedAndBounded(text, limit: limit, cutAlready: dropped > 0)
         let total = cut + dropped
         return total > 0 ? kept + "\n[output truncated: \(total) bytes dropped]" : kept

@@ -116,6 +116,8 @@ final class LuaExecutor: Sendable {
     let busyRunID = Atomic<Int>(0)
     /// Started by the runtime while every executor was hogged; retired once idle.
     let overflow: Bool
+    /// Set while an idle overflow executor is being retired: runs go elsewhere.
+    let retiring = Atomic<Bool>(false)
     static let inspectRunID = -1
     let started = Mutex<[Int: Started]>([:])
     let inspecting = Mutex<InspectJob?>(nil)
@@ -161,6 +163,10 @@ final class LuaExecutor: Sendable {
         let since = busySince.load(ordering: .relaxed)
         return since != 0 && now - Double(bitPattern: since) > seconds
     }
+
+    /// `isHogged` as the watchdog last saw it (every few tens of milliseconds): what `pick`
+    /// reads, so choosing an executor costs no clock reading.
+    let hogged = Atomic<Bool>(false)
 
     /// Queues a run; the caller has counted it in `load` already (see `LuaRuntime.pick`).
     func submit(_ request: HookRunRequest, completion: @escaping @Sendable (HookRunResult) -> Void) {
@@ -305,10 +311,11 @@ private final class ExecutorLoop {
         let began = sb_now()
         executor.busySince.store(began.bitPattern, ordering: .relaxed)
         executor.busyDeadline.store(run.deadline.bitPattern, ordering: .releasing)
-        let (status, nres) = vm.resume(run.thread, nargs: nargs, slice: timeSlice)
+        let (status, nres) = vm.resume(run.thread, nargs: nargs, slice: timeSlice, now: began)
         executor.busyDeadline.store(0, ordering: .releasing)
         executor.busySince.store(0, ordering: .relaxed)
-        executor.lastActive.store(sb_now().bitPattern, ordering: .relaxed)
+        // Only overflow executors retire when idle; the others need no record of it.
+        if executor.overflow { executor.lastActive.store(sb_now().bitPattern, ordering: .relaxed) }
         // Stuck past its deadline, this thread was replaced and its runs answered meanwhile.
         if abandoned { return }
         if let place = S.pointee.trip_where { run.tripWhere = String(cString: place) }
@@ -403,7 +410,7 @@ private final class ExecutorLoop {
         executor.started.withLock { _ = $0.removeValue(forKey: run.id) }
         run.cancelOperation?()
         run.cancelOperation = nil
-        let mask = run.revealedIfAny?.mask ?? SecretMask([])
+        let mask = run.revealedIfAny?.mask ?? .none
         let result = HookRunResult(
             success: success, message: message.map { LuaRunMessages.bounded($0, mask: mask) },
             output: run.output.final(mask: mask), durationMillis: run.elapsedMillis,
@@ -475,7 +482,7 @@ enum LuaRunMessages {
 
     /// Error messages can nest without end (a C stack overflow repeats its position per level).
     /// Masked before they are cut, so no part of a secret stays at the cut.
-    static func bounded(_ message: String, mask: SecretMask = SecretMask([])) -> String {
+    static func bounded(_ message: String, mask: SecretMask = .none) -> String {
         let (kept, dropped) = mask.maskedAndBounded(message, limit: maxMessageBytes)
         return dropped > 0 ? kept + "… [\(dropped) more bytes]" : kept
     }

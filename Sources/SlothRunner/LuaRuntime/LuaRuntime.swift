@@ -66,7 +66,8 @@ public final class LuaRuntime: Sendable {
         self.onStuckThread = onStuckThread
         regularCount = max(1, threads)
         executors = Mutex((0..<max(1, threads)).map { LuaExecutor(index: $0, timeSlice: timeSlice, testing: testing) })
-        watchdog = LuaWatchdog(interval: min(0.1, max(0.01, stuckGrace / 4)))
+        // Often enough to mark hogged executors soon after they are (5 time slices).
+        watchdog = LuaWatchdog(interval: min(0.05, max(0.01, stuckGrace / 4)))
         watchdog.start { [weak self] in self?.checkForStuckThreads() }
     }
 
@@ -105,47 +106,65 @@ public final class LuaRuntime: Sendable {
     public var overflowExecutors: Int { executors.withLock { $0.count } - regularCount }
 
     /// The executor with the fewest runs in flight (round-robin among equals) that is not
-    /// hogged by a library call, with the run counted in its load. Under the lock, so an idle
-    /// overflow executor is never retired while a run is on its way to it.
+    /// hogged by a library call, with the run counted in its load. The lock is held only to
+    /// copy the list (every run passes here); an overflow executor being retired at the same
+    /// moment is noticed by its `retiring` flag, and another one is picked.
     private func pick() -> LuaExecutor {
-        let now = sb_now()
-        let hogged = timeSlice * Self.hoggedAfterSlices
-        let start = next.add(1, ordering: .relaxed).newValue
-        return executors.withLock { all in
+        while true {
+            let all = executors.withLock { $0 }
+            let start = next.add(1, ordering: .relaxed).newValue
             var best: LuaExecutor?
             var bestLoad = Int.max
             var fallback = all[start % all.count]
+            var fallbackLoad = fallback.load.load(ordering: .relaxed)
             for i in 0..<all.count {
                 let e = all[(start + i) % all.count]
                 let l = e.load.load(ordering: .relaxed)
-                if l < fallback.load.load(ordering: .relaxed) { fallback = e }
-                if l < bestLoad, !e.isHogged(now: now, seconds: hogged) {
+                if l < fallbackLoad { fallback = e; fallbackLoad = l }
+                if l < bestLoad, !e.hogged.load(ordering: .relaxed) {
                     best = e
                     bestLoad = l
                 }
             }
-            if best == nil, all.count < regularCount * 2, shutdownStarted.load(ordering: .relaxed) == 0 {
-                let extra = LuaExecutor(index: all.count, timeSlice: timeSlice, testing: testing, overflow: true)
-                all.append(extra)
-                best = extra
-            }
-            let chosen = best ?? fallback
-            chosen.load.add(1, ordering: .relaxed)
-            return chosen
+            let chosen = best ?? addOverflowExecutor(seen: all.count) ?? fallback
+            chosen.load.add(1, ordering: .sequentiallyConsistent)
+            if !chosen.retiring.load(ordering: .sequentiallyConsistent) { return chosen }
+            chosen.load.subtract(1, ordering: .sequentiallyConsistent)
         }
     }
 
-    /// Stops overflow executors that have had nothing to do for a while.
-    private func retireIdleOverflow(now: Double) {
-        let idle = executors.withLock { all -> [LuaExecutor] in
-            let retiring = all.filter {
-                $0.overflow && $0.load.load(ordering: .relaxed) == 0 && $0.busySince.load(ordering: .relaxed) == 0
-                    && now - Double(bitPattern: $0.lastActive.load(ordering: .relaxed)) > Self.overflowIdleSeconds
-            }
-            all.removeAll { e in retiring.contains { $0 === e } }
-            return retiring
+    /// Starts an overflow executor, unless there are as many as regular ones already (or the
+    /// list changed since it was read, in which case the caller looks again next time).
+    private func addOverflowExecutor(seen: Int) -> LuaExecutor? {
+        guard shutdownStarted.load(ordering: .relaxed) == 0 else { return nil }
+        return executors.withLock { all -> LuaExecutor? in
+            guard all.count == seen, all.count < regularCount * 2 else { return nil }
+            let extra = LuaExecutor(index: all.count, timeSlice: timeSlice, testing: testing, overflow: true)
+            all.append(extra)
+            return extra
         }
-        for e in idle { e.stop() }
+    }
+
+    /// Stops overflow executors that have had nothing to do for a while. A run on its way to
+    /// one (see `pick`) either sees it retiring and goes elsewhere, or is seen here and keeps
+    /// it alive.
+    private func retireIdleOverflow(now: Double) {
+        let candidates = executors.withLock { $0 }.filter {
+            $0.overflow && $0.busySince.load(ordering: .relaxed) == 0
+                && now - Double(bitPattern: $0.lastActive.load(ordering: .relaxed)) > Self.overflowIdleSeconds
+        }
+        var retired: [LuaExecutor] = []
+        for e in candidates {
+            e.retiring.store(true, ordering: .sequentiallyConsistent)
+            if e.load.load(ordering: .sequentiallyConsistent) > 0 {
+                e.retiring.store(false, ordering: .sequentiallyConsistent)
+            } else {
+                retired.append(e)
+            }
+        }
+        guard !retired.isEmpty else { return }
+        executors.withLock { all in all.removeAll { e in retired.contains { $0 === e } } }
+        for e in retired { e.stop() }
     }
 
     /// Stops the executor threads; runs still in flight end as failures. A thread stuck in a
@@ -170,6 +189,7 @@ public final class LuaRuntime: Sendable {
         let now = sb_now()
         let shutdownBits = shutdownStarted.load(ordering: .acquiring)
         for executor in executors.withLock({ $0 }) {
+            executor.hogged.store(executor.isHogged(now: now, seconds: timeSlice * Self.hoggedAfterSlices), ordering: .relaxed)
             let bits = executor.busyDeadline.load(ordering: .acquiring)
             guard bits != 0 else { continue }
             var limit = Double(bitPattern: bits)

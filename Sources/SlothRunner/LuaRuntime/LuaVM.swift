@@ -165,9 +165,9 @@ final class LuaVM {
         for v in values { LuaValues.push(v, on: co) }
     }
 
-    func resume(_ co: OpaquePointer, nargs: Int32, slice: Double) -> (status: Int32, nresults: Int32) {
+    func resume(_ co: OpaquePointer, nargs: Int32, slice: Double, now: Double? = nil) -> (status: Int32, nresults: Int32) {
         state.pointee.preempted = 0
-        state.pointee.slice_end = slice > 0 ? sb_now() + slice : 0
+        state.pointee.slice_end = slice > 0 ? (now ?? sb_now()) + slice : 0
         var nres: Int32 = 0
         let status = lua_resume(co, nil, nargs, &nres)
         return (status, nres)

@@ -16,6 +16,7 @@ struct SecretMask: Sendable {
 
     let forms: [Form]
     static let minimumLength = 4
+    static let none = SecretMask([])
 
     init(_ secrets: [(name: String, value: String)]) {
         var forms: [Form] = []
@@ -159,6 +160,8 @@ struct SecretMask: Sendable {
     /// beginning of a secret at the cut; `dropped` says how much was cut. `cutAlready`: the
     /// text is itself the start of something longer, so its own end may hold part of a secret.
     func maskedAndBounded(_ text: String, limit: Int, cutAlready: Bool = false) -> (text: String, dropped: Int) {
+        // The common case, on every run's way out: nothing to mask, nothing to cut.
+        if forms.isEmpty && text.utf8.count <= limit { return (text, 0) }
         var source = text
         var trimmed = 0
         if cutAlready {
