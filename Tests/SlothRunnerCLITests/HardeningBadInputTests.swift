@@ -160,6 +160,16 @@ import SlothRunner
         #expect(!(try await cli.run("events", "show", id, "-o", "json").stdout.contains("\u{1B}")))
     }
 
+    @Test func grantingAProgramThatRunsOthersIsWarnedAbout() async throws {
+        let cli = CLI()
+        for (runner, shown) in [("env", "env"), ("sh", "sh"), ("/usr/bin/xargs", "xargs"), ("python3", "python3"), ("sudo", "sudo")] {
+            let file = cli.file("\(shown).lua", "return { name = 'h_\(shown)', event_type = 'x.y', permissions = { exec = { 'echo', '\(runner)' } }, execute = function() end }")
+            let r = try await cli.run("hook", "add", file)
+            #expect(r.status == 0 && r.stderr.contains("permissions.exec lists '\(runner)', which runs other programs") && r.stderr.contains("can run anything"), "\(runner): \(r)")
+            #expect(!r.stderr.contains("lists 'echo'"), "\(r)")
+        }
+    }
+
     @Test func aReadOnlyDatabaseSaysSo() async throws {
         let cli = CLI()
         #expect(try await cli.run("events", "list").status == 0)
