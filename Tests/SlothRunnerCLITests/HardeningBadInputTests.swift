@@ -204,14 +204,19 @@ import SlothRunner
         #expect(daemon.log.contains("was deleted while in use"), "\(daemon.log)")
     }
 
-    @Test func aSecondSignalStopsServeAtOnce() async throws {
-        let cli = CLI()
+    /// A hook that says it started (a file) and then sleeps far longer than any test waits.
+    func addSleepingHook(_ cli: CLI) async throws {
         #expect(try await cli.run("hook", "add", cli.file("slow.lua", """
             return { name = "slow", event_type = "x.slow", timeout = "120s", execute = function()
               require("file").write("\(cli.home)/started", "yes")
               sleep(100)
             end }
             """)).status == 0)
+    }
+
+    @Test func aSecondSignalStopsServeAtOnce() async throws {
+        let cli = CLI()
+        try await addSleepingHook(cli)
         let daemon = try await cli.startServe(["--grace", "60s", "--poll", "5ms"])
         #expect(try await cli.run("events", "dispatch", "x.slow").status == 0)
         try await eventually(timeout: 20, "the hook did not start") { FileManager.default.fileExists(atPath: cli.home + "/started") }
@@ -228,12 +233,7 @@ import SlothRunner
 
     @Test func ctrlCStopsDispatchWaitAndASecondOneStopsItAtOnce() async throws {
         let cli = CLI()
-        #expect(try await cli.run("hook", "add", cli.file("slow.lua", """
-            return { name = "slow", event_type = "x.slow", timeout = "120s", execute = function()
-              require("file").write("\(cli.home)/started", "yes")
-              sleep(100)
-            end }
-            """)).status == 0)
+        try await addSleepingHook(cli)
         let waiting = try cli.startBackground(["events", "dispatch", "x.slow", "--wait"])
         try await eventually(timeout: 20, "the hook did not start") { FileManager.default.fileExists(atPath: cli.home + "/started") }
         waiting.kill(SIGINT)

@@ -53,14 +53,17 @@ enum LuaValues {
         }
     }
 
-    /// The string at `idx` without conversion of numbers in place, or nil if it is not a string.
-    static func string(at idx: Int32, on L: OpaquePointer) -> String? {
+    /// The bytes of the string at `idx`, lent to `body` (nil if it is not a string).
+    private static func withStringBytes<T>(at idx: Int32, on L: OpaquePointer, _ body: (UnsafeBufferPointer<UInt8>) -> T?) -> T? {
         guard lua_type(L, idx) == LUA_TSTRING else { return nil }
         var len = 0
         guard let p = sb_tostring(L, idx, &len) else { return nil }
-        return p.withMemoryRebound(to: UInt8.self, capacity: len) {
-            String(decoding: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
-        }
+        return p.withMemoryRebound(to: UInt8.self, capacity: len) { body(UnsafeBufferPointer(start: $0, count: len)) }
+    }
+
+    /// The string at `idx` without conversion of numbers in place, or nil if it is not a string.
+    static func string(at idx: Int32, on L: OpaquePointer) -> String? {
+        withStringBytes(at: idx, on: L) { String(decoding: $0, as: UTF8.self) }
     }
 
     static func typeName(at idx: Int32, on L: OpaquePointer) -> String {
@@ -91,12 +94,7 @@ enum LuaValues {
     /// The strict UTF-8 text of the string at `idx`; nil for a string that is not valid UTF-8
     /// (or not a string).
     static func validString(at idx: Int32, on L: OpaquePointer) -> String? {
-        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
-        var len = 0
-        guard let p = sb_tostring(L, idx, &len) else { return nil }
-        return p.withMemoryRebound(to: UInt8.self, capacity: len) {
-            String(validating: UnsafeBufferPointer(start: $0, count: len), as: UTF8.self)
-        }
+        withStringBytes(at: idx, on: L) { String(validating: $0, as: UTF8.self) }
     }
 
     /// Reads the value at `idx` as JSON. Tables whose keys are exactly 1...n become arrays,
