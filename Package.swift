@@ -17,6 +17,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -32,6 +36,10 @@ let package = Package(
             dependencies: [
                 "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux", "CExecSupervisor",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -39,8 +47,14 @@ let package = Package(
             dependencies: [
                 "SlothRunner", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            plugins: ["BuildInfoPlugin"]
         ),
+        // `sloth-runner --version`: the version file and the git commit, recorded at build time.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
+import ServiceLifecycle
 import SlothRunner
+import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,123 +13,141 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Events dispatched by other processes (the CLI) are picked up within a poll interval.
             SIGINT or SIGTERM stop intake, let running hooks finish for --grace, and hand back
-            anything unfinished: nothing accepted is lost.
+            anything unfinished: nothing accepted is lost. A second signal stops at once.
+
+            Every flag can also be set in the config file (serve.workers, ...) or the
+            environment (SLOTH_RUNNER_WORKERS, ...); flags win over the environment, the
+            environment over the file. `sloth-runner config show` prints what applies.
 
             Examples:
               sloth-runner serve
               sloth-runner serve --workers 200 --queue-size 5000 --grace 60s --sync full
+              sloth-runner --log-level debug --log-format json serve
+              sloth-runner serve --config /etc/sloth-runner/config.yaml
             """
     )
 
     @OptionGroup var global: GlobalOptions
-    @Option(help: "Events processed at once.") var workers = 100
-    @Option(help: "Claimed events held in memory for the workers.") var queueSize = 1000
+    @Option(help: "Events processed at once (default 100).") var workers: String?
+    @Option(help: "Claimed events held in memory for the workers (default 1000).") var queueSize: String?
     @Option(help: "Name of this node in leases (default: host name).") var nodeID: String?
-    @Option(help: "Lease length of a claim, e.g. 30s.") var lease = "30s"
-    @Option(help: "How long running hooks may finish after SIGTERM, e.g. 30s.") var grace = "30s"
-    @Option(help: "How often to look for events from other processes, e.g. 20ms.") var poll = "20ms"
-    @Option(help: "SQLite durability: normal (survives a crash) or full (also a power loss).") var sync = "normal"
-    @Option(help: "Longest chain of events dispatched by hooks.") var maxChainDepth = 8
-    @Option(help: "Lua executor threads (default: one per core).") var luaThreads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Keep completed events this long, e.g. 168h; 0 keeps them forever.") var retainCompleted = "168h"
-    @Option(help: "Keep failed events this long, e.g. 720h; 0 keeps them forever.") var retainFailed = "720h"
+    @Option(help: "Lease length of a claim (default 30s).") var lease: String?
+    @Option(help: "How long running hooks may finish after SIGTERM (default 30s).") var grace: String?
+    @Option(help: "How often to look for events from other processes (default 20ms).") var poll: String?
+    @Option(help: "SQLite durability: normal (survives a crash) or full (also a power loss).") var sync: String?
+    @Option(help: "Longest chain of events dispatched by hooks (default 8).") var maxChainDepth: String?
+    @Option(help: "Lua executor threads (default: one per core).") var luaThreads: String?
+    @Option(help: "Keep completed events this long; 0 keeps them forever (default 168h).") var retainCompleted: String?
+    @Option(help: "Keep failed events this long; 0 keeps them forever (default 720h).") var retainFailed: String?
     @Flag(help: "Deny hooks every capability (exec, http, file, secrets, env) they do not declare in `permissions`.")
     var strictPermissions = false
-    @Option(help: "Comma-separated environment variables hooks may read with env.get (default: all; or $SLOTH_RUNNER_HOOK_ENV).")
+    @Option(help: "Comma-separated environment variables hooks may read with env.get (default: all).")
     var hookEnv: String?
-    @Option(help: "Most events one hook run may dispatch.") var maxDispatchesPerRun = 1000
-    @Option(help: "Largest event data accepted, in bytes.") var maxDataBytes = NewEvent.defaultMaxDataBytes
-    @Option(help: "Output (print and log) kept per hook run, in bytes.") var maxOutputBytes = 64 * 1024
+    @Option(help: "Most events one hook run may dispatch (default 1000).") var maxDispatchesPerRun: String?
+    @Option(help: "Largest event data accepted, in bytes (default 1048576).") var maxDataBytes: String?
+    @Option(help: "Output (print and log) kept per hook run, in bytes (default 65536).") var maxOutputBytes: String?
 
-    enum Happening: Sendable {
-        case signal(Int32)
-        case fatal(SlothError)
+    /// The flags given, by setting key.
+    var flags: [String: String] {
+        var out: [String: String] = [:]
+        let given: [(String, String?)] = [
+            ("serve.workers", workers), ("serve.queue_size", queueSize), ("serve.node_id", nodeID), ("serve.lease", lease),
+            ("serve.grace", grace), ("serve.poll", poll), ("serve.sync", sync), ("serve.max_chain_depth", maxChainDepth),
+            ("serve.lua_threads", luaThreads), ("serve.retain_completed", retainCompleted), ("serve.retain_failed", retainFailed),
+            ("serve.strict_permissions", strictPermissions ? "true" : nil), ("serve.hook_env", hookEnv),
+            ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
+            ("serve.max_output_bytes", maxOutputBytes),
+        ]
+        for (key, value) in given { if let value { out[key] = value } }
+        return out
     }
 
     func run() async throws {
         try await runReporting {
-            let log = Log(level: global.effectiveLogLevel)
-            guard let syncMode = SQLiteSynchronous(rawValue: sync) else { throw SlothError.invalidInput("--sync must be normal or full, not '\(sync)'") }
-            var config = EngineConfiguration()
-            config.workers = workers
-            config.queueCapacity = queueSize
-            if let nodeID {
-                guard !nodeID.isEmpty, !nodeID.contains("/") else { throw SlothError.invalidInput("--node-id must be a non-empty name without '/'") }
-                config.nodeID = nodeID
-            }
-            config.leaseMillis = try DurationText.millis(lease, for: "--lease", in: 1...86_400)
-            config.pollMillis = try DurationText.millis(poll, for: "--poll", in: 0.001...3600)
-            config.maxChainDepth = maxChainDepth
-            config.maxDispatchesPerRun = maxDispatchesPerRun
-            config.maxDataBytes = maxDataBytes
-            config.maxOutputBytes = maxOutputBytes
-            config.luaThreads = luaThreads
-            config.strictPermissions = strictPermissions || ProcessInfo.processInfo.environment["SLOTH_RUNNER_STRICT_PERMISSIONS"] == "1"
-            if let list = hookEnv ?? ProcessInfo.processInfo.environment["SLOTH_RUNNER_HOOK_ENV"] {
-                config.hookEnvironment = Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-            }
-            let keepCompleted = try DurationText.millis(retainCompleted, for: "--retain-completed")
-            let keepFailed = try DurationText.millis(retainFailed, for: "--retain-failed")
-            config.retainCompletedMillis = keepCompleted > 0 ? keepCompleted : nil
-            config.retainFailedMillis = keepFailed > 0 ? keepFailed : nil
-            let graceSeconds = try DurationText.seconds(grace, for: "--grace", in: 0...86_400)
-            // Every setting is checked before anything is opened or started (5,000 Lua threads
-            // are refused, not started).
-            try config.validate()
+            let settings = try global.settings(flags: flags)
+            let plan = try ServePlan(settings)
+            let logger = Logger(label: "sloth-runner")
+            var config = plan.engine
+            config.logger = logger
 
             ProcessStats.raiseOpenFileLimit()
-            let lock = try DaemonLock(databasePath: global.databasePath)
+            let databasePath = try global.databasePath(settings)
+            let lock = try DaemonLock(databasePath: databasePath)
             guard try lock.tryAcquire() else {
                 throw SlothError.conflict("another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(lock.databaseFile)")
             }
             defer { lock.release() }
-            let happenings = Inbox<Happening>()
-            let signals = SignalWaiter([SIGINT, SIGTERM]) { happenings.push(.signal($0)) }
-            defer { withExtendedLifetime(signals) {} }
-            config.onFatal = { happenings.push(.fatal($0)) }
             // The daemon's only children are hooks' commands: whatever one leaves behind, even
             // after killing its own supervisor, is adopted here and killed.
             ExecSupervision.adoptOrphans()
-            let store = try global.openStore(synchronous: syncMode)
-            config.secrets = SecretVault(store: store, databasePath: global.databasePath)
-            let runtime = LuaRuntime(threads: luaThreads) { stuck in
-                log(.error, "a Lua thread was stuck in \(stuck.call ?? "a library call") running hook \(stuck.hookName ?? "(loading a hook file)") past its deadline: it was replaced and left at idle priority (\(stuck.threadsLeftBehind) so far); \(stuck.otherRuns) other run(s) on it failed and will be retried")
+            let store = try global.openStore(settings, synchronous: plan.sync)
+            config.secrets = SecretVault(store: store, databasePath: databasePath)
+            let runtime = LuaRuntime(threads: config.luaThreads) { stuck in
+                logger.error("a Lua thread was stuck in \(stuck.call ?? "a library call") running hook \(stuck.hookName ?? "(loading a hook file)") past its deadline: it was replaced and left at idle priority (\(stuck.threadsLeftBehind) so far); \(stuck.otherRuns) other run(s) on it failed and will be retried",
+                             metadata: ["hook": "\(stuck.hookName ?? "")"])
             }
+            let holder = ServiceHolder()
+            config.onFatal = { error in holder.service?.fail(error) }
             let engine = Engine(store: store, runtime: runtime, configuration: config)
-            try await engine.start()
-            log(.info, "serving \(global.databasePath) as \(engine.owner) (workers \(workers), queue \(queueSize)); pid \(getpid())")
-            log(.debug, "database writer priority: \(WriterPriority.describe(store.writerNice))")
-            var exitStatus: Int32 = 0
-            var fatal: SlothError?
-            switch await happenings.next() {
-            case .signal(let sig):
-                log(.info, "received \(SignalWaiter.name(sig)); draining for up to \(grace) (send it again to stop at once)")
-            case .fatal(let error):
-                fatal = error
-                log(.error, "\(error.description); stopping")
-            }
-            // A second signal cuts the drain short: what still runs is handed back at once.
-            let impatience = Task {
-                while true {
-                    if case .signal(let sig) = await happenings.next() {
-                        log(.warn, "received \(SignalWaiter.name(sig)) again; stopping now, handing back what still runs")
-                        engine.stopWaiting()
-                        return sig
-                    }
+            let service = EngineService(engine: engine, graceSeconds: plan.graceSeconds)
+            holder.service = service
+
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
+                logger: logger))
+            // SIGINT/SIGTERM shut the group down gracefully; a second one cuts the engine's drain
+            // short (what still runs is handed back at once). The signals are caught here rather
+            // than by the group's own `gracefulShutdownSignals`, which are installed only once
+            // `run()` is under way: one arriving while serve starts would kill nothing and stop
+            // nothing. The group remembers a shutdown asked for before it runs.
+            let signalCount = SignalCounter()
+            let signals = SignalWaiter([SIGINT, SIGTERM]) { sig in
+                switch signalCount.next() {
+                case 1:
+                    logger.info("received \(SignalWaiter.name(sig)); draining for up to \(DurationText.format(millis: Int64(plan.graceSeconds * 1000))) (send it again to stop at once)", metadata: ["signal": "\(SignalWaiter.name(sig))"])
+                    Task { await group.triggerGracefulShutdown() }
+                case 2:
+                    logger.warning("received \(SignalWaiter.name(sig)) again; stopping now, handing back what still runs", metadata: ["signal": "\(SignalWaiter.name(sig))"])
+                    signalCount.lastSignal = sig
+                    engine.stopWaiting()
+                default: break
                 }
             }
-            let report = await engine.drain(grace: fatal == nil ? graceSeconds : min(graceSeconds, 5))
+            defer { withExtendedLifetime(signals) {} }
+            logger.info("serving \(databasePath) as \(engine.owner) (workers \(config.workers), queue \(config.queueCapacity)); pid \(getpid())",
+                        metadata: plan.metadata(database: databasePath, config: settings.configPath))
+            logger.debug("database writer priority: \(WriterPriority.describe(store.writerNice))")
+            var failure: (any Error)?
+            do { try await group.run() } catch { failure = error }
             runtime.shutdown()
             await store.close()
-            log(.info, report.finished ? "drained; \(report.released) queued event(s) handed back" : "grace period over; \(report.released) event(s) handed back for the next run")
-            if report.cutShort {
-                impatience.cancel()
-                exitStatus = SignalWaiter.exitStatus(await impatience.value)
-            } else {
-                impatience.cancel()
+            let report = service.drainReport
+            logger.info((report?.finished ?? true) ? "drained; \(report?.released ?? 0) queued event(s) handed back" : "grace period over; \(report?.released ?? 0) event(s) handed back for the next run")
+            if let failure {
+                if let slothError = failure as? SlothError { throw slothError }
+                if case let groupError as ServiceGroupError = failure { throw SlothError.runtime("the service group stopped: \(groupError)") }
+                throw failure
             }
-            if let fatal { throw fatal }
-            if exitStatus != 0 { throw ExitCode(exitStatus) }
+            if report?.cutShort == true, let sig = signalCount.lastSignal { throw ExitCode(SignalWaiter.exitStatus(sig)) }
         }
+    }
+}
+
+/// The engine service, set once it exists (the engine's fatal handler is made before it).
+private final class ServiceHolder: Sendable {
+    private let value = Mutex<EngineService?>(nil)
+    var service: EngineService? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
+
+/// Counts SIGINT/SIGTERM as they arrive, and keeps the one that cut the drain short.
+private final class SignalCounter: Sendable {
+    private let state = Mutex<(count: Int, last: Int32?)>((0, nil))
+    func next() -> Int { state.withLock { $0.count += 1; return $0.count } }
+    var lastSignal: Int32? {
+        get { state.withLock { $0.last } }
+        set { state.withLock { $0.last = newValue } }
     }
 }

@@ -16,8 +16,14 @@ struct SlothRunnerCommand: AsyncParsableCommand {
               sloth-runner events show 0193
               sloth-runner serve
             """,
-        subcommands: [HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, BenchCommand.self, SlowHTTPServerCommand.self]
+        version: "sloth-runner \(BuildInfo.version) (commit \(BuildInfo.commit))",
+        subcommands: [
+            HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, ConfigCommand.self,
+            BenchCommand.self, SlowHTTPServerCommand.self,
+        ]
     )
+
+
 
     static func main() async {
         // Swift hands arguments over with invalid UTF-8 replaced by U+FFFD: data, names and
@@ -30,6 +36,48 @@ struct SlothRunnerCommand: AsyncParsableCommand {
                 Foundation.exit(2)
             }
         }
-        await Self.main(nil)
+        let startup: Startup
+        switch Startup.current {
+        case .success(let s): startup = s
+        case .failure(let error):
+            let json = CommandLine.arguments.contains { $0 == "json" || $0 == "--output=json" || $0 == "-ojson" }
+            ErrorReport.write(error.description, code: error.code, json: json)
+            Foundation.exit(error.exitCode)
+        }
+        do {
+            // Every setting is checked once here, whatever the command: a bad variable or
+            // file value is an error, never silently ignored.
+            LogSetup.bootstrap(try startup.settings())
+        } catch {
+            ErrorReport.write(error.description, code: "invalid_input", json: startup.invocation.wantsJSON)
+            Foundation.exit(2)
+        }
+        await run(startup.invocation)
+    }
+
+    /// ArgumentParser's main, but a usage error exits 2 like all other bad input (its own
+    /// convention is 64), and is JSON on stderr under `-o json`.
+    static func run(_ invocation: Invocation) async {
+        do {
+            var command = try parseAsRoot(invocation.arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                var message = fullMessage(for: error)
+                if message.hasPrefix("Error: ") { message.removeFirst(7) }
+                ErrorReport.write(message, code: "usage", json: invocation.wantsJSON)
+                Foundation.exit(2)
+            }
+            if invocation.wantsJSON, code != .success, !(error is ExitCode) {
+                ErrorReport.write(fullMessage(for: error), code: "error", json: true)
+                Foundation.exit(code.rawValue)
+            }
+            exit(withError: error)
+        }
     }
 }

@@ -44,9 +44,9 @@ final class CLI: Sendable {
         p.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
         p.arguments = launcher.isEmpty ? args : Array(launcher.dropFirst()) + args
         var env = ProcessInfo.processInfo.environment
+        // Nothing from the developer's own setup (a config file, a log level) reaches a test.
+        for key in env.keys where key.hasPrefix("SLOTH_RUNNER_") && key != "SLOTH_RUNNER_BIN" { env.removeValue(forKey: key) }
         env["SLOTH_RUNNER_HOME"] = home
-        env.removeValue(forKey: "SLOTH_RUNNER_LOG_LEVEL")
-        env.removeValue(forKey: "SLOTH_RUNNER_SECRET_KEY")
         for (k, v) in environment { env[k] = v }
         p.environment = env
         _ = FileManager.default.createFile(atPath: stdout, contents: nil)

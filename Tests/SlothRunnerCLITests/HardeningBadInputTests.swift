@@ -58,15 +58,16 @@ import SlothRunner
     @Test func settingsOfServeAreCheckedBeforeAnythingStarts() async throws {
         let cli = CLI()
         for (args, message) in [
-            (["--lua-threads", "0"], "the Lua threads must be from 1 to 256 (serve --lua-threads), not 0"),
-            (["--lua-threads=-1"], "not -1"),
-            (["--lua-threads", "5000"], "not 5000"),
-            (["--max-chain-depth=-1"], "the chain depth must be from 0 to 100"),
-            (["--max-data-bytes=-1"], "the largest event data in bytes must be from 1"),
-            (["--max-dispatches-per-run=-5"], "the events one run may dispatch"),
-            (["--workers", "0"], "workers must be from 1"),
-            (["--sync", "sometimes"], "--sync must be normal or full"),
-            (["--node-id", "a/b"], "--node-id"),
+            (["--lua-threads", "0"], "--lua-threads must be an integer from 1 to 256, not '0'"),
+            (["--lua-threads=-1"], "not '-1'"),
+            (["--lua-threads", "5000"], "not '5000'"),
+            (["--max-chain-depth=-1"], "--max-chain-depth must be an integer from 0 to 100"),
+            (["--max-data-bytes=-1"], "--max-data-bytes must be an integer from 1"),
+            (["--max-dispatches-per-run=-5"], "--max-dispatches-per-run must be an integer from 0"),
+            (["--workers", "0"], "--workers must be an integer from 1"),
+            (["--workers", "many"], "--workers must be an integer from 1 to 100000, not 'many'"),
+            (["--sync", "sometimes"], "--sync must be one of normal, full, not 'sometimes'"),
+            (["--node-id", "a/b"], "--node-id must be a non-empty name without '/'"),
         ] {
             try await expectRefused(cli, ["serve"] + args, saying: message)
         }

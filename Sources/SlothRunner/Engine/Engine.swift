@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// The event engine: accepts events durably, claims them under leases, runs every matching
@@ -22,6 +23,7 @@ public final class Engine: Sendable {
     private let inFlight = Atomic<Int>(0)
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
+    private let claimErrors = ThrottledError(what: "claiming events")
     private let recorder: OutcomeRecorder
     /// Events whose row is `processing` under this engine's lease while their work goes on (a
     /// hook running, an outcome waiting to be written): the leases renewal keeps alive, and
@@ -38,7 +40,7 @@ public final class Engine: Sendable {
         self.configuration = configuration
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.queue = RunQueue(capacity: configuration.queueCapacity, workers: configuration.workers)
-        self.recorder = OutcomeRecorder(store: store, observer: configuration.observer)
+        self.recorder = OutcomeRecorder(store: store, observer: configuration.observer, logger: configuration.logger)
     }
 
     // MARK: life cycle
@@ -46,7 +48,10 @@ public final class Engine: Sendable {
     /// Reclaims this node's leases from earlier runs, loads hooks, starts claiming and duties.
     public func start() async throws {
         try configuration.validate()
-        _ = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
+        let reclaimed = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
+        if reclaimed > 0 {
+            configuration.logger.notice("took back \(reclaimed) event(s) an earlier run of this node had claimed", metadata: ["node": "\(configuration.nodeID)"])
+        }
         try await refreshHooks(force: true)
         phaseValue.store(Phase.running.rawValue, ordering: .releasing)
         var started: [Task<Void, Never>] = []
@@ -249,6 +254,11 @@ public final class Engine: Sendable {
                 declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
             request.state = StoreState(store: engine.store, stack: hook.stack ?? "")
             request.secrets = configuration.secrets
+            if configuration.logger.logLevel < .critical {
+                var logger = configuration.logger
+                logger[metadataKey: "source"] = "hook"
+                request.logger = logger
+            }
             template = request
         }
     }
@@ -268,7 +278,11 @@ public final class Engine: Sendable {
                 if let due = try? await store.nextDueTime(), due <= now {
                     let n = queue.reserve(min(free, 512))
                     if n > 0 {
-                        let claimed = (try? await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now)) ?? []
+                        let claimed: [Event]
+                        do { claimed = try await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now) } catch {
+                            claimed = []
+                            claimErrors.report(error, to: configuration.logger)
+                        }
                         queue.release(n - claimed.count)
                         leaseBook.add(claimed.map(\.id))
                         // A hook registered before these events were dispatched must see them:
@@ -350,6 +364,7 @@ public final class Engine: Sendable {
             finished(work.event.id, status: nil, recorded: false, tracked: true)
             return
         }
+        if configuration.logger.logLevel <= .warning { EngineLog.outcome(outcome, of: work.event, to: configuration.logger) }
         if let slot = work.slot, slot.offer(outcome) { return }
         let status = outcome.status
         let eventID = work.event.id
@@ -375,7 +390,7 @@ public final class Engine: Sendable {
             try? await Task.sleep(nanoseconds: UInt64(duty.intervalMillis) * 1_000_000)
             if Task.isCancelled || !isRunning { return }
             do { try await duty.perform(self) } catch {
-                FileHandle.standardError.write(Data("sloth-runner: \(duty.name) failed: \(error)\n".utf8))
+                configuration.logger.error("\(duty.name) failed; trying again in \(DurationText.format(millis: duty.intervalMillis))", metadata: ["duty": "\(duty.name)", "error": "\(error)"])
             }
         }
     }

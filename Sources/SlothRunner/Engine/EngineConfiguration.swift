@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// How an engine runs. Every field has a default an operator would pick.
 public struct EngineConfiguration: Sendable {
@@ -38,6 +39,10 @@ public struct EngineConfiguration: Sendable {
     /// Told, once, when the engine cannot go on (its database file was deleted, say): the
     /// embedding program should drain it and stop.
     public var onFatal: (@Sendable (SlothError) -> Void)?
+    /// Where the engine logs: each event's outcome at debug, hook failures and retries at
+    /// warning, dead letters and store errors at error, lease rescues at notice; hooks' own
+    /// `log.*` lines at their level. The default writes nothing: the embedding program chooses.
+    public var logger = Logger(label: "sloth-runner", factory: { _ in SwiftLogNoOpLogHandler() })
 
     public init() {}
 

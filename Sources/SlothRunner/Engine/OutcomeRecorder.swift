@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Synchronization
 
 /// Collects event outcomes from the workers and commits them in batches: while one batch is
@@ -32,12 +33,14 @@ final class OutcomeRecorder: Sendable {
 
     private let store: any EventStore
     private let observer: (@Sendable (EngineObservation) -> Void)?
+    private let logger: Logger
     private let state = Mutex(State())
     static let maxBatch = 512
     static let firstRetryMillis: Int64 = 50
     static let maxRetryMillis: Int64 = 5_000
 
-    init(store: any EventStore, observer: (@Sendable (EngineObservation) -> Void)?) {
+    init(store: any EventStore, observer: (@Sendable (EngineObservation) -> Void)?, logger: Logger) {
+        self.logger = logger
         self.store = store
         self.observer = observer
     }
@@ -118,7 +121,7 @@ final class OutcomeRecorder: Sendable {
         }
         if after > 0 {
             observer?(.outcomesRecovered(afterFailedWrites: after))
-            FileHandle.standardError.write(Data("sloth-runner: outcomes are being recorded again (after \(after) failed write\(after == 1 ? "" : "s"))\n".utf8))
+            logger.notice("outcomes are being recorded again (after \(after) failed write\(after == 1 ? "" : "s"))")
         }
     }
 
@@ -142,8 +145,9 @@ final class OutcomeRecorder: Sendable {
         }
         observer?(.outcomeWriteFailed(outcomes: entries.count, error: reason))
         if log {
-            FileHandle.standardError.write(Data(
-                "sloth-runner: could not record \(entries.count) outcome(s): \(reason); retrying with backoff until they land (their events keep their leases)\n".utf8))
+            logger.error(
+                "could not record \(entries.count) outcome(s): \(reason); retrying with backoff until they land (their events keep their leases)",
+                metadata: ["outcomes": "\(entries.count)", "error": "\(reason)"])
         }
         guard delay >= 0 else { return }
         Task {

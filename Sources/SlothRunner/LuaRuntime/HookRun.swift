@@ -1,3 +1,4 @@
+import Logging
 /// Everything one hook run needs; crosses from the engine to an executor thread.
 ///
 /// What every run of a hook shares (its source, limits, permissions, ...) sits in one immutable
@@ -18,6 +19,8 @@ public struct HookRunRequest: Sendable {
         var permissions: PermissionPolicy = .open
         var state: (any StateAccess)?
         var secrets: SecretVault?
+        /// Receives the hook's `log.*` lines too (they stay in the run's output as well).
+        var logger: Logger?
     }
 
     final class SharedBox: Sendable {
@@ -89,6 +92,12 @@ public struct HookRunRequest: Sendable {
     public var secrets: SecretVault? {
         get { shared.value.secrets }
         set { update { $0.secrets = newValue } }
+    }
+    /// Where the hook's `log.*` lines go besides its output (the daemon's log), with the hook
+    /// and event as metadata.
+    public var logger: Logger? {
+        get { shared.value.logger }
+        set { update { $0.logger = newValue } }
     }
 
     private mutating func update(_ change: (inout Shared) -> Void) {

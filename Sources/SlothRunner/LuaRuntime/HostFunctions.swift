@@ -115,16 +115,24 @@ enum HostFunctions {
 
     static let log: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
-        let level = (LuaValues.string(at: 1, on: L) ?? "info").uppercased()
-        var line = "[\(level)] " + (LuaValues.string(at: 2, on: L) ?? "")
+        let levelName = LuaValues.string(at: 1, on: L) ?? "info"
+        let message = LuaValues.string(at: 2, on: L) ?? ""
+        var line = "[\(levelName.uppercased())] " + message
+        var fields: JSONValue?
         if lua_type(L, 3) == LUA_TTABLE {
             do {
-                line += " " + (try LuaValues.json(at: 3, on: L)).serialized()
+                let f = try LuaValues.json(at: 3, on: L)
+                fields = f
+                line += " " + f.serialized()
             } catch {
                 return fail(L, "log: cannot encode fields: \(error)")
             }
         }
-        context(ctx).append(line)
+        let context = context(ctx)
+        context.append(line)
+        if let run = context.run, let logger = run.request.logger {
+            HookLog.forward(levelName, message, fields, run: run, to: logger)
+        }
         return 0
     }
 

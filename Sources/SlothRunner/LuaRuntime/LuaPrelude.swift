@@ -233,6 +233,8 @@ local modules = {
     }
   end,
 }
+-- The specification's best practices say "use slog": the same module under that name.
+modules.slog = modules.log
 if H.testing_block then
   modules.testing = function()
     return { block = H.testing_block, wait = checked(H.testing_wait, "testing.wait"), signal = H.testing_signal }

@@ -24,6 +24,19 @@ public enum SlothError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A stable name for the kind of error, in JSON error output (`{"error": {"code": ...}}`).
+    public var code: String {
+        switch self {
+        case .invalidInput: return "invalid_input"
+        case .notFound: return "not_found"
+        case .ambiguous: return "ambiguous"
+        case .conflict: return "conflict"
+        case .invalidHook: return "invalid_hook"
+        case .storage: return "storage"
+        case .runtime: return "runtime"
+        }
+    }
+
     /// Process exit code for the CLI: distinct per kind, so scripts can tell them apart.
     public var exitCode: Int32 {
         switch self {

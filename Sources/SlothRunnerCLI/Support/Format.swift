@@ -54,7 +54,9 @@ struct Table {
         }
     }
 
-    func render() -> String {
+    /// `headers` false (`--no-headers`): the rows alone, cells separated by tabs, for scripts.
+    func render(headers showHeaders: Bool = true) -> String {
+        guard showHeaders else { return rows.map { $0.joined(separator: "\t") }.joined(separator: "\n") }
         var widths = headers.map(Self.width)
         for r in rows {
             for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], Self.width(c)) }

@@ -6,33 +6,51 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json
 }
 
-/// Options every command accepts.
+/// Options every command accepts. `--log-level`, `--log-format` and `--config` are read by
+/// main() wherever they stand (see `Invocation`); they are declared here for the help text.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "Path of the SQLite database (default: $SLOTH_RUNNER_HOME/sloth.db or ~/.sloth-runner/sloth.db).")
+    @Option(name: .long, help: "SQLite database file (default: database in the config file, $SLOTH_RUNNER_DB, or $SLOTH_RUNNER_HOME/sloth.db).")
     var db: String?
 
-    @Option(name: .long, help: "Log level: debug, info, warn, error (default: $SLOTH_RUNNER_LOG_LEVEL or info).")
-    var logLevel: LogLevel?
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warn, error, critical (default: $SLOTH_RUNNER_LOG_LEVEL or info). May come before the subcommand.")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Log format on stderr: text or json (default: $SLOTH_RUNNER_LOG_FORMAT or text).")
+    var logFormat: String?
+
+    @Option(name: .long, help: "Config file (default: $SLOTH_RUNNER_CONFIG, or $SLOTH_RUNNER_HOME/config.yaml when present).")
+    var config: String?
 
     @Option(name: [.customShort("o"), .long], help: "Output format: table for people, json for scripts.")
     var output: OutputFormat = .table
 
+    @Flag(name: .long, help: "Leave out table headers and notes about cut lists (for scripts reading the table).")
+    var noHeaders = false
+
+    var json: Bool { output == .json }
+
+    /// The effective settings with this command's flags (setting key → text) on top.
+    func settings(flags: [String: String] = [:]) throws(SlothError) -> EffectiveSettings {
+        var all = flags
+        if let db { all["database"] = db }
+        return try Startup.checked.settings(flags: all)
+    }
+
     var databasePath: String {
         if let db { return db }
-        return Self.defaultHome + "/sloth.db"
+        return (try? settings())?.text("database") ?? Startup.home(ProcessInfo.processInfo.environment) + "/sloth.db"
     }
 
-    /// $SLOTH_RUNNER_HOME, or ~/.sloth-runner.
-    static var defaultHome: String {
-        if let home = ProcessInfo.processInfo.environment["SLOTH_RUNNER_HOME"], !home.isEmpty { return home }
-        return NSHomeDirectory() + "/.sloth-runner"
+    func databasePath(_ settings: EffectiveSettings) throws(SlothError) -> String {
+        settings.text("database") ?? Startup.home(ProcessInfo.processInfo.environment) + "/sloth.db"
     }
 
-    /// The default home is created on first use (its parent must exist); a `--db` path is
-    /// taken as given, its directory included: a typo there is an error, not a new tree.
-    func prepareDatabaseDirectory() throws(SlothError) {
-        guard db == nil else { return }
-        let home = Self.defaultHome
+    /// The default home is created on first use (its parent must exist); a database path given
+    /// by flag, variable or file is taken as given, its directory included: a typo there is an
+    /// error, not a new tree.
+    func prepareDatabaseDirectory(_ settings: EffectiveSettings) throws(SlothError) {
+        guard settings.text("database") == nil else { return }
+        let home = Startup.home(ProcessInfo.processInfo.environment)
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: home, isDirectory: &isDir) {
             guard isDir.boolValue else { throw .invalidInput("the sloth-runner home \(home) is not a directory") }
@@ -47,24 +65,21 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    var effectiveLogLevel: LogLevel {
-        if let logLevel { return logLevel }
-        if let raw = ProcessInfo.processInfo.environment["SLOTH_RUNNER_LOG_LEVEL"], let l = LogLevel(rawValue: raw.lowercased()) { return l }
-        return .info
+    func openStore(synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
+        try openStore(try settings(), synchronous: synchronous)
     }
 
-    func openStore(synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
-        try prepareDatabaseDirectory()
+    func openStore(_ settings: EffectiveSettings, synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
+        try prepareDatabaseDirectory(settings)
+        let path = try databasePath(settings)
         do {
-            return try SQLiteEventStore(path: databasePath, synchronous: synchronous)
+            return try SQLiteEventStore(path: path, synchronous: synchronous)
         } catch let e as SlothError {
             throw e
         } catch {
-            throw .storage("cannot open the database at \(databasePath): \(error)")
+            throw .storage("cannot open the database at \(path): \(error)")
         }
     }
-
-    var json: Bool { output == .json }
 
     /// Opens the store for a command's body and closes it after; engine errors become a message
     /// on stderr and their exit code.
@@ -74,21 +89,5 @@ struct GlobalOptions: ParsableArguments {
             defer { store.closeNow() }
             try await body(store)
         }
-    }
-}
-
-enum LogLevel: String, ExpressibleByArgument, CaseIterable, Comparable {
-    case debug, info, warn, error
-    static func < (a: LogLevel, b: LogLevel) -> Bool { a.order < b.order }
-    private var order: Int { [.debug: 0, .info: 1, .warn: 2, .error: 3][self]! }
-}
-
-/// Plain stderr logging for the CLI and the daemon.
-struct Log: Sendable {
-    let level: LogLevel
-    func callAsFunction(_ l: LogLevel, _ message: String) {
-        guard l >= level else { return }
-        let stamp = Format.timestamp(nowMillis())
-        FileHandle.standardError.write(Data("\(stamp) \(l.rawValue.uppercased()) \(TerminalText.escapedBlock(message))\n".utf8))
     }
 }

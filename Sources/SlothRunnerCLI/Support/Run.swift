@@ -7,14 +7,28 @@ func runReporting(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let e as SlothError {
-        // Messages quote what users and hooks gave: control bytes in them would drive the terminal.
-        FileHandle.standardError.write(Data("error: \(TerminalText.escapedBlock(e.description))\n".utf8))
+        ErrorReport.write(e.description, code: e.code, json: Startup.checked.invocation.wantsJSON)
         throw ExitCode(e.exitCode)
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("error: \(TerminalText.escapedBlock("\(error)"))\n".utf8))
+        ErrorReport.write("\(error)", code: "error", json: Startup.checked.invocation.wantsJSON)
         throw ExitCode(1)
+    }
+}
+
+/// An error on stderr: `error: message`, or under `-o json` one JSON object
+/// (`{"error": {"code": "not_found", "message": "..."}}`, see docs/cli-json.md).
+enum ErrorReport {
+    static func write(_ message: String, code: String, json: Bool) {
+        let text: String
+        if json {
+            text = JSONValue.object(["error": .object(["code": .string(code), "message": .string(message)])]).serialized() + "\n"
+        } else {
+            // Messages quote what users and hooks gave: control bytes in them would drive the terminal.
+            text = "error: \(TerminalText.escapedBlock(message))\n"
+        }
+        FileHandle.standardError.write(Data(text.utf8))
     }
 }
 

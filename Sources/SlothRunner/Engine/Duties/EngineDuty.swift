@@ -1,3 +1,5 @@
+import Logging
+
 /// A small periodic job of a running engine, in the manner of Oban's plugins: each does one
 /// thing on its own interval, and a failing run is logged and retried on the next tick.
 protocol EngineDuty: Sendable {
@@ -20,7 +22,10 @@ struct LeaseKeeper: EngineDuty {
         let rescued = try await engine.store.keepLeases(
             owner: engine.owner, eventIDs: engine.leaseBook.snapshot, until: now + engine.configuration.leaseMillis,
             rescueExpiredBefore: rescues ? now : Millis.min)
-        if rescued > 0 { engine.wakeClaimer() }
+        if rescued > 0 {
+            engine.configuration.logger.notice("rescued \(rescued) event(s) whose lease had expired (their engine stopped or gave them up); they run again", metadata: ["rescued": "\(rescued)"])
+            engine.wakeClaimer()
+        }
     }
 }
 
@@ -41,8 +46,10 @@ struct RetentionPruner: EngineDuty {
     let failedMillis: Int64?
     func perform(_ engine: Engine) async throws {
         let now = nowMillis()
-        if let keep = completedMillis { _ = try await engine.store.deleteEvents(olderThan: now - keep, status: .completed) }
-        if let keep = failedMillis { _ = try await engine.store.deleteEvents(olderThan: now - keep, status: .failed) }
+        var deleted = 0
+        if let keep = completedMillis { deleted += try await engine.store.deleteEvents(olderThan: now - keep, status: .completed) }
+        if let keep = failedMillis { deleted += try await engine.store.deleteEvents(olderThan: now - keep, status: .failed) }
+        if deleted > 0 { engine.configuration.logger.info("retention: deleted \(deleted) finished event(s) past their retention", metadata: ["deleted": "\(deleted)"]) }
         _ = try await engine.store.pruneExpiredState(now: now)
     }
 }

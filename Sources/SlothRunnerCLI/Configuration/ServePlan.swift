@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import SlothRunner
+
+/// `serve`'s effective settings turned into what it runs with; every value was already checked
+/// by `Setting.parse`, the engine's own rules (`EngineConfiguration.validate`) are checked here
+/// with the setting's origin in the message.
+struct ServePlan {
+    var engine = EngineConfiguration()
+    var sync = SQLiteSynchronous.normal
+    var graceSeconds: Double = 30
+
+    init(_ s: EffectiveSettings) throws(SlothError) {
+        func int(_ key: String) -> Int? { s.integer(key) }
+        func millis(_ key: String) throws(SlothError) -> Int64 { try DurationText.millis(s.text(key) ?? "0", for: s.origin(key)) }
+        if let n = int("serve.workers") { engine.workers = n }
+        if let n = int("serve.queue_size") { engine.queueCapacity = n }
+        if let node = s.text("serve.node_id") { engine.nodeID = node }
+        engine.leaseMillis = try millis("serve.lease")
+        engine.pollMillis = max(1, try millis("serve.poll"))
+        if let n = int("serve.max_chain_depth") { engine.maxChainDepth = n }
+        if let n = int("serve.lua_threads") { engine.luaThreads = n }
+        if let n = int("serve.max_dispatches_per_run") { engine.maxDispatchesPerRun = n }
+        if let n = int("serve.max_data_bytes") { engine.maxDataBytes = n }
+        if let n = int("serve.max_output_bytes") { engine.maxOutputBytes = n }
+        let keepCompleted = try millis("serve.retain_completed"), keepFailed = try millis("serve.retain_failed")
+        engine.retainCompletedMillis = keepCompleted > 0 ? keepCompleted : nil
+        engine.retainFailedMillis = keepFailed > 0 ? keepFailed : nil
+        engine.strictPermissions = s.boolean("serve.strict_permissions")
+        if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
+        sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
+        graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)
+        // Every setting is checked before anything is opened or started (5,000 Lua threads
+        // are refused, not started).
+        try engine.validate()
+    }
+
+    /// The configuration `serve` logs when it starts.
+    func metadata(database: String, config: String?) -> Logger.Metadata {
+        var m: Logger.Metadata = [
+            "database": .string(database), "workers": .stringConvertible(engine.workers), "queue_size": .stringConvertible(engine.queueCapacity),
+            "lua_threads": .stringConvertible(engine.luaThreads), "lease_ms": .stringConvertible(engine.leaseMillis),
+            "poll_ms": .stringConvertible(engine.pollMillis), "sync": .string(sync.rawValue), "grace_s": .stringConvertible(graceSeconds),
+            "strict_permissions": .stringConvertible(engine.strictPermissions), "node": .string(engine.nodeID),
+        ]
+        m["config"] = .string(config ?? "none")
+        return m
+    }
+}
