@@ -25,7 +25,6 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "CSQLiteVFS", dependencies: ["CSQLite"]),
@@ -34,7 +33,7 @@ let package = Package(
         .target(
             name: "SlothRunner",
             dependencies: [
-                "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CCrypto", "CLinux", "CExecSupervisor",
+                "CLua", "CLuaShim", "CSQLite", "CSQLiteVFS", "CLinux", "CExecSupervisor",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -57,7 +56,7 @@ let package = Package(
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
-        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),
+        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
         .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),
     ]
 )

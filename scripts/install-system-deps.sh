@@ -3,7 +3,7 @@
 # present are left alone, so a second run costs one dpkg query.
 set -euo pipefail
 
-packages=(liblua5.4-dev libsqlite3-dev libssl-dev pkg-config sqlite3)
+packages=(liblua5.4-dev libsqlite3-dev pkg-config sqlite3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,8 +17,58 @@ import Testing
         #expect(r.message == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad cf83e1357eefb8bdf1542850d66d8007 f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8 AAECaGVsbG8= hello 00ff 32 36 true")
     }
 
+    /// RFC 4231 test case 2 for HMAC-SHA-512; constant-time comparison's answers.
+    @Test func hmacSHA512AndConstantTimeEquals() async {
+        let r = await LuaTestSupport.run("""
+            local c = require("crypto")
+            return { execute = function()
+              return true, table.concat({
+                c.hmac_sha512("Jefe", "what do ya want for nothing?"),
+                tostring(c.constant_time_equals("abc", "abc")), tostring(c.constant_time_equals("abc", "abd")),
+                tostring(c.constant_time_equals("abc", "ab")), tostring(c.constant_time_equals("", "")) }, " ")
+            end }
+            """)
+        #expect(r.message == "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737 true false false true", "\(r.message ?? "")")
+    }
+
+    @Test func encryptAndDecryptWithANamedSecret() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let store = try SQLiteEventStore(path: dir.path + "/s.db")
+        let vault = SecretVault(store: store) { (_: Bool, _: Int, _: String?) throws(SlothError) in
+            SecretKeyring.Key(cipher: try SecretCipher(key: Array(repeating: 3, count: 32)), origin: "test", created: false)
+        }
+        try await vault.set("backup_key", value: "correct horse battery staple")
+        try await vault.set("other_key", value: "something else entirely")
+        var request = LuaTestSupport.request("""
+            local c = require("crypto")
+            return { execute = function()
+              local sealed = c.encrypt("backup_key", "the plan: ünïcode too")
+              local again = c.encrypt("backup_key", "the plan: ünïcode too")
+              local ok, wrong = pcall(c.decrypt, "other_key", sealed)
+              local tampered = sealed:sub(1, 20) .. (sealed:sub(21, 21) == "A" and "B" or "A") .. sealed:sub(22)
+              local ok2, changed = pcall(c.decrypt, "backup_key", tampered)
+              local ok3, missing = pcall(c.encrypt, "no_such", "x")
+              return true, table.concat({ c.decrypt("backup_key", sealed), tostring(sealed ~= again), tostring(sealed:find("plan") == nil),
+                tostring(ok), wrong, tostring(ok2), changed, missing }, "|")
+            end }
+            """)
+        request.secrets = vault
+        var r = await LuaTestSupport.runtime.run(request)
+        let parts = (r.message ?? "").split(separator: "|").map(String.init)
+        #expect(parts.count == 8, "\(r.message ?? "")")
+        #expect(Array(parts.prefix(4)) == ["the plan: ünïcode too", "true", "true", "false"])
+        #expect(parts.dropFirst(4).first?.contains("cannot decrypt: the value was changed, or encrypted with another secret") == true)
+        #expect(parts.dropFirst(5).first == "false")
+        #expect(parts.dropFirst(7).first?.contains("there is no secret 'no_such'") == true)
+        request.permissions = PermissionPolicy(declared: HookPermissions(grants: [.secrets: ["other_key"]]), strict: false)
+        r = await LuaTestSupport.runtime.run(request)
+        #expect(!r.success && r.message?.contains("may not read secret 'backup_key'") == true, "\(r.message ?? "")")
+        await store.close()
+    }
+
     @Test func badArgumentsAreLuaErrors() async {
-        for call in ["c.sha256({})", "c.base64_decode('***')", "c.random_bytes(-1)", "c.random_bytes(1.5)"] {
+        for call in ["c.sha256({})", "c.base64_decode('***')", "c.random_bytes(-1)", "c.random_bytes(1.5)", "c.hmac_sha512('k')", "c.constant_time_equals('a')"] {
             let r = await LuaTestSupport.run("local c = require('crypto') return { execute = function() \(call) end }")
             #expect(!r.success && r.message?.hasPrefix("crypto.") == true, "\(call): \(r.message ?? "")")
         }

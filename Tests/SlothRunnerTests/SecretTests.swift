@@ -83,6 +83,24 @@ import Testing
         #expect(try await store.setting(SecretVault.keyCheckSetting) == key.cipher.checkValue, "the check is recorded once the key opened them")
     }
 
+    /// A database and key file written by the release before swift-crypto (its OpenSSL EVP
+    /// code): the secrets in it open, and the key check matches.
+    @Test func secretsSealedByTheOpenSSLReleaseStillOpen() async throws {
+        let dir = TempDir()
+        defer { withExtendedLifetime(dir) {} }
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("sealed-secrets.sqlite3"), to: URL(fileURLWithPath: dir.path + "/sloth.db"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("sealed-secrets.key"), to: URL(fileURLWithPath: dir.path + "/secret.key"))
+        let store = try SQLiteEventStore(path: dir.path + "/sloth.db")
+        let vault = SecretVault(store: store, databasePath: dir.path + "/sloth.db")
+        #expect(try await vault.get("api_token") == "tok_9f8e7d6c5b4a")
+        #expect(try await vault.get("db_password")?.hasPrefix("hunter2-ünïcode") == true)
+        // Sealing with the new code and opening again works against the same key check.
+        try await vault.set("new_one", value: "sealed-by-swift-crypto")
+        #expect(try await vault.get("new_one") == "sealed-by-swift-crypto")
+        await store.close()
+    }
+
     @Test func everyCommonFormOfASecretIsMasked() {
         let secret = "hunter2-SuperSecret!"
         let mask = SecretMask([("pw", secret)])

@@ -208,7 +208,7 @@ public enum HookLoader {
         let hook = Hook(
             id: existing?.id ?? UUID().uuidString.lowercased(), name: name, description: description, eventTypes: eventTypes,
             filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
-            lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SHA256.hex(source),
+            lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SourceFingerprint.of(source),
             limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions,
             filter: filter)
         return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)

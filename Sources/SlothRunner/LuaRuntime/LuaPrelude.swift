@@ -168,7 +168,9 @@ local modules = {
   end,
   crypto = function()
     return {
-      sha256 = H.crypto_sha256, sha512 = H.crypto_sha512, hmac_sha256 = H.crypto_hmac_sha256,
+      sha256 = H.crypto_sha256, sha512 = H.crypto_sha512, hmac_sha256 = H.crypto_hmac_sha256, hmac_sha512 = H.crypto_hmac_sha512,
+      constant_time_equals = H.crypto_constant_time_equals,
+      encrypt = checked(H.crypto_encrypt, "crypto.encrypt"), decrypt = checked(H.crypto_decrypt, "crypto.decrypt"),
       base64_encode = H.crypto_base64_encode, base64_decode = H.crypto_base64_decode, hex = H.crypto_hex,
       random_bytes = H.crypto_random_bytes, uuid = H.crypto_uuid,
     }

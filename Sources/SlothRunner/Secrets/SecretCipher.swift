@@ -1,20 +1,23 @@
-import CCrypto
+import Crypto
 import Foundation
 
-/// AES-256-GCM through the system's libcrypto. Each value gets a fresh 96-bit nonce; the secret's
-/// name is authenticated with it, so a ciphertext cannot be moved to another name.
+/// AES-256-GCM (swift-crypto). Each value gets a fresh 96-bit nonce; the secret's name is
+/// authenticated with it, so a ciphertext cannot be moved to another name. The stored form
+/// (nonce, then ciphertext with the 16-byte tag appended) is the one the earlier OpenSSL code
+/// wrote: secrets sealed by earlier releases open unchanged.
 public struct SecretCipher: Sendable {
     public static let keyBytes = 32
     static let nonceBytes = 12
     static let tagBytes = 16
-    private static let getTag: Int32 = 0x10  // EVP_CTRL_AEAD_GET_TAG
-    private static let setTag: Int32 = 0x11  // EVP_CTRL_AEAD_SET_TAG
 
-    let key: [UInt8]
+    /// Kept as bytes: swift-crypto's `SymmetricKey` is not `Sendable`, and a cipher is shared
+    /// by every hook run.
+    private let keyBytes: [UInt8]
+    var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     public init(key: [UInt8]) throws(SlothError) {
         guard key.count == Self.keyBytes else { throw .invalidInput("a secret key is \(Self.keyBytes) bytes; this one is \(key.count)") }
-        self.key = key
+        self.keyBytes = key
     }
 
     public struct Sealed: Sendable, Equatable {
@@ -23,45 +26,28 @@ public struct SecretCipher: Sendable {
     }
 
     public func seal(_ plaintext: [UInt8], name: String) throws(SlothError) -> Sealed {
-        var nonce = [UInt8](repeating: 0, count: Self.nonceBytes)
-        guard RAND_bytes(&nonce, Int32(nonce.count)) == 1 else { throw .runtime("no randomness for a nonce") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw .runtime("cannot create a cipher context") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        let aad = Array(name.utf8)
-        var out = [UInt8](repeating: 0, count: plaintext.count + Self.tagBytes)
-        var len: Int32 = 0
-        var total = 0
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, nonce) == 1,
-            EVP_EncryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) == 1,
-            out.withUnsafeMutableBufferPointer({ EVP_EncryptUpdate(ctx, $0.baseAddress, &len, plaintext, Int32(plaintext.count)) }) == 1
-        else { throw .runtime("encryption failed") }
-        total = Int(len)
-        guard out.withUnsafeMutableBufferPointer({ EVP_EncryptFinal_ex(ctx, $0.baseAddress! + total, &len) }) == 1 else { throw .runtime("encryption failed") }
-        total += Int(len)
-        var tag = [UInt8](repeating: 0, count: Self.tagBytes)
-        guard EVP_CIPHER_CTX_ctrl(ctx, Self.getTag, Int32(Self.tagBytes), &tag) == 1 else { throw .runtime("encryption failed") }
-        return Sealed(nonce: nonce, ciphertext: Array(out[0..<total]) + tag)
+        do {
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: Array(name.utf8))
+            return Sealed(nonce: Array(box.nonce), ciphertext: Array(box.ciphertext) + Array(box.tag))
+        } catch {
+            throw .runtime("encryption failed: \(error)")
+        }
     }
 
     public func open(_ sealed: Sealed, name: String) throws(SlothError) -> [UInt8] {
         guard sealed.nonce.count == Self.nonceBytes, sealed.ciphertext.count >= Self.tagBytes else { throw .storage("secret \(name) is damaged") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw .runtime("cannot create a cipher context") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        let aad = Array(name.utf8)
-        let body = Array(sealed.ciphertext.dropLast(Self.tagBytes))
-        var tag = Array(sealed.ciphertext.suffix(Self.tagBytes))
-        var out = [UInt8](repeating: 0, count: body.count + Self.tagBytes)
-        var len: Int32 = 0
-        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, sealed.nonce) == 1,
-            EVP_DecryptUpdate(ctx, nil, &len, aad, Int32(aad.count)) == 1,
-            out.withUnsafeMutableBufferPointer({ EVP_DecryptUpdate(ctx, $0.baseAddress, &len, body, Int32(body.count)) }) == 1,
-            EVP_CIPHER_CTX_ctrl(ctx, Self.setTag, Int32(Self.tagBytes), &tag) == 1
-        else { throw .storage("secret \(name) cannot be decrypted") }
-        let total = Int(len)
-        guard out.withUnsafeMutableBufferPointer({ EVP_DecryptFinal_ex(ctx, $0.baseAddress! + total, &len) }) == 1 else {
+        let box: AES.GCM.SealedBox
+        do {
+            box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: sealed.nonce), ciphertext: sealed.ciphertext.dropLast(Self.tagBytes), tag: sealed.ciphertext.suffix(Self.tagBytes))
+        } catch {
+            throw .storage("secret \(name) is damaged")
+        }
+        do {
+            return Array(try AES.GCM.open(box, using: key, authenticating: Array(name.utf8)))
+        } catch {
             throw .storage("secret \(name) cannot be decrypted with this key (wrong SLOTH_RUNNER_SECRET_KEY or key file?)")
         }
-        return Array(out[0..<(total + Int(len))])
     }
 }
 
@@ -70,7 +56,7 @@ extension SecretCipher {
     /// HMAC-SHA256(key, a fixed text). Stored with the secrets, it says whether the key in use
     /// is the one that sealed them.
     public var checkValue: String {
-        String(Hex.encode(HMAC.authenticate(key: key, message: Array("sloth-runner secret key check v1".utf8))).prefix(16))
+        String(Hex.encode(HMAC<SHA256>.authenticationCode(for: Array("sloth-runner secret key check v1".utf8), using: key)).prefix(16))
     }
 }
 
@@ -109,8 +95,7 @@ public enum SecretKeyring {
                     + "Restore \(path) from a backup, or set SLOTH_RUNNER_SECRET_KEY to the key that sealed them. "
                     + "If that key is lost, `sloth-runner secret reset --yes` deletes the secrets that can no longer be opened, and `secret set` starts a new key.")
         }
-        var key = [UInt8](repeating: 0, count: SecretCipher.keyBytes)
-        guard RAND_bytes(&key, Int32(key.count)) == 1 else { throw .runtime("no randomness for a secret key") }
+        let key = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         let text = Data(key).base64EncodedString() + "\n"
         // Created with 0600 from the start, never readable by others even briefly.
         let fd = Foundation.open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
