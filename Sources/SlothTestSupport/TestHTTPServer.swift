@@ -6,7 +6,8 @@ import Glibc
 /// A minimal HTTP/1.1 server on 127.0.0.1 and an ephemeral port, for tests (never shipped in
 /// the executable). Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo; for
 /// response framing: /chunked/BYTES, /unframed (close-delimited), /continue (a 100 first),
-/// /garbage, /cut (shorter than its Content-Length).
+/// /garbage, /cut (shorter than its Content-Length); /goto?to=URL (a redirect anywhere), /query
+/// (echoes the raw query string).
 public final class TestHTTPServer: Sendable {
     public let port: UInt16
     private let fd: Int32
@@ -99,6 +100,17 @@ public final class TestHTTPServer: Sendable {
             status = 302
             extra = "Location: \(n > 1 ? "/redirect/\(n - 1)" : "/ok")\r\n"
             payload = ""
+        case "goto":
+            // /goto?to=URL: a redirect anywhere (another host, another scheme).
+            let target = path.split(separator: "?", maxSplits: 1).last.flatMap { q in
+                q.split(separator: "&").first { $0.hasPrefix("to=") }.map { String($0.dropFirst(3)).removingPercentEncoding ?? "" }
+            } ?? "/ok"
+            status = 302
+            extra = "Location: \(target)\r\n"
+            payload = ""
+        case "query":
+            let query = path.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+            payload = "{\"query\":\"\(query)\"}"
         case "big": payload = String(repeating: "x", count: Int(segments.last ?? "0") ?? 0)
         case "echo":
             let escapedBody = body.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")

@@ -36,6 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Measure waiting: N events whose hook each sleeps --wait-seconds; reports wall time, OS threads and RSS.") var waiting = false
     @Option(help: "How long each hook waits with --waiting.") var waitSeconds = 1.0
     @Flag(help: "With --waiting: each hook does http.get to a loopback server (started as a child process) that answers after --wait-seconds.") var waitHTTP = false
+    @Flag(help: "With --waiting: the same over HTTPS, the server's certificate from a test CA the hook trusts with ca_file.") var waitHTTPS = false
     @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping; URL should answer after --wait-seconds.") var waitURL: String?
 
     func run() async throws {
@@ -127,16 +128,19 @@ struct BenchCommand: AsyncParsableCommand {
         var waitURL = self.waitURL
         var server: Process?
         defer { server?.terminate() }
-        if waitHTTP {
-            let (process, url) = try startSlowServer()
+        var caOption = ""
+        if waitHTTP || waitHTTPS {
+            let tlsDir = waitHTTPS ? dir + "/test-ca" : nil
+            let (process, url) = try startSlowServer(tlsDir: tlsDir)
             server = process
             waitURL = url
+            if let tlsDir { caOption = ", ca_file = '\(tlsDir)/ca.pem'" }
         }
         let store = try SQLiteEventStore(path: dir + "/bench.db", synchronous: syncMode)
         let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
         ProcessStats.raiseOpenFileLimit()
-        let wait = waitURL.map { "local r = require('http').get('\($0)', { timeout = 60 }) if r.status_code ~= 200 then error(r.status_code) end" } ?? "sleep(\(waitSeconds))"
+        let wait = waitURL.map { "local r = require('http').get('\($0)', { timeout = 60\(caOption) }) if r.status_code ~= 200 then error(r.status_code) end" } ?? "sleep(\(waitSeconds))"
         let source = "return { name = \"waiter\", event_type = \"bench.wait\", timeout = 120, execute = function(e) \(wait) return true end }"
         let loaded = try await HookLoader.load(source: source, filePath: "\(dir)/waiter.lua", overrides: HookOverrides(), runtime: runtime)
         try await store.addHook(loaded.hook)
@@ -199,10 +203,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Starts `sloth-runner slow-http-server` as a child and returns it with its URL: the load
     /// server runs in its own process so its sockets and thread are not counted as ours.
-    func startSlowServer() throws -> (Process, String) {
+    func startSlowServer(tlsDir: String? = nil) throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-        process.arguments = ["slow-http-server", "--delay", String(waitSeconds)]
+        process.arguments = ["slow-http-server", "--delay", String(waitSeconds), "--exit-when-stdin-closes"] + (tlsDir.map { ["--tls-dir", $0] } ?? [])
+        process.standardInput = Pipe()
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -214,7 +219,7 @@ struct BenchCommand: AsyncParsableCommand {
             line.append(b)
         }
         let url = String(decoding: line, as: UTF8.self)
-        guard url.hasPrefix("http://") else {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
             process.terminate()
             throw SlothError.runtime("the bench's HTTP server did not start (printed '\(url)')")
         }

@@ -12,17 +12,35 @@ struct SlowHTTPServerCommand: ParsableCommand {
         abstract: "Serve HTTP on 127.0.0.1, answering every request after --delay seconds (for bench).",
         discussion: """
             Prints its URL on the first line of standard output, then serves until killed.
+            With --tls-dir DIR it serves HTTPS with a certificate for 127.0.0.1 from a test CA
+            it makes there (DIR/ca.pem: give it to http.get as ca_file).
 
-            Example:
+            Examples:
               sloth-runner slow-http-server --delay 1
+              sloth-runner slow-http-server --delay 0 --tls-dir /tmp/test-ca
             """,
         shouldDisplay: false
     )
 
     @Option(help: "Seconds to wait before answering each request.") var delay = 1.0
+    @Option(help: "Serve HTTPS, with a test CA and certificate written to this directory.") var tlsDir: String?
+    @Flag(help: "Exit when standard input closes (the parent that started it has gone).") var exitWhenStdinCloses = false
 
     func run() throws {
         ProcessStats.raiseOpenFileLimit()
+        if exitWhenStdinCloses {
+            Thread.detachNewThread {
+                var byte: UInt8 = 0
+                while read(0, &byte, 1) > 0 {}
+                Foundation.exit(0)
+            }
+        }
+        if let tlsDir {
+            let server = try TLSLoopbackServer(delay: delay, certificateDirectory: tlsDir)
+            FileHandle.standardOutput.write(Data("https://127.0.0.1:\(server.port)/slow\n".utf8))
+            try server.serveForever()
+            return
+        }
         let server = try SlowHTTPServer(delay: delay)
         // Written straight to the descriptor: the parent reads this line while we keep running.
         FileHandle.standardOutput.write(Data("http://127.0.0.1:\(server.port)/slow\n".utf8))

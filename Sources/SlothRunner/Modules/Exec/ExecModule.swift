@@ -64,6 +64,7 @@ enum ExecModule {
         }
         guard lua_type(L, 2) == LUA_TTABLE else { return .success(command) }
         guard case .object(let o)? = try? LuaValues.json(at: 2, on: L) else { return .failure(ModuleError("options must be a table")) }
+        if let unknown = ModuleOptions.unknownKey(in: o, known: ["timeout", "env", "cwd", "stdin"]) { return .failure(unknown) }
         switch o["timeout"] {
         case .int(let i)? where i > 0: command.timeout = Double(i)
         case .double(let d)? where d > 0: command.timeout = d
