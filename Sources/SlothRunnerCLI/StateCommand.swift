@@ -65,7 +65,10 @@ struct StateList: AsyncParsableCommand {
             let entries = try await store.stateEntries(stack: stack, prefix: prefix, now: nowMillis())
             if global.json {
                 printJSON(.array(entries.map {
-                    .object(["stack": .string($0.stack), "key": .string($0.key), "value": $0.value, "expires_at": $0.expiresAt.map(JSONValue.int) ?? .null, "updated_at": .int($0.updatedAt)])
+                    var o: [String: JSONValue] = ["stack": .string($0.stack), "key": .string($0.key), "value": $0.value]
+                    JSONValue.stamp(&o, "expires_at", $0.expiresAt)
+                    JSONValue.stamp(&o, "updated_at", $0.updatedAt)
+                    return .object(o)
                 }))
                 return
             }

@@ -46,6 +46,7 @@ final class CLI: Sendable {
         var env = ProcessInfo.processInfo.environment
         // Nothing from the developer's own setup (a config file, a log level) reaches a test.
         for key in env.keys where key.hasPrefix("SLOTH_RUNNER_") && key != "SLOTH_RUNNER_BIN" { env.removeValue(forKey: key) }
+        env.removeValue(forKey: "NO_COLOR")
         env["SLOTH_RUNNER_HOME"] = home
         for (k, v) in environment { env[k] = v }
         p.environment = env

@@ -4,12 +4,18 @@ import Testing
 import SlothTestSupport
 
 @Suite struct HTTPModuleTests {
+    /// Its own Lua threads: the shared test runtime's are kept busy by the CPU-bound hostile
+    /// cases of other suites, and a resumed request would wait behind them.
+    static let runtime = LuaRuntime(threads: 2)
+    /// Its own Lua threads: the shared test runtime's are kept busy by the CPU-bound hostile
+    /// cases of other suites, and a resumed request would wait behind them.
+    static let runtime = LuaRuntime(threads: 2)
     static let server = try! TestHTTPServer()
 
     func run(_ body: String, permissions: PermissionPolicy = .open, timeoutMillis: Int64 = 10_000) async -> HookRunResult {
         await LuaTestSupport.run(
             "local http, json = require('http'), require('json') local base = '\(Self.server.base)' return { execute = function() \(body) end }",
-            limits: HookLimits(timeoutMillis: timeoutMillis, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions)
+            limits: HookLimits(timeoutMillis: timeoutMillis, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions, on: Self.runtime)
     }
 
     @Test func getPostAndJSON() async {

@@ -40,13 +40,16 @@ final class LoopbackTLSServer: Sendable {
 }
 
 @Suite struct HTTPTransportTests {
+    /// Its own Lua threads: the shared test runtime's are kept busy by the CPU-bound hostile
+    /// cases of other suites, and a resumed request would wait behind them.
+    static let runtime = LuaRuntime(threads: 2)
     static let plain = try! TestHTTPServer()
 
     func run(_ body: String, permissions: PermissionPolicy = .open) async -> HookRunResult {
         let tls = LoopbackTLSServer.shared
         return await LuaTestSupport.run(
             "local http, json = require('http'), require('json') local base, tls, ca = '\(Self.plain.base)', '\(tls.base)', '\(tls.caFile)' return { execute = function() \(body) end }",
-            limits: HookLimits(timeoutMillis: 20_000, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions)
+            limits: HookLimits(timeoutMillis: 20_000, memoryBytes: 64 << 20, instructions: 50_000_000), permissions: permissions, on: Self.runtime)
     }
 
     @Test func httpsWithATestCAInsecureAndRedirects() async {

@@ -40,7 +40,7 @@ enum LuaTestSupport {
         _ source: String, event: JSONValue = .object(["id": .string("e1"), "type": .string("custom.test"), "data": .object([:])]),
         limits: HookLimits = HookLimits(timeoutMillis: 5_000, memoryBytes: 16 << 20, instructions: 50_000_000),
         dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? = nil, chainDepth: Int = 0,
-        permissions: PermissionPolicy = .open
+        permissions: PermissionPolicy = .open, on runtime: LuaRuntime = LuaTestSupport.runtime
     ) async -> HookRunResult {
         var request = HookRunRequest(
             hookID: "h1", hookName: "test", source: source, sourceHash: String(source.hashValue) + UUID().uuidString,

@@ -127,13 +127,15 @@ public struct Event: Sendable, Equatable {
 
     public var json: JSONValue {
         var o: [String: JSONValue] = [
-            "id": .string(id), "type": .string(type), "timestamp": .int(timestamp), "data": data,
-            "status": .string(status.rawValue), "created_at": .int(createdAt),
-            "attempts": .int(Int64(attempts)), "chain_depth": .int(Int64(chainDepth)),
+            "id": .string(id), "type": .string(type), "data": data,
+            "status": .string(status.rawValue), "attempts": .int(Int64(attempts)), "chain_depth": .int(Int64(chainDepth)),
         ]
+        JSONValue.stamp(&o, "timestamp", timestamp)
+        JSONValue.stamp(&o, "created_at", createdAt)
+        JSONValue.stamp(&o, "processed_at", processedAt)
+        JSONValue.stamp(&o, "next_run_at", status == .pending ? nextRunAt : nil)
         o["stack"] = stack.map(JSONValue.string) ?? .null
         o["error"] = error.map(JSONValue.string) ?? .null
-        o["processed_at"] = processedAt.map(JSONValue.int) ?? .null
         o["parent_id"] = parentID.map(JSONValue.string) ?? .null
         return .object(o)
     }

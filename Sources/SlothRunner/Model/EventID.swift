@@ -29,6 +29,14 @@ public enum EventID {
         }
     }
 
+    /// The smallest id an event created at `millis` or later can have: its time prefix
+    /// (`0193a1b2-c3d4`), which sorts before every id of that millisecond.
+    public static func lowerBound(millis: Millis) -> String {
+        let hex = String(UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF, radix: 16)
+        let padded = String(repeating: "0", count: 12 - hex.count) + hex
+        return padded.prefix(8) + "-" + padded.suffix(4)
+    }
+
     public static func make(millis: Millis = nowMillis()) -> String {
         var bytes = randomBits()
         return withUnsafeMutableBytes(of: &bytes) { raw -> String in

@@ -34,14 +34,16 @@ public struct HookExecution: Sendable, Equatable {
     }
 
     public var json: JSONValue {
-        .object([
+        var o: [String: JSONValue] = [
             "id": .int(id), "event_id": .string(eventID), "hook_id": .string(hookID),
             "hook_name": .string(hookName), "success": .bool(success), "output": .string(output),
             "error": error.map(JSONValue.string) ?? .null, "duration_ms": .int(durationMillis),
-            "executed_at": .int(executedAt), "attempt": .int(Int64(attempt)),
+            "attempt": .int(Int64(attempt)),
             "instructions": .int(usage.instructions), "peak_memory_bytes": .int(Int64(usage.peakMemoryBytes)),
             "message": message.map(JSONValue.string) ?? .null,
-        ])
+        ]
+        JSONValue.stamp(&o, "executed_at", executedAt)
+        return .object(o)
     }
 }
 

@@ -29,3 +29,17 @@ package enum RFC3339 {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
+
+extension JSONValue {
+    /// A moment in JSON output: RFC 3339 text (null when absent). Each such field has a
+    /// `<name>_ms` twin with the epoch milliseconds (see docs/cli-json.md).
+    package static func time(_ millis: Millis?) -> JSONValue {
+        millis.map { .string(RFC3339.string(millis: $0)) } ?? .null
+    }
+
+    /// Sets `name` (RFC 3339) and `name_ms` (epoch milliseconds) in an object.
+    package static func stamp(_ object: inout [String: JSONValue], _ name: String, _ millis: Millis?) {
+        object[name] = time(millis)
+        object[name + "_ms"] = millis.map { .int($0) } ?? .null
+    }
+}

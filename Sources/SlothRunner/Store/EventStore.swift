@@ -229,6 +229,8 @@ public struct EventFilter: Sendable {
 }
 
 public struct HookStats: Sendable, Equatable {
+    /// The runs statistics cover: the most recent ones, up to this many.
+    public static let window = 1000
     public var executions: Int
     public var successes: Int
     public var p50Millis: Int64?

@@ -52,6 +52,8 @@ public final class SQLiteEventStore: EventStore {
             let db = try SQLiteConnection(path: path, busyTimeoutMillis: busyTimeoutMillis)
             do {
                 try SQLiteEventStore.checkOwnership(db, path: path)
+                // Before the first write to a new file (switching to WAL is one): see `migrate`.
+                if try db.scalarInt("PRAGMA user_version") == 0 { try db.execute("PRAGMA auto_vacuum = INCREMENTAL") }
                 try db.execute("PRAGMA journal_mode=WAL")
                 try db.execute("PRAGMA synchronous=\(synchronous.rawValue.uppercased())")
                 try db.execute("PRAGMA foreign_keys=ON")
@@ -152,6 +154,10 @@ public final class SQLiteEventStore: EventStore {
     static func migrate(_ db: SQLiteConnection, path: String) throws(SlothError) {
         let version = Int(try db.scalarInt("PRAGMA user_version") ?? 0)
         guard version < SQLiteSchema.migrations.count else { return }
+        // A new file frees pages as it goes (incremental auto-vacuum): pruning gives the space
+        // back in small steps (`reclaimSpace`) instead of leaving the file at its largest.
+        // Only possible before the first table; older files switch with `db vacuum`.
+        if version == 0 { try db.execute("PRAGMA auto_vacuum = INCREMENTAL") }
         try db.execute("BEGIN IMMEDIATE")
         do {
             // Another process may have migrated while this one waited for the lock.
@@ -625,19 +631,20 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// Statistics over the hook's most recent runs (at most `HookStats.window`), read newest
+    /// first from the (hook_id, executed_at) index: the cost is the window's, however many runs
+    /// are stored.
     public func hookStats(hookID: String) async throws -> HookStats {
         try await reader.perform { db in
-            let counts = try db.query(
-                "SELECT count(*), coalesce(sum(success), 0) FROM event_hook_executions WHERE hook_id = ?", [.text(hookID)]
-            ) { ($0.intValue(0), $0.intValue(1)) }.first ?? (0, 0)
-            func percentile(_ p: Double) throws(SlothError) -> Int64? {
-                guard counts.0 > 0 else { return nil }
-                let offset = Int64((Double(counts.0 - 1) * p).rounded(.down))
-                return try db.scalarInt(
-                    "SELECT duration_ms FROM event_hook_executions WHERE hook_id = ? ORDER BY duration_ms LIMIT 1 OFFSET ?",
-                    [.text(hookID), .int(offset)])
+            let runs = try db.query(
+                "SELECT success, duration_ms FROM event_hook_executions WHERE hook_id = ? ORDER BY executed_at DESC LIMIT ?",
+                [.text(hookID), .int(Int64(HookStats.window))]
+            ) { ($0.intValue(0) != 0, $0.intValue(1)) }
+            let durations = runs.map(\.1).sorted()
+            func percentile(_ p: Double) -> Int64? {
+                durations.isEmpty ? nil : durations[Int((Double(durations.count - 1) * p).rounded(.down))]
             }
-            return HookStats(executions: Int(counts.0), successes: Int(counts.1), p50Millis: try percentile(0.5), p95Millis: try percentile(0.95))
+            return HookStats(executions: runs.count, successes: runs.filter(\.0).count, p50Millis: percentile(0.5), p95Millis: percentile(0.95))
         }
     }
 
@@ -663,17 +670,31 @@ public final class SQLiteEventStore: EventStore {
     }
 
     public func listEvents(_ f: EventFilter) async throws -> [Event] {
+        let (whereSQL, args) = Self.filterClause(f)
+        let query = "SELECT \(SQLiteEventStore.eventColumns) FROM events \(whereSQL) ORDER BY id DESC LIMIT ?"
+        let bound = args + [.int(Int64(f.limit))]
+        return try await reader.perform { db in try db.query(query, bound, SQLiteEventStore.event(from:)) }
+    }
+
+    /// How many events match `f`, counting at most `cap` (a listing says "showing 50 of 111",
+    /// or "of more than 10000", without counting millions of rows to say it).
+    public func countEvents(_ f: EventFilter, cap: Int) async throws -> Int {
+        let (whereSQL, args) = Self.filterClause(f)
+        let query = "SELECT count(*) FROM (SELECT 1 FROM events \(whereSQL) LIMIT ?)"
+        let bound = args + [.int(Int64(cap))]
+        return try await reader.perform { db in Int(try db.scalarInt(query, bound) ?? 0) }
+    }
+
+    /// A listing's condition. Event ids begin with their creation time (see `EventID`), so
+    /// `since` is a range of ids: each listing reads one index in its own order.
+    private static func filterClause(_ f: EventFilter) -> (String, [SQLValue]) {
         var clauses: [String] = []
         var args: [SQLValue] = []
         if let t = f.type { clauses.append("type = ?"); args.append(.text(t)) }
         if let s = f.status { clauses.append("status = ?"); args.append(.text(s.rawValue)) }
         if let s = f.stack { clauses.append("stack = ?"); args.append(.text(s)) }
-        if let s = f.since { clauses.append("created_at >= ?"); args.append(.int(s)) }
-        args.append(.int(Int64(f.limit)))
-        let whereSQL = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let query = "SELECT \(SQLiteEventStore.eventColumns) FROM events \(whereSQL) ORDER BY id DESC LIMIT ?"
-        let bound = args
-        return try await reader.perform { db in try db.query(query, bound, SQLiteEventStore.event(from:)) }
+        if let s = f.since { clauses.append("id >= ?"); args.append(.text(EventID.lowerBound(millis: s))) }
+        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
     }
 
     public func executions(eventID: String) async throws -> [HookExecution] {
@@ -701,13 +722,54 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
+    /// Events (with their executions) deleted per writer job: a dispatch queued behind a
+    /// cleanup waits for one batch, not for all of it (~10 ms here, executions included).
+    public static let deleteBatch = 500
+
     public func deleteEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
-        try await writer.perform { db in
-            if let status {
-                return try db.run("DELETE FROM events WHERE created_at < ? AND status = ?", [.int(cutoff), .text(status.rawValue)])
+        // Events still in flight are never cleaned up from under a worker.
+        let statuses = status.map { [$0.rawValue] } ?? ["completed", "failed"]
+        var total = 0
+        for s in statuses {
+            while true {
+                let n = try await writer.perform { db in
+                    try db.run(
+                        "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE status = ? AND created_at < ? LIMIT ?)",
+                        [.text(s), .int(cutoff), .int(Int64(Self.deleteBatch))])
+                }
+                total += n
+                if n < Self.deleteBatch { break }
             }
-            // Events still in flight are never cleaned up from under a worker.
-            return try db.run("DELETE FROM events WHERE created_at < ? AND status IN ('completed', 'failed')", [.int(cutoff)])
+        }
+        if total > 0 { try await reclaimSpace() }
+        return total
+    }
+
+    /// For the store's own extensions (upkeep): work on the writer's or the reader's connection.
+    func writerPerform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T { try await writer.perform(work) }
+    func writerPerformAlone<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T { try await writer.performAlone(work) }
+    func readerPerform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T { try await reader.perform(work) }
+
+    /// What `deleteEvents` would delete.
+    public func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
+        let statuses = status.map { [$0.rawValue] } ?? ["completed", "failed"]
+        return try await reader.perform { db in
+            var n: Int64 = 0
+            for s in statuses { n += try db.scalarInt("SELECT count(*) FROM events WHERE status = ? AND created_at < ?", [.text(s), .int(cutoff)]) ?? 0 }
+            return Int(n)
+        }
+    }
+
+    /// Returns free pages to the file system, a few at a time (each step is one short write
+    /// job), when the file uses incremental auto-vacuum.
+    public func reclaimSpace(pagesPerStep: Int = 512) async throws {
+        while true {
+            let freed = try await writer.perform { db -> Bool in
+                guard try db.scalarInt("PRAGMA auto_vacuum") == 2, (try db.scalarInt("PRAGMA freelist_count") ?? 0) > 0 else { return false }
+                try db.execute("PRAGMA incremental_vacuum(\(pagesPerStep))")
+                return true
+            }
+            if !freed { return }
         }
     }
 

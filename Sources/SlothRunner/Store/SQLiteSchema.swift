@@ -130,5 +130,16 @@ enum SQLiteSchema {
         ALTER TABLE events ADD COLUMN origin_key TEXT;
         CREATE UNIQUE INDEX idx_events_origin_key ON events(origin_key) WHERE origin_key IS NOT NULL;
         """,
+        // 8: indexes in the listings' own order (newest first, by id, which is time-ordered),
+        // so `events list --type/--status/--stack` reads only the rows it shows instead of
+        // sorting every match; the single-column ones they replace go.
+        """
+        CREATE INDEX idx_events_type_id ON events(type, id);
+        CREATE INDEX idx_events_status_id ON events(status, id);
+        CREATE INDEX idx_events_stack_id ON events(stack, id) WHERE stack IS NOT NULL;
+        CREATE INDEX idx_events_finished ON events(status, created_at) WHERE status IN ('completed', 'failed');
+        DROP INDEX idx_events_type;
+        DROP INDEX idx_events_status;
+        """,
     ]
 }

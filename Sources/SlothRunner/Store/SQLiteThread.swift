@@ -14,6 +14,8 @@ final class SQLiteThread: Sendable {
         let done: @Sendable (Result<any Sendable, any Error>) -> Void
         /// A job that may be held back (see `Hold`); it runs after the batch's other jobs.
         let hold: Hold?
+        /// Runs on its own, outside any transaction (VACUUM cannot run inside one).
+        var alone = false
     }
 
     /// Holding a job back for a moment while the writer is busy: `ready` says the wait is
@@ -152,12 +154,17 @@ final class SQLiteThread: Sendable {
             var batch: [Job] = []
             var last: [Job] = []
             var keep: [Job] = []
+            var solo: [Job] = []
             let busy = !closed && max(lastBatch, arrived.count + held.count) >= busyBatch
             queue.busy.store(busy, ordering: .relaxed)
             let now = monotonicNanos()
             for job in held { classify(job) }
             for job in arrived { classify(job) }
             func classify(_ job: Job) {
+                if job.alone {
+                    solo.append(job)
+                    return
+                }
                 guard let hold = job.hold else {
                     batch.append(job)
                     return
@@ -165,7 +172,15 @@ final class SQLiteThread: Sendable {
                 if busy, now < hold.deadline, !hold.ready() { keep.append(job) } else { last.append(job) }
             }
             held = keep
-            if batch.isEmpty && last.isEmpty { continue }
+            for job in solo {
+                let result: Result<any Sendable, any Error>
+                do { result = .success(try job.work(connection)) } catch { result = .failure(error) }
+                job.done(result)
+            }
+            if batch.isEmpty && last.isEmpty {
+                if closed && held.isEmpty { return }
+                continue
+            }
             // Held-capable jobs go last: the batch's running time is more time for them to get ready.
             batch += last
             let started = monotonicNanos()
@@ -271,6 +286,15 @@ final class SQLiteThread: Sendable {
         try await withUnsafeThrowingContinuation { (cont: UnsafeContinuation<T, any Error>) in
             // The job resumes the caller itself: one closure per job, not a second around it.
             enqueue(Job(work: { try work($0) }, done: { result in cont.resume(with: result.map { $0 as! T }) }, hold: hold))
+        }
+    }
+
+    /// Runs `work` by itself, outside the batches' transactions (VACUUM, checkpoints).
+    func performAlone<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await withUnsafeThrowingContinuation { (cont: UnsafeContinuation<T, any Error>) in
+            var job = Job(work: { try work($0) }, done: { result in cont.resume(with: result.map { $0 as! T }) }, hold: nil)
+            job.alone = true
+            enqueue(job)
         }
     }
 

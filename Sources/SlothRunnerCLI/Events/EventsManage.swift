@@ -15,7 +15,9 @@ struct EventsList: AsyncParsableCommand {
     @Option(help: "Only events with this status: pending, processing, completed, failed.") var status: String?
     @Option(help: "Only events of this stack.") var stack: String?
     @Option(help: "Only events created within this duration, e.g. 1h, 24h.") var since: String?
-    @Option(help: "How many events to show.") var limit = 50
+    @Option(help: "How many events to show (newest first).") var limit = 50
+    /// Beyond this a cut list says "of more than 10000" rather than count further.
+    static let countCap = 10_000
 
     func run() async throws {
         try await runReporting {
@@ -31,8 +33,12 @@ struct EventsList: AsyncParsableCommand {
             let store = try global.openStore()
             defer { store.closeNow() }
             let events = try await store.listEvents(filter)
+            // Counted only when the list is cut, and only so far.
+            let total = events.count < limit ? events.count : try await store.countEvents(filter, cap: Self.countCap)
             if global.json {
                 printJSON(.array(events.map(\.json)))
+                // stdout stays the array scripts read; the cut is said on stderr.
+                if let note = ListNote.cut(shown: events.count, total: total, cap: Self.countCap) { ListNote.warn(note) }
                 return
             }
             if events.isEmpty {
@@ -41,7 +47,8 @@ struct EventsList: AsyncParsableCommand {
             }
             var t = Table(["ID", "Type", "Stack", "Status", "Attempts", "Created"])
             for e in events { t.add([e.id, e.type, e.stack ?? "-", e.status.rawValue, "\(e.attempts)", Format.timestamp(e.createdAt)]) }
-            print(t.render())
+            print(t.render(headers: !global.noHeaders))
+            if !global.noHeaders, let note = ListNote.cut(shown: events.count, total: total, cap: Self.countCap) { print(note) }
         }
     }
 }
@@ -95,10 +102,15 @@ struct EventsCleanup: AsyncParsableCommand {
             Examples:
               sloth-runner events cleanup --older-than 720h
               sloth-runner events cleanup --older-than 24h --status failed
+              sloth-runner events cleanup --older-than 720h --dry-run
+
+            Deletes go in batches of 500 events, so a running `serve` keeps dispatching meanwhile,
+            and the space is given back to the file system (see `sloth-runner db vacuum`).
             """)
     @OptionGroup var global: GlobalOptions
     @Option(help: "Age, e.g. 720h (30 days), 7d, 90m.") var olderThan: String
     @Option(help: "Only events with this status.") var status: String?
+    @Flag(help: "Say how many events would be deleted, and delete nothing.") var dryRun = false
     func run() async throws {
         try await runReporting {
             let age = try DurationText.millis(olderThan, for: "--older-than")
@@ -109,6 +121,11 @@ struct EventsCleanup: AsyncParsableCommand {
             }
             let store = try global.openStore()
             defer { store.closeNow() }
+            if dryRun {
+                let n = try await store.countEvents(olderThan: nowMillis() - age, status: st)
+                if global.json { printJSON(.object(["would_delete": .int(Int64(n)), "dry_run": .bool(true)])) } else { print("Would delete \(n) event\(n == 1 ? "" : "s") older than \(olderThan) (dry run: nothing deleted).") }
+                return
+            }
             let n = try await store.deleteEvents(olderThan: nowMillis() - age, status: st)
             if global.json { printJSON(.object(["deleted": .int(Int64(n))])) } else { print("Deleted \(n) event\(n == 1 ? "" : "s") older than \(olderThan).") }
         }
@@ -148,12 +165,15 @@ struct EventsTypes: AsyncParsableCommand {
                 throw SlothError.notFound("no category '\(category ?? "")'; categories: \(cats)")
             }
             if global.json {
-                printJSON(.array(entries.map { .object(["type": .string($0.type), "category": .string($0.category), "fields": .string($0.fields), "note": .string($0.note)]) }))
+                printJSON(.array(entries.map { e in
+                    let fields = e.fields.split(separator: ",").map { JSONValue.string($0.trimmingCharacters(in: .whitespaces)) }
+                    return .object(["type": .string(e.type), "category": .string(e.category), "fields": .array(fields), "note": .string(e.note)])
+                }))
                 return
             }
             var t = Table(["Type", "Category", "Payload Fields"])
             for e in entries { t.add([e.type, e.category, e.fields.isEmpty ? "-" : e.fields]) }
-            print(t.render())
+            print(t.render(headers: !global.noHeaders))
         }
     }
 }

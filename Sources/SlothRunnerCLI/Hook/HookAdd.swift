@@ -42,11 +42,12 @@ struct HookAdd: AsyncParsableCommand {
               sloth-runner hook add examples/hooks/notify_on_failure.lua
               sloth-runner hook add monitor.lua --stack production --event-type 'agent.*'
               sloth-runner hook add legacy.lua --name legacy_handler --event-type task.failed --disabled
+              generate-hook | sloth-runner hook add - --name generated
             """
     )
 
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Path of the Lua hook file.") var file: String
+    @Argument(help: "Path of the Lua hook file, or - to read the source from stdin.") var file: String
     @OptionGroup var options: HookOverrideOptions
     @Flag(help: "Register the hook disabled.") var disabled = false
 
@@ -54,7 +55,15 @@ struct HookAdd: AsyncParsableCommand {
         try await runReporting {
             let runtime = LuaRuntime(threads: 1)
             defer { runtime.shutdown() }
-            let loaded = try await HookLoader.load(path: file, overrides: try options.overrides(enabled: disabled ? false : nil), runtime: runtime)
+            let overrides = try options.overrides(enabled: disabled ? false : nil)
+            let loaded: HookLoader.Loaded
+            if file == "-" {
+                let data = try readBounded("-", limit: HookLoader.maxSourceBytes, what: "the hook source")
+                guard let source = String(validating: Array(data), as: UTF8.self) else { throw SlothError.invalidInput("the hook source on stdin is not UTF-8 text") }
+                loaded = try await HookLoader.load(source: source, filePath: "<stdin>", overrides: overrides, runtime: runtime)
+            } else {
+                loaded = try await HookLoader.load(path: file, overrides: overrides, runtime: runtime)
+            }
             let store = try global.openStore()
             defer { store.closeNow() }
             try await store.addHook(loaded.hook)

@@ -36,7 +36,7 @@ struct HookList: AsyncParsableCommand {
             for h in hooks {
                 t.add([h.name, h.eventTypeText, h.stack ?? "-", h.enabled ? "yes" : "no", "\(h.runCount)", Format.timestamp(h.lastRun)])
             }
-            print(t.render())
+            print(t.render(headers: !global.noHeaders))
         }
     }
 }
@@ -44,15 +44,28 @@ struct HookList: AsyncParsableCommand {
 struct HookGet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Show a hook: metadata, source, run statistics.",
-        discussion: "Example:\n  sloth-runner hook get notify_on_failure")
+        discussion: """
+            Statistics (success rate, p50, p95) cover the hook's most recent 1,000 runs.
+
+            Examples:
+              sloth-runner hook get notify_on_failure
+              sloth-runner hook get notify_on_failure --source > notify_on_failure.lua
+            """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Hook name.") var name: String
+    @Flag(help: "Print only the stored Lua source, as registered (to edit it and `hook update`).") var source = false
 
     func run() async throws {
         try await global.withStore { store in
             guard let h = try await store.hook(named: name) else {
                 throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
+            }
+            if source {
+                if global.json { printJSON(.object(["name": .string(h.name), "source": .string(h.source)])) } else {
+                    print(h.source, terminator: h.source.hasSuffix("\n") ? "" : "\n")
+                }
+                return
             }
             let stats = try await store.hookStats(hookID: h.id)
             if global.json {
@@ -76,7 +89,7 @@ struct HookGet: AsyncParsableCommand {
                 Updated:      \(Format.timestamp(h.updatedAt))
                 Run count:    \(h.runCount)
                 Last run:     \(Format.timestamp(h.lastRun))
-                Success rate: \(rate)
+                Success rate: \(rate)\(stats.executions >= HookStats.window ? " over the last \(HookStats.window) runs" : "")
                 Duration:     p50 \(Format.duration(stats.p50Millis)), p95 \(Format.duration(stats.p95Millis))
                 """)
         }
@@ -140,16 +153,22 @@ struct HookHistory: AsyncParsableCommand {
             guard let h = try await store.hook(named: name) else {
                 throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")
             }
-            let runs = try await store.hookHistory(hookID: h.id, limit: limit, failedOnly: failed)
+            // One more than asked for tells whether the list is cut.
+            var runs = try await store.hookHistory(hookID: h.id, limit: limit + 1, failedOnly: failed)
+            let cut = runs.count > limit
+            if cut { runs.removeLast() }
+            let note = cut ? "showing the newest \(limit) runs; there are more; use --limit to see more" : nil
             if global.json {
                 printJSON(.array(runs.map(\.json)))
+                if let note { ListNote.warn(note) }
                 return
             }
             if runs.isEmpty {
                 print("Hook '\(name)' has no \(failed ? "failed " : "")executions yet.")
                 return
             }
-            print(HookView.executionsTable(runs, showEvent: true))
+            print(HookView.executionsTable(runs, showEvent: true, headers: !global.noHeaders))
+            if let note, !global.noHeaders { print(note) }
         }
     }
 }

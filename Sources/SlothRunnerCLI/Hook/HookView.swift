@@ -14,15 +14,17 @@ enum HookView {
     static func json(_ h: Hook, stats: HookStats?) -> JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(h.id), "name": .string(h.name), "event_types": .array(h.eventTypes.map(JSONValue.string)),
-            "file_path": .string(h.filePath), "enabled": .bool(h.enabled), "created_at": .int(h.createdAt),
-            "updated_at": .int(h.updatedAt), "run_count": .int(Int64(h.runCount)), "source_hash": .string(h.sourceHash),
+            "file_path": .string(h.filePath), "enabled": .bool(h.enabled),
+            "run_count": .int(Int64(h.runCount)), "source_hash": .string(h.sourceHash),
             "timeout_ms": .int(h.limits.timeoutMillis), "memory_limit_bytes": .int(Int64(h.limits.memoryBytes)),
             "max_instructions": .int(h.limits.instructions), "max_attempts": .int(Int64(h.maxAttempts)),
             "retry_delay_ms": .int(h.retryDelayMillis),
         ]
         o["description"] = h.description.map(JSONValue.string) ?? .null
         o["stack"] = h.stack.map(JSONValue.string) ?? .null
-        o["last_run"] = h.lastRun.map(JSONValue.int) ?? .null
+        JSONValue.stamp(&o, "created_at", h.createdAt)
+        JSONValue.stamp(&o, "updated_at", h.updatedAt)
+        JSONValue.stamp(&o, "last_run", h.lastRun)
         o["permissions"] = h.permissions?.json ?? .null
         o["filter"] = h.filter?.json ?? .null
         if let s = stats {
@@ -48,7 +50,7 @@ enum HookView {
         return p.grants.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0.rawValue): \(p.grants[$0]!.joined(separator: ", "))" }.joined(separator: "; ")
     }
 
-    static func executionsTable(_ runs: [HookExecution], showEvent: Bool) -> String {
+    static func executionsTable(_ runs: [HookExecution], showEvent: Bool, headers: Bool = true) -> String {
         var t = Table(showEvent ? ["Event", "Status", "Attempt", "Duration", "Executed At", "Error"] : ["Hook Name", "Status", "Attempt", "Duration", "Executed At"])
         for r in runs {
             if showEvent {
@@ -57,7 +59,7 @@ enum HookView {
                 t.add([r.hookName, Format.status(r.success), "\(r.attempt)", Format.duration(r.durationMillis), Format.timestamp(r.executedAt)])
             }
         }
-        return t.render()
+        return t.render(headers: headers)
     }
 
     static func firstLine(_ s: String, max: Int = 60) -> String {

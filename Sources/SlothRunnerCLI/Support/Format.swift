@@ -22,12 +22,20 @@ enum Format {
         return "\(n) B"
     }
 
-    static func status(_ success: Bool) -> String { success ? "✅ Success" : "❌ Failed" }
+    /// With emoji on a terminal (unless NO_COLOR is set), plain words in a pipe.
+    static func status(_ success: Bool) -> String {
+        guard Terminal.decorates else { return success ? "success" : "failed" }
+        return success ? "✅ Success" : "❌ Failed"
+    }
 }
 
 /// Text that came from users or hooks, on its way to a terminal.
 enum Terminal {
     static let stdoutIsTTY = isatty(1) == 1
+
+    /// Emoji and colour: only for a person at a terminal, and not when NO_COLOR is set
+    /// (https://no-color.org: any non-empty value).
+    static let decorates = stdoutIsTTY && (ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
 
     /// A block (output, an error with its traceback): on a terminal, control characters other
     /// than newline and tab are shown escaped (`\e[2J` clears no screen); in a pipe, as is.
@@ -71,5 +79,20 @@ struct Table {
         for r in rows { out.append(row(r + Array(repeating: "", count: max(0, headers.count - r.count)))) }
         out.append(line("└", "┴", "┘"))
         return out.joined(separator: "\n")
+    }
+}
+
+/// What a cut list says about itself.
+enum ListNote {
+    /// "showing 50 of 111; use --limit to see more" (nil when nothing was cut).
+    static func cut(shown: Int, total: Int, cap: Int) -> String? {
+        guard total > shown else { return nil }
+        let of = total >= cap ? "more than \(cap - 1)" : "\(total)"
+        return "showing \(shown) of \(of); use --limit to see more"
+    }
+
+    /// The note on stderr, for JSON output (whose stdout stays the bare array).
+    static func warn(_ note: String) {
+        FileHandle.standardError.write(Data("note: \(note)\n".utf8))
     }
 }

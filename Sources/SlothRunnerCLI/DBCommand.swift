@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct DBCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db",
+        abstract: "Look after the database file: shrink it, back it up, check it.",
+        subcommands: [DBVacuum.self, DBBackup.self, DBCheck.self]
+    )
+}
+
+struct DBVacuum: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vacuum",
+        abstract: "Rewrite the database without its free pages, and let it shrink by itself from then on.",
+        discussion: """
+            Pruning (events cleanup, serve's retention) frees pages; files made by this release
+            give them back as they go (incremental auto-vacuum). An older file keeps them until
+            `db vacuum`, which also switches it to incremental auto-vacuum. The rewrite holds the
+            database's writer: a running serve waits meanwhile, so pick a quiet moment.
+
+            Example:
+              sloth-runner db vacuum
+            """)
+    @OptionGroup var global: GlobalOptions
+    func run() async throws {
+        try await global.withStore { store in
+            let r = try await store.vacuum()
+            if global.json {
+                printJSON(.object(["bytes_before": .int(r.bytesBefore), "bytes_after": .int(r.bytesAfter), "incremental_auto_vacuum": .bool(r.incremental)]))
+            } else {
+                print("Vacuumed \(store.path): \(Format.bytes(Int(r.bytesBefore))) → \(Format.bytes(Int(r.bytesAfter)))\(r.incremental ? "; it now gives space back as it goes" : "").")
+            }
+        }
+    }
+}
+
+struct DBBackup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy the database to a new file, consistently, even while serve runs.",
+        discussion: """
+            Uses SQLite's online backup API from one snapshot: the copy holds every event
+            committed before the backup began, and opens as a database of its own
+            (sloth-runner --db FILE ...). The file must not exist yet.
+
+            Examples:
+              sloth-runner db backup /var/backups/sloth-$(date +%F).db
+              sloth-runner --db /var/lib/sloth/sloth.db db backup /mnt/backup/sloth.db -o json
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The new file to write.") var file: String
+    func run() async throws {
+        try await global.withStore { store in
+            let r = try await store.backup(to: file)
+            if global.json {
+                printJSON(.object(["path": .string(r.path), "bytes": .int(r.bytes), "events": .int(Int64(r.events))]))
+            } else {
+                print("Backed up \(store.path) to \(r.path) (\(Format.bytes(Int(r.bytes))), \(r.events) event\(r.events == 1 ? "" : "s")).")
+            }
+        }
+    }
+}
+
+struct DBCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check the database's integrity and schema version; exit 7 if anything is wrong.",
+        discussion: "Example:\n  sloth-runner db check")
+    @OptionGroup var global: GlobalOptions
+    func run() async throws {
+        try await global.withStore { store in
+            let r = try await store.check()
+            if global.json {
+                printJSON(.object([
+                    "healthy": .bool(r.isHealthy), "integrity": .array(r.integrity.map { .string($0) }),
+                    "foreign_key_problems": .int(Int64(r.foreignKeyProblems)), "schema_version": .int(Int64(r.schemaVersion)),
+                    "known_schema_version": .int(Int64(r.knownSchemaVersion)), "pages": .int(r.pages), "free_pages": .int(r.freePages),
+                    "auto_vacuum": .string(r.autoVacuum),
+                ]))
+            } else {
+                print("""
+                    Database:        \(store.path)
+                    Integrity:       \(r.integrity == ["ok"] ? "ok" : r.integrity.joined(separator: "\n                 "))
+                    Foreign keys:    \(r.foreignKeyProblems == 0 ? "ok" : "\(r.foreignKeyProblems) problem(s)")
+                    Schema version:  \(r.schemaVersion) (this release: \(r.knownSchemaVersion))
+                    Pages:           \(r.pages), \(r.freePages) free
+                    Auto-vacuum:     \(r.autoVacuum)\(r.autoVacuum == "incremental" ? "" : " (`sloth-runner db vacuum` switches it to incremental)")
+                    """)
+            }
+            if !r.isHealthy { throw SlothError.storage("the database check found problems (see above)") }
+        }
+    }
+}
