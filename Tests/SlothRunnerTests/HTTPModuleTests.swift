@@ -7,9 +7,6 @@ import SlothTestSupport
     /// Its own Lua threads: the shared test runtime's are kept busy by the CPU-bound hostile
     /// cases of other suites, and a resumed request would wait behind them.
     static let runtime = LuaRuntime(threads: 2)
-    /// Its own Lua threads: the shared test runtime's are kept busy by the CPU-bound hostile
-    /// cases of other suites, and a resumed request would wait behind them.
-    static let runtime = LuaRuntime(threads: 2)
     static let server = try! TestHTTPServer()
 
     func run(_ body: String, permissions: PermissionPolicy = .open, timeoutMillis: Int64 = 10_000) async -> HookRunResult {
