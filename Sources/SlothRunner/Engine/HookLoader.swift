@@ -30,7 +30,7 @@ public struct HookOverrides: Sendable {
 /// numbers), reads its metadata, checks every field, and applies the flags.
 public enum HookLoader {
     static let knownFields: Set<String> = [
-        "name", "description", "event_type", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
+        "name", "description", "event_type", "event_types", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
         "memory_limit_mb", "max_instructions", "permissions", "filter",
     ]
 
@@ -137,7 +137,11 @@ public enum HookLoader {
         var eventTypes: [String]
         if let given = overrides.eventTypes {
             eventTypes = given
-        } else if let v = meta["event_type"] {
+        } else if let v = meta["event_type"] ?? meta["event_types"] {
+            // `event_types = {...}` is the reference's spelling of a list; both are accepted.
+            if meta["event_type"] != nil && meta["event_types"] != nil {
+                throw .invalidHook("the hook sets both event_type and event_types; give one (either takes a list)")
+            }
             switch v {
             case .string(let s): eventTypes = [s]
             case .array(let items):

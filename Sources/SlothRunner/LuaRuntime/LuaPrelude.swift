@@ -237,6 +237,165 @@ local modules = {
 }
 -- The specification's best practices say "use slog": the same module under that name.
 modules.slog = modules.log
+
+-- `file_ops`: the reference's Ansible-like file operations, with its calling convention:
+-- `true, {changed = ..., ...}` on success, `nil, message` on failure. Built on `file` (so the
+-- hook's `file` permissions apply to every path it touches), `template` and, for unarchive,
+-- `exec` (tar, unzip). Patterns (`regexp`, `pattern`) are Lua patterns.
+modules.file_ops = function()
+  local F, T, X = modules.file(), modules.template(), modules.exec()
+  local function need(o, k)
+    local v = o[k]
+    if v == nil or v == "" then error(k .. " parameter is required", 0) end
+    return tostring(v)
+  end
+  local function op(f)
+    return function(o)
+      if type(o) ~= "table" then return nil, "expected a table of options" end
+      local ok, a, b = pcall(f, o)
+      if not ok then return nil, (tostring(a):gsub("^[^:]*:%d+: ", "")) end
+      return a, b
+    end
+  end
+  local function parent(path) return path:match("^(.*)/[^/]*$") end
+  local function ensure_parent(path)
+    local dir = parent(path)
+    if dir and dir ~= "" and not F.exists(dir) then F.mkdir(dir) end
+  end
+  local function lines_of(path)
+    local out = {}
+    if not F.exists(path) then return out end
+    for l in (F.read(path) .. "\n"):gmatch("(.-)\n") do out[#out + 1] = l end
+    return out
+  end
+  local function write_if_changed(path, text)
+    if F.exists(path) and F.read(path) == text then return false end
+    ensure_parent(path)
+    F.write(path, text)
+    return true
+  end
+  local function matches(l, pattern) return pattern ~= nil and pattern ~= "" and l:find(pattern) ~= nil end
+  local ops = {}
+  ops.lineinfile = op(function(o)
+    local path, line = need(o, "path"), need(o, "line")
+    local state, re = o.state or "present", o.regexp
+    if state ~= "present" and state ~= "absent" then error("state must be present or absent, not " .. tostring(state), 0) end
+    local lines, out, found = lines_of(path), {}, false
+    for _, l in ipairs(lines) do
+      if matches(l, re) or l == line then
+        if state == "present" then
+          out[#out + 1] = line
+          found = true
+        end
+      else
+        out[#out + 1] = l
+      end
+    end
+    if state == "present" and not found then
+      -- Before a final empty line (the file's trailing newline), as a line of its own.
+      if #out > 0 and out[#out] == "" then table.insert(out, #out, line) else out[#out + 1] = line end
+    end
+    local text = table.concat(out, "\n")
+    local changed = (#lines > 0 or state == "present") and write_if_changed(path, text) or false
+    return true, { changed = changed, path = path }
+  end)
+  ops.blockinfile = op(function(o)
+    local path = need(o, "path")
+    local state = o.state or "present"
+    local block = o.block
+    if (block == nil or block == "") and state ~= "absent" then error("block parameter is required when state is present", 0) end
+    local first, last = o.marker_begin or "# BEGIN MANAGED BLOCK", o.marker_end or "# END MANAGED BLOCK"
+    local lines, b, e = lines_of(path), nil, nil
+    for i, l in ipairs(lines) do
+      if b == nil and l:find(first, 1, true) then b = i end
+      if b ~= nil and l:find(last, 1, true) then e = i end
+    end
+    local out = {}
+    if b and e then
+      for i = 1, b - 1 do out[#out + 1] = lines[i] end
+      if state == "present" then
+        out[#out + 1] = first
+        for l in (block .. "\n"):gmatch("(.-)\n") do out[#out + 1] = l end
+        out[#out + 1] = last
+      end
+      for i = e + 1, #lines do out[#out + 1] = lines[i] end
+    else
+      if state == "absent" then return true, { changed = false, path = path } end
+      for _, l in ipairs(lines) do out[#out + 1] = l end
+      if #out > 0 and out[#out] == "" then out[#out] = nil end
+      out[#out + 1] = first
+      for l in (block .. "\n"):gmatch("(.-)\n") do out[#out + 1] = l end
+      out[#out + 1] = last
+      out[#out + 1] = ""
+    end
+    return true, { changed = write_if_changed(path, table.concat(out, "\n")), path = path }
+  end)
+  ops.replace = op(function(o)
+    local path, pattern = need(o, "path"), need(o, "pattern")
+    if o.replacement == nil then error("replacement parameter is required", 0) end
+    local text = F.read(path)
+    local new = text:gsub(pattern, (tostring(o.replacement):gsub("%%([^%d%%])", "%%%%%1")))
+    return true, { changed = write_if_changed(path, new), path = path }
+  end)
+  local function copy(o, always)
+    local src, dest = need(o, "src"), need(o, "dest")
+    if o.mode ~= nil then error("mode is not supported: the file module sets no permissions", 0) end
+    if not F.exists(src) then error("source file not found: " .. src, 0) end
+    local content = F.read(src)
+    local changed = write_if_changed(dest, content)
+    return true, { changed = changed or always, src = src, dest = dest, size = #content }
+  end
+  ops.copy = op(function(o) return copy(o, false) end)
+  ops.fetch = op(function(o) return copy(o, false) end)
+  ops.template = op(function(o)
+    local src, dest = need(o, "src"), need(o, "dest")
+    -- The reference's Go templates write `{{ .name }}`; ours are Mustache (`{{name}}`).
+    local text = F.read(src):gsub("{{%s*%.([%w_%.]+)%s*}}", "{{%1}}")
+    local rendered = T.render(text, type(o.vars) == "table" and o.vars or {})
+    return true, { changed = write_if_changed(dest, rendered), src = src, dest = dest }
+  end)
+  ops.unarchive = op(function(o)
+    local src, dest = need(o, "src"), need(o, "dest")
+    if not F.exists(src) then error("archive not found: " .. src, 0) end
+    if not F.exists(dest) then F.mkdir(dest) end
+    local argv
+    if src:match("%.zip$") then argv = { "unzip", "-o", "-q", src, "-d", dest }
+    elseif src:match("%.tar%.gz$") or src:match("%.tgz$") or src:match("%.gz$") then argv = { "tar", "-xzf", src, "-C", dest }
+    elseif src:match("%.tar$") then argv = { "tar", "-xf", src, "-C", dest }
+    else error("unsupported archive format: " .. src .. " (zip, tar, tar.gz, tgz)", 0) end
+    local r = X.run(argv)
+    if r.exit_code ~= 0 then error("failed to extract: " .. (r.stderr ~= "" and r.stderr or ("exit " .. r.exit_code)), 0) end
+    return true, { changed = true, src = src, dest = dest }
+  end)
+  ops.stat = function(o)
+    if type(o) ~= "table" or o.path == nil or o.path == "" then return nil, "path parameter is required" end
+    local present, there = pcall(F.exists, o.path)
+    if not present then return nil, (tostring(there):gsub("^[^:]*:%d+: ", "")) end
+    if not there then return { exists = false } end
+    local ok, st = pcall(F.stat, o.path)
+    if not ok then return nil, (tostring(st):gsub("^[^:]*:%d+: ", "")) end
+    if st == nil then return { exists = false } end
+    local checksum = st.is_file and modules.crypto().sha256(F.read(o.path)) or nil
+    return { exists = true, path = o.path, size = st.size, mode = st.mode, is_dir = st.is_dir, is_file = st.is_file,
+             mtime = st.modified, checksum = checksum }
+  end
+  return ops
+end
+
+-- The globals the reference injects into every hook: `log`, `http`, `file_ops` and
+-- `contains(list, value)`. Read-only (one table serves every run), and shadowed by a hook's
+-- own global of the same name.
+base.log = readonly("log", modules.log())
+base.http = readonly("http", modules.http())
+base.file_ops = readonly("file_ops", modules.file_ops())
+base.contains = function(list, value)
+  if type(list) ~= "table" then error("bad argument #1 to 'contains' (table expected, got " .. type(list) .. ")", 2) end
+  local want = tostring(value)
+  for _, v in pairs(list) do
+    if tostring(v) == want then return true end
+  end
+  return false
+end
 if H.testing_block then
   modules.testing = function()
     return { block = H.testing_block, wait = checked(H.testing_wait, "testing.wait"), signal = H.testing_signal }
@@ -295,9 +454,28 @@ local function load_hook(chunk)
   return env, nil
 end
 
+-- The reference's shortcuts: `event.agent` and `event.task` for `event.data.agent` / `.task`.
+local function shortcuts(event)
+  if type(event) ~= "table" then return end
+  local data = rawget(event, "data")
+  if type(data) ~= "table" then return end
+  for _, k in next, { "agent", "task" } do
+    if rawget(event, k) == nil and type(rawget(data, k)) == "table" then rawset(event, k, rawget(data, k)) end
+  end
+end
+
 local function run(chunk, event)
   local env, hook = load_hook(chunk)
+  shortcuts(event)
   if hook then return rawget(hook, "execute")(event) end
+  -- The global form is the reference's: its `event.timestamp` is in Unix seconds, so
+  -- `os.date(fmt, event.timestamp)` works as its examples use it (the returned-table form
+  -- keeps milliseconds; `event.timestamp_ms` has them here).
+  local ts = rawget(event, "timestamp")
+  if G.math.type(ts) == "integer" then
+    rawset(event, "timestamp_ms", ts)
+    rawset(event, "timestamp", ts // 1000)
+  end
   rawset(env, "event", event)
   return rawget(env, "on_event")(event)
 end
