@@ -70,6 +70,8 @@ let package = Package(
         ),
         // `sloth-runner --version`: the version file and the git commit, recorded at build time.
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        // How a program embeds the engine (built in CI, run by a test).
+        .executableTarget(name: "sloth-runner-embed-example", dependencies: ["SlothRunner"], path: "Examples/Embed"),
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),

@@ -159,3 +159,14 @@ enum SQLiteFileSize {
         return size
     }
 }
+
+@Suite struct EmbedExampleTests {
+    /// The embedding example (Examples/Embed) builds with the package and does what it says.
+    @Test func theEmbedExampleRuns() async throws {
+        let cli = CLI()
+        let example = URL(fileURLWithPath: cli.binary).deletingLastPathComponent().appendingPathComponent("sloth-runner-embed-example").path
+        let r = try await cli.run([cli.databasePath], launcher: [example])
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains(" completed\n") && r.stdout.contains("greet: ok — hello, embedder"), "\(r)")
+    }
+}

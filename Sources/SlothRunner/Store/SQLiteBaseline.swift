@@ -3,10 +3,10 @@ import Foundation
 /// The raw rate of SQLite batched inserts of what the engine writes per event — the event row in
 /// its final state and one execution row — on this machine: the ceiling the engine is measured
 /// against by `sloth-runner bench`.
-public enum SQLiteBaseline {
+package enum SQLiteBaseline {
     /// Inserts `rows` events, each with one execution, in transactions of `batch` into a fresh
     /// database at `path`; returns events per second.
-    public static func insertRate(path: String, rows: Int, batch: Int = 1000, synchronous: SQLiteSynchronous) throws -> Double {
+    package static func insertRate(path: String, rows: Int, batch: Int = 1000, synchronous: SQLiteSynchronous) throws -> Double {
         let db = try SQLiteConnection(path: path)
         defer { db.close() }
         try db.execute("PRAGMA journal_mode=WAL")

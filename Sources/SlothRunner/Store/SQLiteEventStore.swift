@@ -13,7 +13,7 @@ public final class SQLiteEventStore: EventStore {
     public let path: String
     private let writer: SQLiteThread
     /// How many claimed inserts carried their outcome (see `insertClaimed`); read by `bench`.
-    public let fusion = FusionCounters()
+    package let fusion = FusionCounters()
     /// Transactions of the writer so far; read by `bench`.
     public var writerStats: SQLiteWriterStats { writer.stats.snapshot }
     /// How long a busy writer may hold a claimed insert back for its outcome.
@@ -950,7 +950,7 @@ struct FileIdentity: Sendable, Equatable {
 
 /// Counts claimed inserts that carried their event's outcome (one write) versus those that
 /// ran first (the outcome is an UPDATE later).
-public final class FusionCounters: Sendable {
+package final class FusionCounters: Sendable {
     private let fusedCount = Atomic<Int>(0)
     private let plainCount = Atomic<Int>(0)
 
@@ -963,7 +963,7 @@ public final class FusionCounters: Sendable {
     }
 
     /// (fused, plain) so far.
-    public var snapshot: (fused: Int, plain: Int) {
+    package var snapshot: (fused: Int, plain: Int) {
         (fusedCount.load(ordering: .relaxed), plainCount.load(ordering: .relaxed))
     }
 }
