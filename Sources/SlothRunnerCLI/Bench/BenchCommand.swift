@@ -18,6 +18,8 @@ struct BenchCommand: AsyncParsableCommand {
               sloth-runner bench --events 5000 --hooks 1 --rate 1000
               sloth-runner bench --waiting --events 10000
               sloth-runner bench --waiting --wait-http --events 10000
+              sloth-runner bench --waiting --wait-https --events 10000
+              sloth-runner bench --exec --events 5000
             """
     )
 
@@ -38,6 +40,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --waiting: each hook does http.get to a loopback server (started as a child process) that answers after --wait-seconds.") var waitHTTP = false
     @Flag(help: "With --waiting: the same over HTTPS, the server's certificate from a test CA the hook trusts with ca_file.") var waitHTTPS = false
     @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping; URL should answer after --wait-seconds.") var waitURL: String?
+    @Flag(help: "Measure exec: --events runs of a hook doing exec.run({\"true\"}), 16 at a time (or --concurrency); runs/s and latency.") var exec = false
 
     func run() async throws {
         try await runReporting {
@@ -49,6 +52,10 @@ struct BenchCommand: AsyncParsableCommand {
 
             if luaOnly {
                 try await measureLua()
+                return
+            }
+            if exec {
+                try await measureExec()
                 return
             }
             if waiting {
@@ -224,6 +231,52 @@ struct BenchCommand: AsyncParsableCommand {
             throw SlothError.runtime("the bench's HTTP server did not start (printed '\(url)')")
         }
         return (process, url)
+    }
+
+    /// Hooks each running one command (`true`) under its supervisor, `concurrency` at a time
+    /// (16 unless given): the cost of a process per call, from spawn to reaped.
+    func measureExec() async throws {
+        let runtime = LuaRuntime(threads: luaThreads)
+        defer { runtime.shutdown() }
+        let parallel = concurrency == 512 ? 16 : concurrency
+        let source = "local exec = require('exec') return { name = 'bench', event_type = 'bench.exec', execute = function() local r = exec.run({'true'}) return r.exit_code == 0 end }"
+        let request = HookRunRequest(
+            hookID: "h", hookName: "bench", source: source, sourceHash: "bench-exec", chunkName: "bench.lua", event: .value(.object([:])),
+            eventStack: nil, chainDepth: 0, limits: HookLimits(), dispatcher: nil)
+        let t0 = monotonicSeconds()
+        let latencies = await withTaskGroup(of: ([Double], Int).self) { group in
+            for t in 0..<parallel {
+                let count = events / parallel + (t < events % parallel ? 1 : 0)
+                group.addTask {
+                    var samples: [Double] = []
+                    var failed = 0
+                    samples.reserveCapacity(count)
+                    for _ in 0..<count {
+                        let start = monotonicSeconds()
+                        if !(await runtime.run(request)).success { failed += 1 }
+                        samples.append(monotonicSeconds() - start)
+                    }
+                    return (samples, failed)
+                }
+            }
+            var all: [Double] = []
+            var failed = 0
+            for await (s, f) in group {
+                all += s
+                failed += f
+            }
+            return (all.sorted(), failed)
+        }
+        let elapsed = monotonicSeconds() - t0
+        let sorted = latencies.0
+        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+        if global.json {
+            printJSON(.object(["runs": .int(Int64(events)), "concurrent": .int(Int64(parallel)), "runs_per_second": .double(Double(events) / elapsed),
+                               "p50_ms": .double(pct(0.5) * 1000), "p99_ms": .double(pct(0.99) * 1000), "max_ms": .double((sorted.last ?? 0) * 1000), "failed": .int(Int64(latencies.1))]))
+        } else {
+            print(String(format: "exec                  %.0f runs/s of exec.run({\"true\"}) (%d runs, %d concurrent, %.2f s, %d failed)", Double(events) / elapsed, events, parallel, elapsed, latencies.1))
+            print(String(format: "latency per run       p50 %.2f ms, p99 %.2f ms, max %.2f ms", pct(0.5) * 1000, pct(0.99) * 1000, (sorted.last ?? 0) * 1000))
+        }
     }
 
     func measureLua() async throws {
