@@ -20,6 +20,7 @@ struct BenchCommand: AsyncParsableCommand {
               sloth-runner bench --waiting --wait-http --events 10000
               sloth-runner bench --waiting --wait-https --events 10000
               sloth-runner bench --exec --events 5000
+              sloth-runner bench --store-size 2000000
             """
     )
 
@@ -40,6 +41,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --waiting: each hook does http.get to a loopback server (started as a child process) that answers after --wait-seconds.") var waitHTTP = false
     @Flag(help: "With --waiting: the same over HTTPS, the server's certificate from a test CA the hook trusts with ca_file.") var waitHTTPS = false
     @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping; URL should answer after --wait-seconds.") var waitURL: String?
+    @Option(help: "Fill a store with this many events (and executions), time every listing and inspection, and dispatch latency during a large cleanup.") var storeSize: Int?
     @Flag(help: "Measure exec: --events runs of a hook doing exec.run({\"true\"}), 16 at a time (or --concurrency); runs/s and latency.") var exec = false
 
     func run() async throws {
@@ -56,6 +58,11 @@ struct BenchCommand: AsyncParsableCommand {
             }
             if exec {
                 try await measureExec()
+                return
+            }
+            if let storeSize {
+                guard storeSize >= 100 else { throw SlothError.invalidInput("--store-size must be at least 100") }
+                try await StoreSizeBench.run(size: storeSize, dir: dir, json: global.json)
                 return
             }
             if waiting {
