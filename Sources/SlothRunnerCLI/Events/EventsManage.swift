@@ -104,7 +104,7 @@ struct EventsCleanup: AsyncParsableCommand {
               sloth-runner events cleanup --older-than 24h --status failed
               sloth-runner events cleanup --older-than 720h --dry-run
 
-            Deletes go in batches of 500 events, so a running `serve` keeps dispatching meanwhile,
+            Deletes go in batches of 200 events, so a running `serve` keeps dispatching meanwhile,
             and the space is given back to the file system (see `sloth-runner db vacuum`).
             """)
     @OptionGroup var global: GlobalOptions
