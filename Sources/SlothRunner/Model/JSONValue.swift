@@ -49,7 +49,7 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public let line: Int
     public let column: Int
     /// Set when parsing stopped because the budget it was given ran out, not at bad input.
-    public var exhausted: WorkBudget.Exhausted?
+    package var exhausted: WorkBudget.Exhausted?
     public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 }
 
@@ -68,7 +68,7 @@ extension JSONValue {
 
     /// Parses with the work charged to `budget` (a hook's `json.decode`): a document of small
     /// values can decode to many times its size.
-    public static func parse(bytes: [UInt8], budget: inout WorkBudget) throws(JSONParseError) -> JSONValue {
+    package static func parse(bytes: [UInt8], budget: inout WorkBudget) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, budget: budget)
         defer { budget = parser.budget }
         return try parser.parseDocument()

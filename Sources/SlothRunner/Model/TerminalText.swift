@@ -2,7 +2,7 @@
 /// message or a name can hold control characters that clear the screen, retitle the window,
 /// move the cursor or reorder text (`\u{1B}[2J`, OSC sequences, bidi overrides); shown as
 /// escapes they are visible and harmless.
-public enum TerminalText {
+package enum TerminalText {
     /// For one line: every control character is escaped, newlines and tabs included.
     public static func escaped(_ text: String) -> String {
         escape(text, keepingLayout: false)

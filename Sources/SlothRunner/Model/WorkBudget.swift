@@ -3,7 +3,7 @@
 /// converts, parses or renders on a hook's behalf charges its work here instead, so a YAML
 /// alias bomb, a table that references itself a million times or a template with nested
 /// sections stops at the run's limits rather than at the machine's.
-public struct WorkBudget: Sendable {
+package struct WorkBudget: Sendable {
     public enum Exhausted: Error, Sendable, Equatable {
         case memory, time
     }

@@ -43,7 +43,7 @@ public struct StoreState: StateAccess {
 }
 
 /// State that lives only as long as one `hook test`: nothing is stored.
-public final class MemoryState: StateAccess {
+package final class MemoryState: StateAccess {
     private let values = Mutex<[String: JSONValue]>([:])
     public init() {}
     public func get(_ key: String) async throws -> JSONValue? { values.withLock { $0[key] } }

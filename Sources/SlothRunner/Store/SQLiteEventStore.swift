@@ -15,7 +15,7 @@ public final class SQLiteEventStore: EventStore {
     /// How many claimed inserts carried their outcome (see `insertClaimed`); read by `bench`.
     package let fusion = FusionCounters()
     /// Transactions of the writer so far; read by `bench`.
-    public var writerStats: SQLiteWriterStats { writer.stats.snapshot }
+    package var writerStats: SQLiteWriterStats { writer.stats.snapshot }
     /// How long a busy writer may hold a claimed insert back for its outcome.
     static let outcomeHoldNanos: UInt64 = 5_000_000
     private let reader: SQLiteThread

@@ -333,7 +333,7 @@ final class SQLiteThread: Sendable {
 }
 
 /// How a store's writer has worked: transactions, jobs in them, and time spent in them.
-public struct SQLiteWriterStats: Sendable {
+package struct SQLiteWriterStats: Sendable {
     public var transactions: Int
     public var jobs: Int
     public var busySeconds: Double

@@ -9,7 +9,7 @@ import Glibc
 /// Starts commands under their supervisors (see `execsupervisor.h`) and keeps the list of
 /// supervisors alive, so that a process that outlived its supervisor can be told from one of
 /// ours.
-public final class ExecSupervision: Sendable {
+package final class ExecSupervision: Sendable {
     static let shared = ExecSupervision()
 
     /// Writing to a pipe whose reader is gone (a command that exited without reading its
