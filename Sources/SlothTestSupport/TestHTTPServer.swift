@@ -118,14 +118,19 @@ public final class TestHTTPServer: Sendable {
         default: break
         }
         let response = raw ?? "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(payload.utf8.count)\r\nConnection: close\r\n\(extra)\r\n\(payload)"
-        let bytes = Array(response.utf8)
-        let total = bytes.count
+        _ = writeAll(client, Array(response.utf8))
+    }
+
+    /// Writes all of `bytes[..<count]`; false when the peer went away first.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], count: Int? = nil) -> Bool {
+        let total = count ?? bytes.count
         var sent = 0
         while sent < total {
             let offset = sent
-            let n = bytes.withUnsafeBytes { write(client, $0.baseAddress! + offset, total - offset) }
-            if n <= 0 { return }
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, total - offset) }
+            if n <= 0 { return false }
             sent += n
         }
+        return true
     }
 }

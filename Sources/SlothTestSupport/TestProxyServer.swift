@@ -86,14 +86,7 @@ public final class TestProxyServer: Sendable {
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = read(from, &buffer, buffer.count)
-            if n <= 0 { break }
-            var sent = 0
-            while sent < n {
-                let offset = sent
-                let w = buffer.withUnsafeBytes { write(to, $0.baseAddress! + offset, n - offset) }
-                if w <= 0 { break }
-                sent += w
-            }
+            if n <= 0 || !TestHTTPServer.writeAll(to, buffer, count: n) { break }
         }
         shutdown(to, Int32(SHUT_WR))
         shutdown(from, Int32(SHUT_RD))
