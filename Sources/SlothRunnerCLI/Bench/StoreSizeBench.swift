@@ -71,8 +71,17 @@ enum StoreSizeBench {
         let cleanupSeconds = monotonicSeconds() - cleanupStart
         cleanupDone.store(true, ordering: .releasing)
         await dispatcher.value
+        // Throughput on the large store (its remaining half) and on an empty one, same hook.
+        let onLarge = try await throughput(engine: engine, events: 20_000)
         _ = await engine.drain(grace: 5)
         await store.close()
+        let emptyStore = try SQLiteEventStore(path: dir + "/empty.db")
+        try await emptyStore.addHook(hook.hook)
+        let emptyEngine = Engine(store: emptyStore, runtime: runtime, configuration: config)
+        try await emptyEngine.start()
+        let onEmpty = try await throughput(engine: emptyEngine, events: 20_000)
+        _ = await emptyEngine.drain(grace: 5)
+        await emptyStore.close()
         let sorted = latencies.withLock { $0 }.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
@@ -83,6 +92,7 @@ enum StoreSizeBench {
                 "cleanup_deleted": .int(Int64(deleted)), "cleanup_seconds": .double(cleanupSeconds),
                 "dispatches_during_cleanup": .int(Int64(sorted.count)), "dispatch_p99_ms": .double(pct(0.99) * 1000),
                 "dispatch_max_ms": .double((sorted.last ?? 0) * 1000),
+                "events_per_second_large": .double(onLarge), "events_per_second_empty": .double(onEmpty),
             ]))
             return
         }
@@ -92,6 +102,25 @@ enum StoreSizeBench {
         }
         print(String(format: "cleanup               %d events deleted in %.1f s; %d dispatches meanwhile, p50 %.2f ms, p99 %.2f ms, max %.2f ms",
                      deleted, cleanupSeconds, sorted.count, pct(0.5) * 1000, pct(0.99) * 1000, (sorted.last ?? 0) * 1000))
+        print(String(format: "end-to-end            %.0f events/s on the large store, %.0f on an empty one (%.0f %%)", onLarge, onEmpty, onLarge / onEmpty * 100))
+    }
+
+    /// Events per second through the engine, 256 dispatchers each waiting for its commit.
+    static func throughput(engine: Engine, events: Int) async throws -> Double {
+        let start = monotonicSeconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<256 {
+                group.addTask {
+                    var i = t
+                    while i < events {
+                        _ = try await engine.dispatch(NewEvent(type: "bench.throughput"))
+                        i += 256
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(events) / (monotonicSeconds() - start)
     }
 
     /// N events and executions in one statement each (a recursive CTE), in id order.
