@@ -25,11 +25,11 @@ struct StderrLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
-        if let explicit { all.merge(explicit) { _, new in new } }
-        let record = Self.render(format: format, at: nowMillis(), level: level, message: message.description, label: label, metadata: all)
+        if let explicit = event.metadata { all.merge(explicit) { _, new in new } }
+        let record = Self.render(format: format, at: nowMillis(), level: event.level, message: event.message.description, label: label, metadata: all)
         record.withCString { _ = write(2, $0, strlen($0)) }
     }
 
