@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
             config.logger = logger
 
             ProcessStats.raiseOpenFileLimit()
-            let databasePath = try global.databasePath(settings)
+            let databasePath = global.databasePath(settings)
             let lock = try DaemonLock(databasePath: databasePath)
             guard try lock.tryAcquire() else {
                 throw SlothError.conflict("another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(lock.databaseFile)")

@@ -73,8 +73,15 @@ public final class TestProxyServer: Sendable {
         targets.withLock { $0.append(String(parts[1])) }
         tunnels.add(1, ordering: .releasing)
         reply(client, "HTTP/1.1 200 Connection established\r\n\r\n")
-        Thread.detachNewThread { Self.pump(from: upstream, to: client) }
+        let back = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            Self.pump(from: upstream, to: client)
+            back.signal()
+        }
         Self.pump(from: client, to: upstream)
+        back.wait()
+        close(client)
+        close(upstream)
     }
 
     private func reply(_ fd: Int32, _ text: String) {

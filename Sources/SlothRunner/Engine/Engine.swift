@@ -364,7 +364,7 @@ public final class Engine: Sendable {
             finished(work.event.id, status: nil, recorded: false, tracked: true)
             return
         }
-        if configuration.logger.logLevel <= .warning { EngineLog.outcome(outcome, of: work.event, to: configuration.logger) }
+        EngineLog.outcome(outcome, of: work.event, to: configuration.logger)
         if let slot = work.slot, slot.offer(outcome) { return }
         let status = outcome.status
         let eventID = work.event.id

@@ -5,7 +5,12 @@ import Synchronization
 /// What the engine says about an event's processing: its outcome at debug; each failed hook at
 /// warning (with when it runs again) or, when it has used up its attempts, at error.
 enum EngineLog {
+    /// Called for every event: returns before building anything unless there is a line to write
+    /// (a failed hook at warning, or any outcome at debug).
     static func outcome(_ outcome: EventOutcome, of event: Event, to logger: Logger) {
+        let level = logger.logLevel
+        let debug = level <= .debug
+        guard debug || (level <= .warning && outcome.executions.contains(where: { !$0.success })) else { return }
         var base: Logger.Metadata = ["event_id": .string(event.id), "type": .string(event.type)]
         if let stack = event.stack { base["stack"] = .string(stack) }
         for execution in outcome.executions where !execution.success {
@@ -21,7 +26,7 @@ enum EngineLog {
                 logger.warning("hook \(execution.hookName) failed; it runs again at \(RFC3339.string(millis: outcome.nextRunAt))", metadata: m)
             }
         }
-        guard logger.logLevel <= .debug else { return }
+        guard debug else { return }
         var m = base
         m["status"] = .string(outcome.status.rawValue)
         m["attempt"] = .stringConvertible(outcome.claimAttempt)

@@ -731,9 +731,8 @@ public final class SQLiteEventStore: EventStore {
     public static let deleteBatch = 200
 
     public func deleteEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
-        // Events still in flight are never cleaned up from under a worker.
-        let statuses = status.map { [$0.rawValue] } ?? ["completed", "failed"]
         var total = 0
+        let statuses = Self.cleanupStatuses(status)
         for s in statuses {
             while true {
                 let n = try await writer.perform { db in
@@ -754,9 +753,15 @@ public final class SQLiteEventStore: EventStore {
     func writerPerformAlone<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T { try await writer.performAlone(work) }
     func readerPerform<T: Sendable>(_ work: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T { try await reader.perform(work) }
 
+    /// The statuses a cleanup deletes: the one named, else the finished ones — events still in
+    /// flight are never cleaned up from under a worker.
+    private static func cleanupStatuses(_ status: EventStatus?) -> [String] {
+        status.map { [$0.rawValue] } ?? [EventStatus.completed.rawValue, EventStatus.failed.rawValue]
+    }
+
     /// What `deleteEvents` would delete.
     public func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
-        let statuses = status.map { [$0.rawValue] } ?? ["completed", "failed"]
+        let statuses = Self.cleanupStatuses(status)
         return try await reader.perform { db in
             var n: Int64 = 0
             for s in statuses { n += try db.scalarInt("SELECT count(*) FROM events WHERE status = ? AND created_at < ?", [.text(s), .int(cutoff)]) ?? 0 }

@@ -38,10 +38,10 @@ struct GlobalOptions: ParsableArguments {
 
     var databasePath: String {
         if let db { return db }
-        return (try? settings())?.text("database") ?? Startup.home(ProcessInfo.processInfo.environment) + "/sloth.db"
+        return (try? settings()).map(databasePath) ?? Startup.home(ProcessInfo.processInfo.environment) + "/sloth.db"
     }
 
-    func databasePath(_ settings: EffectiveSettings) throws(SlothError) -> String {
+    func databasePath(_ settings: EffectiveSettings) -> String {
         settings.text("database") ?? Startup.home(ProcessInfo.processInfo.environment) + "/sloth.db"
     }
 
@@ -71,7 +71,7 @@ struct GlobalOptions: ParsableArguments {
 
     func openStore(_ settings: EffectiveSettings, synchronous: SQLiteSynchronous = .normal) throws(SlothError) -> SQLiteEventStore {
         try prepareDatabaseDirectory(settings)
-        let path = try databasePath(settings)
+        let path = databasePath(settings)
         do {
             return try SQLiteEventStore(path: path, synchronous: synchronous)
         } catch let e as SlothError {
