@@ -13,6 +13,9 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <spawn.h>
+
+extern char **environ;
 
 /* Everything below the fork runs in a copy of a multi-threaded process: only async-signal-safe
  * calls, no allocation, no locks, buffers on the stack. */
@@ -240,7 +243,59 @@ static int place(int fds[5]) {
     return 0;
 }
 
-int sb_exec_start(const sb_exec_request *request, sb_exec_handle *handle) {
+/* Spawns the supervisor as its own small program (`helper`), with posix_spawn: glibc starts it
+ * with clone(CLONE_VM | CLONE_VFORK), so the caller's page tables are never copied. Forking a
+ * large, many-threaded engine instead costs a copy of its page tables and a copy-on-write fault
+ * for every page it touches before the exec: measured, most of an `exec.run`. The descriptors
+ * reach the helper at 3..7 (the helper closes every other one itself). */
+static int spawn_helper(const char *helper, const sb_exec_request *request, int fds[5], pid_t *pid) {
+    /* Out of the way first, so no dup2 below overwrites a source not yet moved. */
+    int high[5];
+    int n = 0, rc = 0;
+    for (; n < 5; n++) {
+        high[n] = fcntl(fds[n], F_DUPFD_CLOEXEC, 100);
+        if (high[n] < 0) { rc = errno; break; }
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attrs;
+    int actions_ready = 0, attrs_ready = 0;
+    if (rc == 0 && (rc = posix_spawn_file_actions_init(&actions)) == 0) actions_ready = 1;
+    if (rc == 0 && (rc = posix_spawnattr_init(&attrs)) == 0) attrs_ready = 1;
+    for (int i = 0; rc == 0 && i < 5; i++) rc = posix_spawn_file_actions_adddup2(&actions, high[i], FD_CONTROL + i);
+    /* Not the engine's stdio: whoever reads the engine's output must not wait on us. */
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attrs, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attrs, &all);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attrs, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) {
+        /* helper --cwd DIR|"" PATH ARGV...; the command's environment is the helper's. */
+        int argc = 0;
+        while (request->argv[argc] != NULL) argc++;
+        char **args = calloc((size_t)argc + 5, sizeof(char *));
+        if (args == NULL) rc = ENOMEM;
+        else {
+            args[0] = (char *)helper;
+            args[1] = (char *)"--cwd";
+            args[2] = (char *)(request->cwd != NULL ? request->cwd : "");
+            args[3] = (char *)request->path;
+            for (int i = 0; i < argc; i++) args[4 + i] = request->argv[i];
+            args[4 + argc] = NULL;
+            rc = posix_spawn(pid, helper, &actions, &attrs, args, request->envp);
+            free(args);
+        }
+    }
+    if (actions_ready) posix_spawn_file_actions_destroy(&actions);
+    if (attrs_ready) posix_spawnattr_destroy(&attrs);
+    for (int i = 0; i < n; i++) close(high[i]);
+    return rc;
+}
+
+int sb_exec_start(const sb_exec_request *request, const char *helper, sb_exec_handle *handle) {
     int control[2], status[2];
     if (pipe2(control, O_CLOEXEC) != 0) return errno;
     if (pipe2(status, O_CLOEXEC) != 0) {
@@ -255,23 +310,30 @@ int sb_exec_start(const sb_exec_request *request, sb_exec_handle *handle) {
         devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         in = devnull;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fds[5] = {control[0], status[1], in, request->stdout_fd, request->stderr_fd};
-        if (place(fds) != 0) _exit(121);
-        close_from(FD_FIRST_FREE);
-        /* Not the engine's stdio: whoever reads the engine's output must not wait on us. */
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-            if (null > 2) close(null);
+    int fds[5] = {control[0], status[1], in, request->stdout_fd, request->stderr_fd};
+    pid_t pid = -1;
+    int e = 0;
+    if (helper != NULL) {
+        e = spawn_helper(helper, request, fds, &pid);
+        if (e != 0) pid = -1;
+    } else {
+        /* No helper program installed: the supervisor is a fork of the caller (correct, slower). */
+        pid = fork();
+        if (pid == 0) {
+            if (place(fds) != 0) _exit(121);
+            close_from(FD_FIRST_FREE);
+            int null = open("/dev/null", O_RDWR);
+            if (null >= 0) {
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(null, 2);
+                if (null > 2) close(null);
+            }
+            supervise(request);
+            _exit(0);
         }
-        supervise(request);
-        _exit(0);
+        e = errno;
     }
-    int e = errno;
     close(control[0]);
     close(status[1]);
     if (devnull >= 0) close(devnull);
@@ -283,6 +345,32 @@ int sb_exec_start(const sb_exec_request *request, sb_exec_handle *handle) {
     handle->supervisor = pid;
     handle->control_fd = control[1];
     handle->status_fd = status[0];
+    return 0;
+}
+
+int sb_exec_supervisor_main(int argc, char **argv) {
+    /* Only this program's own descriptors 0..7 are meant for it. */
+    close_from(FD_FIRST_FREE);
+    if (argc < 5 || strcmp(argv[1], "--cwd") != 0) {
+        static const char usage[] = "sloth-exec-supervisor is started by sloth-runner's exec module, not by hand\n";
+        write_all(2, usage, sizeof usage - 1);
+        return 2;
+    }
+    if (fcntl(FD_STATUS, F_GETFD) < 0 || fcntl(FD_CONTROL, F_GETFD) < 0) {
+        static const char missing[] = "sloth-exec-supervisor: descriptors 3..7 are not set up (started by hand?)\n";
+        write_all(2, missing, sizeof missing - 1);
+        return 2;
+    }
+    sb_exec_request request;
+    memset(&request, 0, sizeof request);
+    request.cwd = argv[2][0] != '\0' ? argv[2] : NULL;
+    request.path = argv[3];
+    request.argv = argv + 4;
+    request.envp = environ;
+    request.stdin_fd = FD_IN;
+    request.stdout_fd = FD_OUT;
+    request.stderr_fd = FD_ERR;
+    supervise(&request);
     return 0;
 }
 

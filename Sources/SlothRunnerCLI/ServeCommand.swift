@@ -117,6 +117,11 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("serving \(databasePath) as \(engine.owner) (workers \(config.workers), queue \(config.queueCapacity)); pid \(getpid())",
                         metadata: plan.metadata(database: databasePath, config: settings.configPath))
             logger.debug("database writer priority: \(WriterPriority.describe(store.writerNice))")
+            if let helper = ExecSupervision.helperPath {
+                logger.debug("exec.run supervisor: \(helper)")
+            } else {
+                logger.warning("\(ExecSupervision.helperName) not found next to this binary (or at SLOTH_RUNNER_EXEC_SUPERVISOR): each exec.run forks the whole engine instead, several times slower; install it beside sloth-runner")
+            }
             var failure: (any Error)?
             do { try await group.run() } catch { failure = error }
             runtime.shutdown()

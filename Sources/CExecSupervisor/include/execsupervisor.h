@@ -6,8 +6,9 @@
 /* Runs a command under a supervisor process of its own, so that nothing the command starts
  * outlives it: not its background jobs, not a double fork, not a `setsid` escape.
  *
- * The supervisor is a fork of the caller that runs only the C code in supervisor.c (no
- * allocation, only system calls). It makes itself the *child subreaper* of the command's
+ * The supervisor is the small program `sloth-exec-supervisor` (Sources/SlothExecSupervisor),
+ * started with posix_spawn, which does not copy the caller's memory; where that program is not
+ * installed, a fork of the caller running the same C code (no allocation, only system calls). It makes itself the *child subreaper* of the command's
  * tree (PR_SET_CHILD_SUBREAPER): every process in the tree that loses its parent is
  * re-parented to the supervisor rather than to init, so the supervisor always knows the whole
  * tree. When the command's main process exits, or the caller asks (timeout, the hook was
@@ -49,8 +50,13 @@ int sb_pipe_cloexec(int fds[2]);
 /* The direct children of every thread of this process (into out, at most max); -1 on error. */
 int sb_list_own_children(pid_t *out, int max);
 
-/* Starts the supervisor and, through it, the command. Returns 0, or an errno. The caller's
- * stdio descriptors in `request` stay open in the caller (close them after this returns). */
-int sb_exec_start(const sb_exec_request *request, sb_exec_handle *handle);
+/* Starts the supervisor and, through it, the command. `helper`: the path of the
+ * sloth-exec-supervisor program, or NULL to fork the caller instead. Returns 0, or an errno.
+ * The caller's stdio descriptors in `request` stay open in the caller (close them after this
+ * returns). */
+int sb_exec_start(const sb_exec_request *request, const char *helper, sb_exec_handle *handle);
+
+/* The sloth-exec-supervisor program: `--cwd DIR|"" PATH ARGV...`, descriptors 3..7 as above. */
+int sb_exec_supervisor_main(int argc, char **argv);
 
 #endif

@@ -10,15 +10,37 @@ import Glibc
 /// supervisors alive, so that a process that outlived its supervisor can be told from one of
 /// ours.
 package final class ExecSupervision: Sendable {
-    static let shared = ExecSupervision()
+    static let shared = ExecSupervision(helper: locateHelper())
 
     /// Writing to a pipe whose reader is gone (a command that exited without reading its
     /// stdin, a supervisor that already ended) raises SIGPIPE, which kills a process by
     /// default: the engine takes EPIPE as an error instead, as servers do. Commands get the
     /// default disposition back (the supervisor resets every signal before `execve`).
-    private init() {
+    /// `helper`: the supervisor program's path, or nil to fork the engine for each command.
+    init(helper: String?) {
         signal(SIGPIPE, SIG_IGN)
+        self.helper = helper
     }
+
+    /// The supervisor program (`sloth-exec-supervisor`), or nil to fork the engine instead.
+    let helper: String?
+
+    /// Where the supervisor program is: `SLOTH_RUNNER_EXEC_SUPERVISOR`, else next to the running
+    /// executable (where `swift build` and an install put it). Without it every command costs a
+    /// fork of the whole engine, several times slower for a large process (`serve` warns).
+    static func locateHelper(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let explicit = environment["SLOTH_RUNNER_EXEC_SUPERVISOR"], !explicit.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: explicit) ? explicit : nil
+        }
+        guard let exe = ExecutablePath.real("/proc/self/exe") else { return nil }
+        let candidate = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(helperName).path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
+    }
+
+    public static let helperName = "sloth-exec-supervisor"
+
+    /// The supervisor program `exec.run` starts, or nil when commands fork the engine.
+    public static var helperPath: String? { shared.helper }
 
     /// Supervisors started and not yet reaped. Held while starting one, so the orphan sweep
     /// never sees a new supervisor before it is known.
@@ -87,7 +109,8 @@ package final class ExecSupervision: Sendable {
                         var request = sb_exec_request(
                             path: path, argv: a.baseAddress, envp: e.baseAddress, cwd: cwd.map { UnsafePointer($0) },
                             stdin_fd: input[0], stdout_fd: out[1], stderr_fd: err[1])
-                        return sb_exec_start(&request, &handle)
+                        guard let helper else { return sb_exec_start(&request, nil, &handle) }
+                        return helper.withCString { sb_exec_start(&request, $0, &handle) }
                     }
                 }
             }
