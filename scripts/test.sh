@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh
 swift build --build-tests
+# The embedding example must build on the library's public API alone (not its `package` parts).
+./scripts/check-public-api.sh
 swift test --skip-build

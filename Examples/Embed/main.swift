@@ -32,8 +32,10 @@ try await engine.start()
 let event = try await engine.dispatch(NewEvent(type: "custom.hello", data: .object(["who": .string("embedder")])))
 for await id in recorded.stream where id == event.id { break }
 
-let stored = try await store.resolveEvent(event.id)
-let runs = try await store.executions(eventID: event.id)
+// What was recorded, through the store interface every store offers (`any EventStore`).
+let inspect: any EventStore = engine.store
+let stored = try await inspect.resolveEvent(event.id)
+let runs = try await inspect.executions(eventID: event.id)
 print("event \(stored.id) \(stored.status.rawValue)")
 for run in runs { print("  \(run.hookName): \(run.success ? "ok" : "failed") — \(run.message ?? run.error ?? "")") }
 

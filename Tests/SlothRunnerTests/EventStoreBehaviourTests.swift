@@ -6,10 +6,10 @@ import Testing
 /// PostgreSQL driver joins this list when it lands.
 struct StoreDriver: Sendable, CustomStringConvertible {
     let description: String
-    let make: @Sendable (TempDir) throws -> any EventStore
+    let make: @Sendable (TempDir) throws -> any EventStoreDriver
 
     /// Runs `body` against a fresh store in its own temporary directory, then closes it.
-    func withStore(_ body: (any EventStore) async throws -> Void) async throws {
+    func withStore(_ body: (any EventStoreDriver) async throws -> Void) async throws {
         let dir = TempDir()
         defer { withExtendedLifetime(dir) {} }
         let store = try make(dir)

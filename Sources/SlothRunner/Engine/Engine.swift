@@ -7,8 +7,13 @@ import Synchronization
 ///
 /// Embeddable: `Engine(store:runtime:configuration:)`, `start()`, `dispatch(_:)`, `drain(grace:)`.
 public final class Engine: Sendable {
-    public let store: any EventStore
+    /// The store the engine serves, as an embedding program may use it (inspection, hooks).
+    public var store: any EventStore { driver }
+    /// The same store, with the operations only the engine uses (claims, leases, outcomes).
+    let driver: any EventStoreDriver
+    /// The runtime every hook runs in.
     public let runtime: LuaRuntime
+    /// The settings the engine was made with.
     public let configuration: EngineConfiguration
     /// This incarnation's lease owner: `node/unique`, so a restart can tell its own old leases.
     public let owner: String
@@ -34,13 +39,19 @@ public final class Engine: Sendable {
 
     private var phase: Phase { Phase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .stopped }
 
-    public init(store: any EventStore, runtime: LuaRuntime, configuration: EngineConfiguration = EngineConfiguration()) {
-        self.store = store
+    /// An engine on a SQLite store. Nothing runs until `start()`.
+    public convenience init(store: SQLiteEventStore, runtime: LuaRuntime, configuration: EngineConfiguration = EngineConfiguration()) {
+        self.init(driver: store, runtime: runtime, configuration: configuration)
+    }
+
+    /// An engine on any store of the package (the SQLite one, later PostgreSQL).
+    package init(driver: any EventStoreDriver, runtime: LuaRuntime, configuration: EngineConfiguration = EngineConfiguration()) {
+        self.driver = driver
         self.runtime = runtime
         self.configuration = configuration
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.queue = RunQueue(capacity: configuration.queueCapacity, workers: configuration.workers)
-        self.recorder = OutcomeRecorder(store: store, observer: configuration.observer, logger: configuration.logger)
+        self.recorder = OutcomeRecorder(store: driver, observer: configuration.observer, logger: configuration.logger)
     }
 
     // MARK: life cycle
@@ -48,7 +59,7 @@ public final class Engine: Sendable {
     /// Reclaims this node's leases from earlier runs, loads hooks, starts claiming and duties.
     public func start() async throws {
         try configuration.validate()
-        let reclaimed = try await store.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
+        let reclaimed = try await driver.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
         if reclaimed > 0 {
             configuration.logger.notice("took back \(reclaimed) event(s) an earlier run of this node had claimed", metadata: ["node": "\(configuration.nodeID)"])
         }
@@ -73,7 +84,9 @@ public final class Engine: Sendable {
         tasks.withLock { $0 = started }
     }
 
+    /// How a drain ended.
     public struct DrainReport: Sendable {
+        /// Every hook in flight finished within the grace period.
         public var finished: Bool
         /// Claimed events handed back to the store for a later claim.
         public var released: Int
@@ -100,7 +113,7 @@ public final class Engine: Sendable {
         let queued = queue.close()
         var released = 0
         if !queued.isEmpty {
-            released += (try? await store.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
+            released += (try? await driver.releaseLeases(owner: owner, eventIDs: queued.map(\.id))) ?? 0
             leaseBook.remove(queued.map(\.id))
             queue.release(queued.count)
         }
@@ -115,13 +128,14 @@ public final class Engine: Sendable {
         if unfinished {
             // Every claim of this incarnation still open is one of those hooks: hand them all back.
             // A hook that ends later finds its lease gone and records nothing (at least once).
-            released += (try? await store.releaseLeases(owner: owner, eventIDs: nil)) ?? 0
+            released += (try? await driver.releaseLeases(owner: owner, eventIDs: nil)) ?? 0
         }
         for t in tasks.withLock({ $0 }) { t.cancel() }
         phaseValue.store(Phase.stopped.rawValue, ordering: .releasing)
         return DrainReport(finished: !unfinished, released: released, cutShort: unfinished && impatient.load(ordering: .acquiring))
     }
 
+    /// Started and not draining.
     public var isRunning: Bool { phase == .running }
 
     private let fatalReported = Atomic<Bool>(false)
@@ -151,7 +165,7 @@ public final class Engine: Sendable {
             // A hook's child: stored once per origin however often its parent runs.
             let event = Engine.pendingEvent(from: new, now: now, id: id, encoded: encoded)
             let stored: Event
-            do { stored = try await store.insertChildEvent(event, originKey: origin).event } catch {
+            do { stored = try await driver.insertChildEvent(event, originKey: origin).event } catch {
                 throw .storage("the event was not stored: \(error)")
             }
             if running == .running { wakeClaimer() }
@@ -179,7 +193,7 @@ public final class Engine: Sendable {
             return try await insertPending(Engine.pendingEvent(from: new, now: now, id: event.id, encoded: encoded), running: .draining)
         }
         do {
-            try await store.insertClaimed(event, slot: slot)
+            try await driver.insertClaimed(event, slot: slot)
         } catch {
             // Not accepted. An outcome the insert would have carried is gone with it; one that
             // comes later fails its compare-and-set, as the row does not exist.
@@ -193,7 +207,7 @@ public final class Engine: Sendable {
 
     /// Stores an event as pending, for a claim (here or by another node) to pick up.
     private func insertPending(_ event: Event, running: Phase) async throws(SlothError) -> Event {
-        do { try await store.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
+        do { try await driver.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
         if running == .running {
             storeMayHavePending.store(true, ordering: .relaxed)
             wakeup.signal()
@@ -202,7 +216,7 @@ public final class Engine: Sendable {
     }
 
     /// The stored form of a new event before anything claims it.
-    public static func pendingEvent(from new: NewEvent, now: Millis = nowMillis()) -> Event {
+    package static func pendingEvent(from new: NewEvent, now: Millis = nowMillis()) -> Event {
         pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: nil)
     }
 
@@ -220,9 +234,9 @@ public final class Engine: Sendable {
     // MARK: hooks
 
     func refreshHooks(force: Bool) async throws {
-        let version = try await store.hooksVersion()
+        let version = try await driver.hooksVersion()
         if !force && version == hooks.withLock({ $0.version }) { return }
-        let enabled = try await store.listHooks(HookFilter(enabled: true)).map { LiveHook(CompiledHook($0), engine: self) }
+        let enabled = try await driver.listHooks(HookFilter(enabled: true)).map { LiveHook(CompiledHook($0), engine: self) }
         hooks.withLock { $0 = (version, enabled) }
     }
 
@@ -252,7 +266,7 @@ public final class Engine: Sendable {
             request.maxDispatchesPerRun = configuration.maxDispatchesPerRun
             request.permissions = PermissionPolicy(
                 declared: hook.permissions, strict: configuration.strictPermissions, environment: configuration.hookEnvironment)
-            request.state = StoreState(store: engine.store, stack: hook.stack ?? "")
+            request.state = StoreState(store: engine.driver, stack: hook.stack ?? "")
             request.secrets = configuration.secrets
             if configuration.logger.logLevel < .critical {
                 var logger = configuration.logger
@@ -275,11 +289,11 @@ public final class Engine: Sendable {
             let free = queue.freeSlots
             if free > 0 {
                 let now = nowMillis()
-                if let due = try? await store.nextDueTime(), due <= now {
+                if let due = try? await driver.nextDueTime(), due <= now {
                     let n = queue.reserve(min(free, 512))
                     if n > 0 {
                         let claimed: [Event]
-                        do { claimed = try await store.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now) } catch {
+                        do { claimed = try await driver.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now) } catch {
                             claimed = []
                             claimErrors.report(error, to: configuration.logger)
                         }
@@ -298,7 +312,7 @@ public final class Engine: Sendable {
                         }
                         // Claimed while the engine began draining: straight back to the pool.
                         if !handBack.isEmpty {
-                            _ = try? await store.releaseLeases(owner: owner, eventIDs: handBack)
+                            _ = try? await driver.releaseLeases(owner: owner, eventIDs: handBack)
                             leaseBook.remove(handBack)
                             queue.release(handBack.count)
                         }
@@ -402,8 +416,8 @@ public final class Engine: Sendable {
     private func process(_ event: Event, matching: [LiveHook]) async -> EventOutcome? {
         var progress = HookProgress()
         if event.attempts > 1 {
-            do { progress = try await store.hookProgress(eventID: event.id) } catch {
-                _ = try? await store.releaseLeases(owner: owner, eventIDs: [event.id])
+            do { progress = try await driver.hookProgress(eventID: event.id) } catch {
+                _ = try? await driver.releaseLeases(owner: owner, eventIDs: [event.id])
                 return nil
             }
         }

@@ -15,11 +15,13 @@ public struct EngineConfiguration: Sendable {
     public var pollMillis: Int64 = 20
     /// Whether to claim pending events from the store (off: only events dispatched here run).
     public var claimsFromStore = true
+    /// Largest event data accepted, serialized, in bytes.
     public var maxDataBytes = NewEvent.defaultMaxDataBytes
     /// Longest chain of events dispatched by hooks from one root event.
     public var maxChainDepth = 8
     /// Most events one hook run may dispatch.
     public var maxDispatchesPerRun = 1000
+    /// Output (print, log) kept per hook run, in bytes; the rest is cut with a note.
     public var maxOutputBytes = 64 * 1024
     /// Lua executor threads.
     public var luaThreads = ProcessInfo.processInfo.activeProcessorCount
@@ -44,6 +46,7 @@ public struct EngineConfiguration: Sendable {
     /// `log.*` lines at their level. The default writes nothing: the embedding program chooses.
     public var logger = Logger(label: "sloth-runner", factory: { _ in SwiftLogNoOpLogHandler() })
 
+    /// The defaults.
     public init() {}
 
     /// Checks every setting against what the engine can do; the error names the setting (and
@@ -68,6 +71,7 @@ public struct EngineConfiguration: Sendable {
     }
 }
 
+/// What `EngineConfiguration.observer` is told, as it happens.
 public enum EngineObservation: Sendable {
     /// A hook began running for an event; `at` is `monotonicSeconds()`.
     case hookStarted(eventID: String, at: Double)
@@ -80,12 +84,12 @@ public enum EngineObservation: Sendable {
 }
 
 /// Seconds on the monotonic clock the runtime uses.
-public func monotonicSeconds() -> Double {
+package func monotonicSeconds() -> Double {
     Double(monotonicNanos()) / 1e9
 }
 
 /// Nanoseconds on the same clock, for deadlines kept as integers.
-public func monotonicNanos() -> UInt64 {
+package func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

@@ -7,11 +7,12 @@ import Synchronization
 /// HTTP server, event sources) join the same `ServiceGroup` and shut down in reverse order.
 ///
 /// ```swift
-/// let service = EngineService(engine: engine, grace: .seconds(30))
+/// let service = EngineService(engine: engine, graceSeconds: 30)
 /// let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm], logger: logger))
 /// try await group.run()
 /// ```
 public final class EngineService: Service, Sendable, CustomStringConvertible {
+    /// The engine this service runs.
     public let engine: Engine
     /// How long hooks still running may finish once shutdown begins.
     public let graceSeconds: Double
@@ -23,8 +24,10 @@ public final class EngineService: Service, Sendable, CustomStringConvertible {
         case fatal(SlothError)
     }
 
+    /// How the service group names it in its log.
     public var description: String { "sloth-runner engine" }
 
+    /// A service that drains `engine` for up to `graceSeconds` on shutdown.
     public init(engine: Engine, graceSeconds: Double) {
         self.engine = engine
         self.graceSeconds = graceSeconds

@@ -2,15 +2,24 @@ import Foundation
 
 /// What `hook add` flags say; each set field overrides the script's own metadata.
 public struct HookOverrides: Sendable {
+    /// Registers the hook under this name instead of its own.
     public var name: String?
+    /// The event types or patterns it runs for.
     public var eventTypes: [String]?
+    /// Binds it to one stack.
     public var stack: String?
+    /// Its description.
     public var description: String?
+    /// Registers it enabled or disabled.
     public var enabled: Bool?
+    /// Attempts per event before it is dead-lettered.
     public var maxAttempts: Int?
+    /// Base delay of its retry backoff.
     public var retryDelaySeconds: Double?
+    /// Wall-clock bound of one run.
     public var timeoutSeconds: Double?
 
+    /// Overrides; nil fields keep what the script says.
     public init(
         name: String? = nil, eventTypes: [String]? = nil, stack: String? = nil, description: String? = nil,
         enabled: Bool? = nil, maxAttempts: Int? = nil, retryDelaySeconds: Double? = nil, timeoutSeconds: Double? = nil
@@ -34,17 +43,21 @@ public enum HookLoader {
         "memory_limit_mb", "max_instructions", "permissions", "filter",
     ]
 
+    /// A hook ready to store, with what was noticed on the way.
     public struct Loaded: Sendable {
+        /// The validated hook.
         public var hook: Hook
+        /// Which form the script is written in.
         public var contract: HookInspection.Contract
+        /// Things worth a look that are not errors (an event type no catalog knows, a grant that runs other programs).
         public var warnings: [String]
     }
 
     /// The largest hook source accepted: a hook is a script, not a data file (a bigger one is
     /// almost certainly the wrong file, and every VM keeps its compiled form).
-    public static let maxSourceBytes = 1 << 20
+    package static let maxSourceBytes = 1 << 20
 
-    public static func readSource(path: String) throws(SlothError) -> String {
+    package static func readSource(path: String) throws(SlothError) -> String {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw .notFound("hook file \(path) does not exist")
@@ -59,7 +72,7 @@ public enum HookLoader {
     }
 
     /// Hook source bytes as text, checked: UTF-8, within the size limit.
-    public static func source(from data: Data, origin: String) throws(SlothError) -> String {
+    package static func source(from data: Data, origin: String) throws(SlothError) -> String {
         guard data.count <= maxSourceBytes else {
             throw .invalidInput("\(origin) is \(data.count) bytes; a hook source is at most \(maxSourceBytes) bytes (1 MiB)")
         }
@@ -67,6 +80,7 @@ public enum HookLoader {
         return text
     }
 
+    /// Loads the hook file at `path`; see `load(source:filePath:overrides:runtime:existing:)`.
     public static func load(
         path: String, overrides: HookOverrides, runtime: LuaRuntime, existing: Hook? = nil
     ) async throws(SlothError) -> Loaded {
@@ -75,6 +89,9 @@ public enum HookLoader {
         return try await load(source: source, filePath: absolute, overrides: overrides, runtime: runtime, existing: existing)
     }
 
+    /// Validates a hook's Lua source: runs it once in the sandbox (errors carry line numbers),
+    /// reads its metadata, checks every field, applies `overrides`. `existing`: the hook it
+    /// replaces (`hook update`), whose id and history it keeps.
     public static func load(
         source: String, filePath: String, overrides: HookOverrides, runtime: LuaRuntime, existing: Hook? = nil
     ) async throws(SlothError) -> Loaded {

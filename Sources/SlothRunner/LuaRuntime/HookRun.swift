@@ -4,7 +4,7 @@ import Logging
 /// What every run of a hook shares (its source, limits, permissions, ...) sits in one immutable
 /// object: a request is copied several times per run on different threads, and one reference
 /// costs one retain where a dozen fields cost a dozen (on cache lines every thread touches).
-public struct HookRunRequest: Sendable {
+package struct HookRunRequest: Sendable {
     struct Shared: Sendable {
         var hookID: String
         var hookName: String
@@ -31,71 +31,71 @@ public struct HookRunRequest: Sendable {
     private var shared: SharedBox
 
     /// The event as the hook sees it (`id`, `type`, `stack`, `timestamp`, `data`, `attempt`, ...).
-    public var event: HookRunEvent
-    public var eventStack: String?
-    public var chainDepth: Int
+    package var event: HookRunEvent
+    package var eventStack: String?
+    package var chainDepth: Int
 
-    public var hookID: String {
+    package var hookID: String {
         get { shared.value.hookID }
         set { update { $0.hookID = newValue } }
     }
-    public var hookName: String {
+    package var hookName: String {
         get { shared.value.hookName }
         set { update { $0.hookName = newValue } }
     }
-    public var source: String {
+    package var source: String {
         get { shared.value.source }
         set { update { $0.source = newValue } }
     }
-    public var sourceHash: String {
+    package var sourceHash: String {
         get { shared.value.sourceHash }
         set { update { $0.sourceHash = newValue } }
     }
     /// How errors name the script, e.g. `notify.lua`.
-    public var chunkName: String {
+    package var chunkName: String {
         get { shared.value.chunkName }
         set { update { $0.chunkName = newValue } }
     }
-    public var limits: HookLimits {
+    package var limits: HookLimits {
         get { shared.value.limits }
         set { update { $0.limits = newValue } }
     }
-    public var maxOutputBytes: Int {
+    package var maxOutputBytes: Int {
         get { shared.value.maxOutputBytes }
         set { update { $0.maxOutputBytes = newValue } }
     }
     /// Persists an event dispatched by the hook; returns its id. Nil: `event.dispatch` fails.
-    public var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? {
+    package var dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)? {
         get { shared.value.dispatcher }
         set { update { $0.dispatcher = newValue } }
     }
-    public var maxChainDepth: Int {
+    package var maxChainDepth: Int {
         get { shared.value.maxChainDepth }
         set { update { $0.maxChainDepth = newValue } }
     }
     /// Most events one run may dispatch (`event.dispatch` fails beyond it).
-    public var maxDispatchesPerRun: Int {
+    package var maxDispatchesPerRun: Int {
         get { shared.value.maxDispatchesPerRun }
         set { update { $0.maxDispatchesPerRun = newValue } }
     }
     /// What the hook may use (`exec`, `http`, `file`, `secrets`, `env`).
-    public var permissions: PermissionPolicy {
+    package var permissions: PermissionPolicy {
         get { shared.value.permissions }
         set { update { $0.permissions = newValue } }
     }
     /// The key-value state the `state` module reads and writes; nil: unavailable.
-    public var state: (any StateAccess)? {
+    package var state: (any StateAccess)? {
         get { shared.value.state }
         set { update { $0.state = newValue } }
     }
     /// Where `secret.get` reads from; nil: unavailable.
-    public var secrets: SecretVault? {
+    package var secrets: SecretVault? {
         get { shared.value.secrets }
         set { update { $0.secrets = newValue } }
     }
     /// Where the hook's `log.*` lines go besides its output (the daemon's log), with the hook
     /// and event as metadata.
-    public var logger: Logger? {
+    package var logger: Logger? {
         get { shared.value.logger }
         set { update { $0.logger = newValue } }
     }
@@ -106,7 +106,7 @@ public struct HookRunRequest: Sendable {
         shared = SharedBox(value)
     }
 
-    public init(
+    package init(
         hookID: String, hookName: String, source: String, sourceHash: String, chunkName: String, event: HookRunEvent,
         eventStack: String?, chainDepth: Int, limits: HookLimits, maxOutputBytes: Int = 64 * 1024,
         dispatcher: (@Sendable (NewEvent) async -> Result<String, SlothError>)?, maxChainDepth: Int = 8
@@ -121,16 +121,16 @@ public struct HookRunRequest: Sendable {
 }
 
 /// The event a hook run receives as its argument (and as the global `event`).
-public enum HookRunEvent: Sendable {
+package enum HookRunEvent: Sendable {
     /// An engine event, handed to Lua field by field (no intermediate JSON object per run).
     case event(HookEventView)
     /// Any table, e.g. a hand-written event.
     case value(JSONValue)
 
-    public static func object(_ fields: [String: JSONValue]) -> HookRunEvent { .value(.object(fields)) }
+    package static func object(_ fields: [String: JSONValue]) -> HookRunEvent { .value(.object(fields)) }
 
     /// The event's id, if it has one.
-    public var id: String? {
+    package var id: String? {
         switch self {
         case .event(let view): return view.id
         case .value(let value): return value["id"]?.stringValue
@@ -138,7 +138,7 @@ public enum HookRunEvent: Sendable {
     }
 
     /// The same event as one JSON object.
-    public var json: JSONValue {
+    package var json: JSONValue {
         switch self {
         case .event(let view): return view.json
         case .value(let value): return value
@@ -148,25 +148,25 @@ public enum HookRunEvent: Sendable {
 
 /// The fields of an event a hook sees: `id`, `type`, `stack`, `timestamp`, `data`, `attempt`,
 /// `chain_depth` and `parent_id`.
-public struct HookEventView: Sendable {
+package struct HookEventView: Sendable {
     /// The whole event, which shares its fields (one retain per copy, see `Event`).
-    public let event: Event
-    public let attempt: Int
+    package let event: Event
+    package let attempt: Int
 
-    public init(_ event: Event, attempt: Int) {
+    package init(_ event: Event, attempt: Int) {
         self.event = event
         self.attempt = attempt
     }
 
-    public var id: String { event.id }
-    public var type: String { event.type }
-    public var stack: String? { event.stack }
-    public var timestamp: Int64 { event.timestamp }
-    public var data: JSONValue { event.data }
-    public var chainDepth: Int { event.chainDepth }
-    public var parentID: String? { event.parentID }
+    package var id: String { event.id }
+    package var type: String { event.type }
+    package var stack: String? { event.stack }
+    package var timestamp: Int64 { event.timestamp }
+    package var data: JSONValue { event.data }
+    package var chainDepth: Int { event.chainDepth }
+    package var parentID: String? { event.parentID }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "type": .string(type), "timestamp": .int(timestamp), "data": data,
             "attempt": .int(Int64(attempt)), "chain_depth": .int(Int64(chainDepth)),
@@ -178,19 +178,19 @@ public struct HookEventView: Sendable {
 }
 
 /// What a hook run produced.
-public struct HookRunResult: Sendable, Equatable {
-    public var success: Bool
+package struct HookRunResult: Sendable, Equatable {
+    package var success: Bool
     /// The message the hook returned, or the error that ended it.
-    public var message: String?
-    public var output: String
-    public var durationMillis: Int64
-    public var usage: ResourceUsage
+    package var message: String?
+    package var output: String
+    package var durationMillis: Int64
+    package var usage: ResourceUsage
     /// Set when the runtime killed the run (timeout, memory, instructions).
-    public var killed: Bool
+    package var killed: Bool
     /// When the hook began running, in `monotonicSeconds()`.
-    public var startedAt: Double
+    package var startedAt: Double
 
-    public init(success: Bool, message: String?, output: String, durationMillis: Int64, usage: ResourceUsage, killed: Bool = false, startedAt: Double = 0) {
+    package init(success: Bool, message: String?, output: String, durationMillis: Int64, usage: ResourceUsage, killed: Bool = false, startedAt: Double = 0) {
         self.success = success
         self.message = message
         self.output = output
@@ -203,7 +203,9 @@ public struct HookRunResult: Sendable, Equatable {
 
 /// The shape of a hook file, found by running it once in the sandbox.
 public struct HookInspection: Sendable, Equatable {
+    /// The two forms a hook file can take: a returned table with `execute`, or globals (`hook` and `on_event`).
     public enum Contract: String, Sendable { case returnedTable = "table", globalOnEvent = "global" }
+    /// Which form this file is in.
     public var contract: Contract
     /// Non-function fields of the hook table (or of the global `hook` table in the older form).
     public var metadata: [String: JSONValue]

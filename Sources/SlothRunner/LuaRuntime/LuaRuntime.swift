@@ -28,7 +28,7 @@ public final class LuaRuntime: Sendable {
     private let onStuckThread: (@Sendable (StuckThread) -> Void)?
     /// How long past a run's deadline an executor may stay inside one call before the watchdog
     /// gives up on it.
-    public let stuckGrace: Double
+    package let stuckGrace: Double
 
     /// What the watchdog did about an executor thread stuck inside a library call.
     public struct StuckThread: Sendable {
@@ -72,7 +72,7 @@ public final class LuaRuntime: Sendable {
     }
 
     /// Runs one hook for one event; never throws: every failure is a result.
-    public func run(_ request: HookRunRequest) async -> HookRunResult {
+    package func run(_ request: HookRunRequest) async -> HookRunResult {
         await withCheckedContinuation { cont in
             pick().submit(request) { cont.resume(returning: $0) }
         }
@@ -80,12 +80,12 @@ public final class LuaRuntime: Sendable {
 
     /// Starts one hook run; `completion` is called on the executor thread when it ends, so it
     /// must be quick. The engine uses this to avoid a task hop per run.
-    public func run(_ request: HookRunRequest, completion: @escaping @Sendable (HookRunResult) -> Void) {
+    package func run(_ request: HookRunRequest, completion: @escaping @Sendable (HookRunResult) -> Void) {
         pick().submit(request, completion: completion)
     }
 
     /// Loads and runs a hook file once, without an event, to learn its contract and metadata.
-    public func inspect(source: String, chunkName: String) async throws(SlothError) -> HookInspection {
+    package func inspect(source: String, chunkName: String) async throws(SlothError) -> HookInspection {
         let executor = pick()
         defer { executor.load.subtract(1, ordering: .relaxed) }
         return try await executor.inspect(source: source, chunkName: chunkName).get()
@@ -94,16 +94,16 @@ public final class LuaRuntime: Sendable {
     deinit { watchdog.stop() }
 
     /// Threads the watchdog has had to leave behind so far.
-    public var stuckThreads: Int { stuckCount.load(ordering: .relaxed) }
+    package var stuckThreads: Int { stuckCount.load(ordering: .relaxed) }
 
     /// Executors inside one library call for longer than a few time slices, at the moment.
-    public var hoggedExecutors: Int {
+    package var hoggedExecutors: Int {
         let now = sb_now()
         return executors.withLock { $0 }.filter { $0.isHogged(now: now, seconds: timeSlice * Self.hoggedAfterSlices) }.count
     }
 
     /// Executors started while every one was hogged, at the moment.
-    public var overflowExecutors: Int { executors.withLock { $0.count } - regularCount }
+    package var overflowExecutors: Int { executors.withLock { $0.count } - regularCount }
 
     /// The executor with the fewest runs in flight (round-robin among equals) that is not
     /// hogged by a library call, with the run counted in its load. The lock is held only to

@@ -3,17 +3,18 @@ import Foundation
 /// Milliseconds since the Unix epoch: the unit of every timestamp the engine stores.
 public typealias Millis = Int64
 
+/// The current time in Unix milliseconds.
 public func nowMillis() -> Millis {
     Millis((Date().timeIntervalSince1970 * 1000).rounded(.down))
 }
 
 /// Parses durations such as `720h`, `30s`, `1.5m`, `500ms`, `2h30m`, or a bare number of seconds.
-public enum DurationText {
+package enum DurationText {
     /// The longest duration accepted anywhere: a hundred years. Longer ones (`1e300`, `inf`,
     /// `99999999999999d`) are mistakes, and would not fit the millisecond clock.
-    public static let maxSeconds: Double = 100 * 365 * 86_400
+    package static let maxSeconds: Double = 100 * 365 * 86_400
 
-    public static func parseSeconds(_ text: String) throws(SlothError) -> Double {
+    package static func parseSeconds(_ text: String) throws(SlothError) -> Double {
         let t = text.trimmingCharacters(in: .whitespaces)
         if t.hasPrefix("-") { throw .invalidInput("duration '\(text)' is negative") }
         if let plain = Double(t) {
@@ -59,7 +60,7 @@ public enum DurationText {
     }
 
     /// A duration given for `name` (an option or a field), within `range` seconds; errors name it.
-    public static func seconds(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Double {
+    package static func seconds(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Double {
         let value: Double
         do { value = try parseSeconds(text) } catch { throw .invalidInput("\(name): \(error.description)") }
         try check(value, text: text, for: name, in: range)
@@ -67,12 +68,12 @@ public enum DurationText {
     }
 
     /// As `seconds`, in milliseconds.
-    public static func millis(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Int64 {
+    package static func millis(_ text: String, for name: String, in range: ClosedRange<Double> = 0...maxSeconds) throws(SlothError) -> Int64 {
         Int64((try seconds(text, for: name, in: range) * 1000).rounded())
     }
 
     /// Checks a number of seconds that came from elsewhere (a hook file's field).
-    public static func check(_ value: Double, text: String, for name: String, in range: ClosedRange<Double>) throws(SlothError) {
+    package static func check(_ value: Double, text: String, for name: String, in range: ClosedRange<Double>) throws(SlothError) {
         guard value.isFinite else { throw .invalidInput("\(name): '\(text)' is not a finite duration") }
         if value < range.lowerBound {
             throw .invalidInput(range.lowerBound == 0 ? "\(name) must not be negative" : "\(name) must be at least \(describe(range.lowerBound)), not \(text)")
@@ -81,14 +82,14 @@ public enum DurationText {
     }
 
     /// 0.001 → "1ms", 86400 → "24h".
-    public static func describe(_ seconds: Double) -> String {
+    package static func describe(_ seconds: Double) -> String {
         if seconds >= 365 * 86_400 { return "\(Int(seconds / (365 * 86_400))) years" }
         if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
         if seconds >= 1, seconds.truncatingRemainder(dividingBy: 1) == 0 { return "\(Int(seconds))s" }
         return "\(Int((seconds * 1000).rounded()))ms"
     }
 
-    public static func format(millis: Int64) -> String {
+    package static func format(millis: Int64) -> String {
         if millis < 1000 { return "\(millis)ms" }
         if millis < 60_000 { return String(format: "%.1fs", Double(millis) / 1000) }
         if millis < 3_600_000 { return "\(millis / 60_000)m\((millis % 60_000) / 1000)s" }

@@ -4,6 +4,7 @@
 /// A missing path never matches. Numbers compare by value (`3` equals `3.0`).
 /// Checked before a run is started, so a hook that does not care costs nothing.
 public struct DataFilter: Sendable, Equatable {
+    /// One key of the filter and the values it accepts.
     public struct Condition: Sendable, Equatable {
         /// The dotted path as written (`deploy.env`).
         public var path: String
@@ -12,6 +13,7 @@ public struct DataFilter: Sendable, Equatable {
         fileprivate var segments: [String]
     }
 
+    /// The conditions, every one of which must hold.
     public private(set) var conditions: [Condition]
 
     /// Parses the `filter` field of a hook's table.
@@ -42,6 +44,7 @@ public struct DataFilter: Sendable, Equatable {
         return DataFilter(conditions: conditions)
     }
 
+    /// Whether the event data satisfies every condition.
     public func matches(_ data: JSONValue) -> Bool {
         conditions.allSatisfy { condition in
             var current = data

@@ -42,75 +42,88 @@ public struct Event: Sendable, Equatable {
         box = Box(fields)
     }
 
-    public var id: String {
+    /// The event's id: time-ordered (a millisecond timestamp, then randomness), so ids sort by creation.
+    public package(set) var id: String {
         get { box.fields.id }
         set { update { $0.id = newValue } }
     }
-    public var type: String {
+    /// The event type, such as `task.failed` or `custom.deploy_done`.
+    public package(set) var type: String {
         get { box.fields.type }
         set { update { $0.type = newValue } }
     }
-    public var stack: String? {
+    /// The stack (environment or tenant) the event belongs to; hooks bound to another stack do not see it.
+    public package(set) var stack: String? {
         get { box.fields.stack }
         set { update { $0.stack = newValue } }
     }
-    public var timestamp: Millis {
+    /// When the event happened, in Unix milliseconds (as given at dispatch).
+    public package(set) var timestamp: Millis {
         get { box.fields.timestamp }
         set { update { $0.timestamp = newValue } }
     }
-    public var data: JSONValue {
+    /// The event's payload: a JSON object.
+    public package(set) var data: JSONValue {
         get { box.fields.data }
         set { update { $0.data = newValue } }
     }
-    public var status: EventStatus {
+    /// Where the event is in its life.
+    public package(set) var status: EventStatus {
         get { box.fields.status }
         set { update { $0.status = newValue } }
     }
-    public var error: String? {
+    /// Why the event failed (its hooks' last errors), if it did.
+    public package(set) var error: String? {
         get { box.fields.error }
         set { update { $0.error = newValue } }
     }
-    public var createdAt: Millis {
+    /// When the event was stored, in Unix milliseconds.
+    public package(set) var createdAt: Millis {
         get { box.fields.createdAt }
         set { update { $0.createdAt = newValue } }
     }
-    public var processedAt: Millis? {
+    /// When the engine finished with it (completed or failed), in Unix milliseconds.
+    public package(set) var processedAt: Millis? {
         get { box.fields.processedAt }
         set { update { $0.processedAt = newValue } }
     }
     /// How many times the event has been claimed for processing.
-    public var attempts: Int {
+    public package(set) var attempts: Int {
         get { box.fields.attempts }
         set { update { $0.attempts = newValue } }
     }
     /// The event whose hook dispatched this one, and how deep that chain is (0 for a root).
-    public var parentID: String? {
+    public package(set) var parentID: String? {
         get { box.fields.parentID }
         set { update { $0.parentID = newValue } }
     }
-    public var chainDepth: Int {
+    /// How many hook dispatches led to this event (0: dispatched from outside).
+    public package(set) var chainDepth: Int {
         get { box.fields.chainDepth }
         set { update { $0.chainDepth = newValue } }
     }
-    public var nextRunAt: Millis {
+    /// When a pending event is due (later than `createdAt` while a retry waits).
+    public package(set) var nextRunAt: Millis {
         get { box.fields.nextRunAt }
         set { update { $0.nextRunAt = newValue } }
     }
-    public var leaseOwner: String? {
+    /// The engine holding a lease on the event while processing it.
+    public package(set) var leaseOwner: String? {
         get { box.fields.leaseOwner }
         set { update { $0.leaseOwner = newValue } }
     }
-    public var leaseExpiresAt: Millis? {
+    /// When that lease runs out unless renewed.
+    public package(set) var leaseExpiresAt: Millis? {
         get { box.fields.leaseExpiresAt }
         set { update { $0.leaseExpiresAt = newValue } }
     }
     /// `data` already serialized by validation, so the store does not encode it a second time.
-    public var encodedData: String? {
+    package var encodedData: String? {
         get { box.fields.encodedData }
         set { update { $0.encodedData = newValue } }
     }
 
-    public init(
+    package init(
         id: String, type: String, stack: String?, timestamp: Millis, data: JSONValue,
         status: EventStatus = .pending, error: String? = nil, createdAt: Millis,
         processedAt: Millis? = nil, attempts: Int = 0, parentID: String? = nil, chainDepth: Int = 0,
@@ -123,8 +136,10 @@ public struct Event: Sendable, Equatable {
                 nextRunAt: nextRunAt ?? createdAt, leaseOwner: leaseOwner, leaseExpiresAt: leaseExpiresAt, encodedData: encodedData))
     }
 
+    /// Equal when every field is.
     public static func == (a: Event, b: Event) -> Bool { a.box === b.box || a.box.fields == b.box.fields }
 
+    /// The event as JSON, in the shape `sloth-runner ... -o json` prints (docs/cli-json.md).
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "type": .string(type), "data": data,
@@ -143,19 +158,30 @@ public struct Event: Sendable, Equatable {
 
 /// What a caller hands to `dispatch`: validated before anything is stored.
 public struct NewEvent: Sendable {
+    /// The event type: dotted lowercase words (`task.failed`, `custom.backup_done`).
     public var type: String
+    /// The payload: must be a JSON object, at most `EngineConfiguration.maxDataBytes` serialized.
     public var data: JSONValue
+    /// The stack the event belongs to, if any.
     public var stack: String?
-    public var parentID: String?
-    public var chainDepth: Int
+    /// For an event a hook dispatched: the parent event and the chain's depth.
+    package var parentID: String?
+    package var chainDepth: Int
     /// For an event a hook dispatched: `parent/hook/position`, which the store keeps unique, so
-    /// a parent run again stores each child once (see `EventStore.insertChildEvent`).
-    public var originKey: String?
+    /// a parent run again stores each child once (see `EventStoreDriver.insertChildEvent`).
+    package var originKey: String?
 
+    /// The default bound on an event's serialized data: 1 MiB.
     public static let defaultMaxDataBytes = 1 << 20
 
-    public init(
-        type: String, data: JSONValue = .object([:]), stack: String? = nil, parentID: String? = nil, chainDepth: Int = 0,
+    /// An event to dispatch from outside the engine.
+    public init(type: String, data: JSONValue = .object([:]), stack: String? = nil) {
+        self.init(type: type, data: data, stack: stack, parentID: nil, chainDepth: 0, originKey: nil)
+    }
+
+    /// An event a hook dispatched, with its lineage.
+    package init(
+        type: String, data: JSONValue = .object([:]), stack: String? = nil, parentID: String?, chainDepth: Int,
         originKey: String? = nil
     ) {
         self.type = type
@@ -168,7 +194,7 @@ public struct NewEvent: Sendable {
 
     /// Checks the type name, that data is an object, its size, and the stack name.
     /// Returns the serialized data so it is encoded once.
-    public func validated(maxDataBytes: Int = defaultMaxDataBytes) throws(SlothError) -> String {
+    package func validated(maxDataBytes: Int = defaultMaxDataBytes) throws(SlothError) -> String {
         try EventTypeName.validate(type)
         guard case .object = data else {
             throw .invalidInput("event data must be a JSON object, got \(data.typeName)")
@@ -182,8 +208,8 @@ public struct NewEvent: Sendable {
     }
 }
 
-public enum StackName {
-    public static func validate(_ name: String) throws(SlothError) {
+package enum StackName {
+    package static func validate(_ name: String) throws(SlothError) {
         guard !name.isEmpty, name.utf8.count <= 64,
             name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
         else {

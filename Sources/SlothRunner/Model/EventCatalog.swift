@@ -1,13 +1,13 @@
 /// The known event types and their payload fields, from the specification's catalog.
-public struct EventCatalogEntry: Sendable, Equatable {
-    public let type: String
-    public let category: String
-    public let fields: String
-    public let note: String
+package struct EventCatalogEntry: Sendable, Equatable {
+    package let type: String
+    package let category: String
+    package let fields: String
+    package let note: String
 }
 
-public enum EventCatalog {
-    public static let entries: [EventCatalogEntry] = {
+package enum EventCatalog {
+    package static let entries: [EventCatalogEntry] = {
         eventCatalogTSV.split(separator: "\n").dropFirst().compactMap { line in
             let cols = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard cols.count >= 2 else { return nil }
@@ -17,12 +17,12 @@ public enum EventCatalog {
         }
     }()
 
-    public static let knownTypes: Set<String> = Set(entries.map(\.type))
+    package static let knownTypes: Set<String> = Set(entries.map(\.type))
 
-    public static func isKnown(_ type: String) -> Bool { knownTypes.contains(type) }
+    package static func isKnown(_ type: String) -> Bool { knownTypes.contains(type) }
 
     /// The known type closest to `type` by edit distance, if it is close enough to be a typo.
-    public static func nearest(to type: String) -> String? {
+    package static func nearest(to type: String) -> String? {
         var best: (String, Int)?
         for known in entries.map(\.type) {
             let d = editDistance(type, known)
@@ -33,7 +33,7 @@ public enum EventCatalog {
     }
 
     /// A warning for a hook's event type that is neither known, a pattern, nor under `custom.`.
-    public static func warning(for pattern: EventPattern) -> String? {
+    package static func warning(for pattern: EventPattern) -> String? {
         let text = pattern.text
         if pattern.isPattern || isKnown(text) || text == "custom" || text.hasPrefix("custom.") { return nil }
         var message = "event type '\(text)' is not in the catalog (see `sloth-runner events types`)"

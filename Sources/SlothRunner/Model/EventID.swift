@@ -6,7 +6,7 @@ import Glibc
 
 /// Time-ordered event ids (UUID version 7): sorting ids sorts events by creation time, and a
 /// short prefix is usually enough to name one.
-public enum EventID {
+package enum EventID {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Random bytes fetched 4 KiB at a time: glibc's arc4random_buf makes a getrandom system
@@ -31,13 +31,13 @@ public enum EventID {
 
     /// The smallest id an event created at `millis` or later can have: its time prefix
     /// (`0193a1b2-c3d4`), which sorts before every id of that millisecond.
-    public static func lowerBound(millis: Millis) -> String {
+    package static func lowerBound(millis: Millis) -> String {
         let hex = String(UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF, radix: 16)
         let padded = String(repeating: "0", count: 12 - hex.count) + hex
         return padded.prefix(8) + "-" + padded.suffix(4)
     }
 
-    public static func make(millis: Millis = nowMillis()) -> String {
+    package static func make(millis: Millis = nowMillis()) -> String {
         var bytes = randomBits()
         return withUnsafeMutableBytes(of: &bytes) { raw -> String in
             let b = raw.bindMemory(to: UInt8.self)

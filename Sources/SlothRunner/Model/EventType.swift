@@ -1,9 +1,9 @@
 /// Event type names: lowercase dotted segments such as `task.failed` or `custom.deploy_done`.
-public enum EventTypeName {
-    public static let maxLength = 128
+package enum EventTypeName {
+    package static let maxLength = 128
 
     /// Returns nil when `name` is valid, otherwise what is wrong with it.
-    public static func problem(with name: String) -> String? {
+    package static func problem(with name: String) -> String? {
         if name.isEmpty { return "the event type is empty" }
         if name.utf8.count > maxLength { return "the event type is longer than \(maxLength) characters" }
         // One pass over the bytes (this runs on every dispatch).
@@ -22,7 +22,7 @@ public enum EventTypeName {
         return nil
     }
 
-    public static func validate(_ name: String) throws(SlothError) {
+    package static func validate(_ name: String) throws(SlothError) {
         if let problem = problem(with: name) { throw .invalidInput(problem) }
     }
 
@@ -41,11 +41,11 @@ public enum EventTypeName {
 
 /// What a hook listens to: an exact type, or a pattern where `*` stands for one segment and a
 /// trailing `*` for one or more (`task.*`, `*.failed`, `*`).
-public struct EventPattern: Sendable, Hashable, CustomStringConvertible {
-    public let text: String
+package struct EventPattern: Sendable, Hashable, CustomStringConvertible {
+    package let text: String
     private let segments: [Substring]
 
-    public init(_ text: String) throws(SlothError) {
+    package init(_ text: String) throws(SlothError) {
         if text == "*" {
             self.text = text
             self.segments = ["*"]
@@ -60,10 +60,10 @@ public struct EventPattern: Sendable, Hashable, CustomStringConvertible {
         self.segments = segments
     }
 
-    public var isPattern: Bool { segments.contains("*") }
-    public var description: String { text }
+    package var isPattern: Bool { segments.contains("*") }
+    package var description: String { text }
 
-    public func matches(_ type: String) -> Bool {
+    package func matches(_ type: String) -> Bool {
         if !isPattern { return type == text }
         let parts = type.split(separator: ".", omittingEmptySubsequences: false)
         for (i, seg) in segments.enumerated() {

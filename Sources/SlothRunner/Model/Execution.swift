@@ -1,20 +1,30 @@
 /// One run of one hook for one event: the audit record.
 public struct HookExecution: Sendable, Equatable {
+    /// The record's id in the store.
     public var id: Int64
+    /// The event the hook ran for.
     public var eventID: String
+    /// The hook that ran (its id and its name at the time).
     public var hookID: String
     public var hookName: String
+    /// Whether the hook succeeded (returned true without raising).
     public var success: Bool
+    /// What the hook printed or logged, bounded and with secrets masked.
     public var output: String
+    /// The failure: the hook's message, the Lua error with its line, or the limit it hit.
     public var error: String?
+    /// How long the run took.
     public var durationMillis: Int64
+    /// When the run started, in Unix milliseconds.
     public var executedAt: Millis
+    /// Which attempt of this hook for this event (1 for the first).
     public var attempt: Int
+    /// Instructions and memory the run used.
     public var usage: ResourceUsage
     /// What the hook returned with success (`return true, "sent"`).
     public var message: String?
 
-    public init(
+    package init(
         id: Int64 = 0, eventID: String, hookID: String, hookName: String, success: Bool,
         output: String, error: String?, durationMillis: Int64, executedAt: Millis, attempt: Int,
         usage: ResourceUsage, message: String? = nil
@@ -33,6 +43,7 @@ public struct HookExecution: Sendable, Equatable {
         self.message = message
     }
 
+    /// The execution as JSON, in the shape `-o json` prints (docs/cli-json.md).
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .int(id), "event_id": .string(eventID), "hook_id": .string(hookID),
@@ -49,10 +60,12 @@ public struct HookExecution: Sendable, Equatable {
 
 /// What a hook run consumed, measured by the runtime.
 public struct ResourceUsage: Sendable, Equatable {
+    /// Lua VM instructions executed.
     public var instructions: Int64
+    /// The largest the run's Lua heap grew.
     public var peakMemoryBytes: Int
 
-    public init(instructions: Int64 = 0, peakMemoryBytes: Int = 0) {
+    package init(instructions: Int64 = 0, peakMemoryBytes: Int = 0) {
         self.instructions = instructions
         self.peakMemoryBytes = peakMemoryBytes
     }
@@ -63,7 +76,10 @@ public struct DeadLetter: Sendable, Equatable {
     public var eventID: String
     public var hookID: String
     public var hookName: String
+    /// How many attempts it made.
     public var attempts: Int
+    /// The error of its last attempt.
     public var lastError: String?
+    /// When it gave up, in Unix milliseconds.
     public var deadAt: Millis
 }

@@ -1,21 +1,32 @@
 /// A registered hook: its metadata and the exact source that runs (a later edit of the file on
 /// disk changes nothing until `hook update`).
 public struct Hook: Sendable, Equatable {
+    /// The hook's stable id (kept across `hook update`).
     public var id: String
+    /// The unique name hooks are managed by.
     public var name: String
+    /// What the hook is for, as its author put it.
     public var description: String?
     /// One or more types or patterns, as given by the hook.
     public var eventTypes: [String]
+    /// The file the source was read from (or the name given to a source from a string).
     public var filePath: String
+    /// The stack whose events it sees; nil: every stack.
     public var stack: String?
+    /// A disabled hook is kept but runs for nothing.
     public var enabled: Bool
+    /// When it was registered and last changed, in Unix milliseconds.
     public var createdAt: Millis
     public var updatedAt: Millis
+    /// When it last ran, and how many times it has.
     public var lastRun: Millis?
     public var runCount: Int
+    /// The Lua source that runs, and its SHA-256 (hex).
     public var source: String
     public var sourceHash: String
+    /// The limits of each of its runs.
     public var limits: HookLimits
+    /// How many times it runs for one event before it is dead-lettered.
     public var maxAttempts: Int
     /// Base delay of the exponential retry backoff, in milliseconds.
     public var retryDelayMillis: Int64
@@ -24,7 +35,7 @@ public struct Hook: Sendable, Equatable {
     /// Condition on the event's data; nil: every event of its types and stack.
     public var filter: DataFilter?
 
-    public init(
+    package init(
         id: String, name: String, description: String?, eventTypes: [String], filePath: String,
         stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
         runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
@@ -50,7 +61,7 @@ public struct Hook: Sendable, Equatable {
         self.filter = filter
     }
 
-    public var eventTypeText: String { eventTypes.joined(separator: ",") }
+    package var eventTypeText: String { eventTypes.joined(separator: ",") }
 
     /// Whether this hook should run for an event of `type` in `stack` (and, when given, with
     /// `data`, which its filter must accept). A hook with a stack sees only that stack's events;
@@ -59,10 +70,11 @@ public struct Hook: Sendable, Equatable {
         CompiledHook(self).matches(type: type, stack: eventStack, data: data)
     }
 
+    /// Defaults for hooks that set no attempts or retry delay.
     public static let defaultMaxAttempts = 3
     public static let defaultRetryDelayMillis: Int64 = 1000
 
-    public static func validateName(_ name: String) throws(SlothError) {
+    package static func validateName(_ name: String) throws(SlothError) {
         guard !name.isEmpty, name.utf8.count <= 128,
             name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
         else {
@@ -72,20 +84,20 @@ public struct Hook: Sendable, Equatable {
 }
 
 /// A hook with its event patterns parsed once, for matching on the hot path.
-public struct CompiledHook: Sendable {
-    public let hook: Hook
+package struct CompiledHook: Sendable {
+    package let hook: Hook
     /// The name Lua reports in error positions (the file's last path component).
-    public let chunkName: String
+    package let chunkName: String
     private let patterns: [EventPattern]
 
-    public init(_ hook: Hook) {
+    package init(_ hook: Hook) {
         self.hook = hook
         self.chunkName = hook.filePath.split(separator: "/").last.map(String.init) ?? hook.filePath
         self.patterns = hook.eventTypes.compactMap { try? EventPattern($0) }
     }
 
     /// `data` nil skips the data filter (listing hooks by type, for instance).
-    public func matches(type: String, stack eventStack: String?, data: JSONValue? = nil) -> Bool {
+    package func matches(type: String, stack eventStack: String?, data: JSONValue? = nil) -> Bool {
         if let stack = hook.stack, stack != eventStack { return false }
         guard patterns.contains(where: { $0.matches(type) }) else { return false }
         if let filter = hook.filter, let data { return filter.matches(data) }
@@ -95,16 +107,21 @@ public struct CompiledHook: Sendable {
 
 /// Resource limits of one hook run, enforced by the runtime.
 public struct HookLimits: Sendable, Equatable {
+    /// Wall-clock bound of one run.
     public var timeoutMillis: Int64
+    /// Bound of the run's Lua heap.
     public var memoryBytes: Int
+    /// Bound of the Lua VM instructions one run may execute.
     public var instructions: Int64
 
+    /// The limits of a hook that sets none: 30 s, 64 MiB, 2 billion instructions.
     public static let defaultTimeoutMillis: Int64 = 30_000
     /// What a hook's timeout and retry delay may be, in seconds: a millisecond to a day.
     public static let durationRange: ClosedRange<Double> = 0.001...86_400
     public static let defaultMemoryBytes = 64 << 20
     public static let defaultInstructions: Int64 = 2_000_000_000
 
+    /// Limits with the defaults for whatever is not given.
     public init(
         timeoutMillis: Int64 = defaultTimeoutMillis, memoryBytes: Int = defaultMemoryBytes,
         instructions: Int64 = defaultInstructions

@@ -4,6 +4,8 @@ import Foundation
 /// declares permissions may use only what it lists; one that declares none may use everything,
 /// unless the engine runs with strict permissions.
 public struct HookPermissions: Sendable, Equatable {
+    /// What a hook may be granted: each capability's grants are a list (programs, hosts, paths,
+    /// secret names, variable names).
     public enum Capability: String, Sendable, CaseIterable {
         case exec, http, file, secrets, env
 
@@ -19,15 +21,17 @@ public struct HookPermissions: Sendable, Equatable {
         }
     }
 
+    /// The grants the hook declared, by capability.
     public var grants: [Capability: [String]]
 
-    public init(grants: [Capability: [String]] = [:]) { self.grants = grants }
+    package init(grants: [Capability: [String]] = [:]) { self.grants = grants }
 
+    /// The grants as a JSON object of lists, as `hook get -o json` prints them.
     public var json: JSONValue {
         .object(Dictionary(uniqueKeysWithValues: grants.map { ($0.key.rawValue, JSONValue.array($0.value.map(JSONValue.string))) }))
     }
 
-    public static func parse(_ value: JSONValue) throws(SlothError) -> HookPermissions {
+    package static func parse(_ value: JSONValue) throws(SlothError) -> HookPermissions {
         guard case .object(let o) = value else { throw .invalidHook("field 'permissions' must be a table like { http = {\"example.com\"} }") }
         var grants: [Capability: [String]] = [:]
         for (key, list) in o {
@@ -93,23 +97,23 @@ public struct HookPermissions: Sendable, Equatable {
 }
 
 /// Decides each capability use of one run: the hook's declaration, else the engine's mode.
-public struct PermissionPolicy: Sendable, Equatable {
-    public var declared: HookPermissions?
-    public var strict: Bool
+package struct PermissionPolicy: Sendable, Equatable {
+    package var declared: HookPermissions?
+    package var strict: Bool
     /// Environment variables any hook may read (`serve --hook-env`); nil: all of them.
-    public var environment: Set<String>?
+    package var environment: Set<String>?
 
-    public init(declared: HookPermissions?, strict: Bool, environment: Set<String>? = nil) {
+    package init(declared: HookPermissions?, strict: Bool, environment: Set<String>? = nil) {
         self.declared = declared
         self.strict = strict
         self.environment = environment
     }
 
-    public static let open = PermissionPolicy(declared: nil, strict: false)
+    package static let open = PermissionPolicy(declared: nil, strict: false)
 
     /// Whether uses of `capability` are limited to what is granted: the hook declared
     /// permissions, or the engine runs with strict permissions.
-    public func restricts(_ capability: HookPermissions.Capability) -> Bool {
+    package func restricts(_ capability: HookPermissions.Capability) -> Bool {
         if capability == .env && environment != nil { return true }
         return declared != nil || strict
     }
@@ -120,7 +124,7 @@ public struct PermissionPolicy: Sendable, Equatable {
     /// anything: `echo hi; rm -rf ~`), and a program only when it is the very file a grant
     /// names, both resolved on PATH and through symbolic links (a `./echo` of the hook's own
     /// making is not `/usr/bin/echo`).
-    public func checkExec(executable: String, viaShell: Bool, display: String) -> String? {
+    package func checkExec(executable: String, viaShell: Bool, display: String) -> String? {
         guard restricts(.exec) else { return nil }
         let grants = declared?.grants[.exec] ?? []
         let target = ExecutablePath.real(executable) ?? executable
@@ -140,7 +144,7 @@ public struct PermissionPolicy: Sendable, Equatable {
     }
 
     /// Nil when allowed, otherwise the message of the denial.
-    public func check(_ capability: HookPermissions.Capability, _ target: String) -> String? {
+    package func check(_ capability: HookPermissions.Capability, _ target: String) -> String? {
         if capability == .env, let environment, !environment.contains(target) {
             return "permission denied: environment variable '\(target)' is not among those the engine lets hooks read (serve --hook-env)"
         }

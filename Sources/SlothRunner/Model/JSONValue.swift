@@ -11,26 +11,31 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// The member `key` of an object; nil for anything else.
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
+    /// The elements of an array; nil for anything else.
     public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
+    /// The text of a string; nil for anything else.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
+    /// The members of an object; nil for anything else.
     public var objectValue: [String: JSONValue]? {
         if case .object(let o) = self { return o }
         return nil
     }
 
+    /// The JSON type's name, for messages: null, boolean, number, string, array, object.
     public var typeName: String {
         switch self {
         case .null: return "null"
@@ -45,22 +50,26 @@ public enum JSONValue: Sendable, Equatable {
 
 /// Where and why a JSON text could not be read.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
+    /// What is wrong, and where: line and column, from 1.
     public let message: String
     public let line: Int
     public let column: Int
     /// Set when parsing stopped because the budget it was given ran out, not at bad input.
     package var exhausted: WorkBudget.Exhausted?
+    /// The message with its position.
     public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 }
 
 extension JSONValue {
-    public static let maxDepth = 64
+    package static let maxDepth = 64
 
+    /// Parses JSON text (nesting at most 64 deep).
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: Array(text.utf8), budget: .unlimited)
         return try parser.parseDocument()
     }
 
+    /// Parses JSON from UTF-8 bytes.
     public static func parse(bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, budget: .unlimited)
         return try parser.parseDocument()

@@ -16,6 +16,7 @@ public enum SlothError: Error, Equatable, CustomStringConvertible {
     /// Something in the Lua runtime failed outside any hook's fault.
     case runtime(String)
 
+    /// The message: what went wrong and what to do.
     public var description: String {
         switch self {
         case .invalidInput(let m), .notFound(let m), .ambiguous(let m), .conflict(let m),

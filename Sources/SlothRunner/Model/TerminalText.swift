@@ -4,13 +4,13 @@
 /// escapes they are visible and harmless.
 package enum TerminalText {
     /// For one line: every control character is escaped, newlines and tabs included.
-    public static func escaped(_ text: String) -> String {
+    package static func escaped(_ text: String) -> String {
         escape(text, keepingLayout: false)
     }
 
     /// For a block of lines (output, tracebacks): newlines and tabs are kept, every other
     /// control character is escaped.
-    public static func escapedBlock(_ text: String) -> String {
+    package static func escapedBlock(_ text: String) -> String {
         escape(text, keepingLayout: true)
     }
 

@@ -4,28 +4,28 @@
 /// alias bomb, a table that references itself a million times or a template with nested
 /// sections stops at the run's limits rather than at the machine's.
 package struct WorkBudget: Sendable {
-    public enum Exhausted: Error, Sendable, Equatable {
+    package enum Exhausted: Error, Sendable, Equatable {
         case memory, time
     }
 
     /// On the clock of `monotonicSeconds()`; 0: no deadline.
-    public let deadline: Double
+    package let deadline: Double
     /// Bytes that may still be built.
-    public private(set) var bytes: Int
+    package private(set) var bytes: Int
     private var untilClockCheck = WorkBudget.chargesPerClockCheck
 
     /// Reading the clock costs ~20 ns; once per few thousand charges is invisible.
     static let chargesPerClockCheck = 2048
 
-    public init(deadline: Double, bytes: Int) {
+    package init(deadline: Double, bytes: Int) {
         self.deadline = deadline
         self.bytes = bytes
     }
 
-    public static var unlimited: WorkBudget { WorkBudget(deadline: 0, bytes: .max) }
+    package static var unlimited: WorkBudget { WorkBudget(deadline: 0, bytes: .max) }
 
     /// Charges `cost` bytes of work; throws once the memory is used up or the deadline passed.
-    public mutating func charge(_ cost: Int) throws(Exhausted) {
+    package mutating func charge(_ cost: Int) throws(Exhausted) {
         bytes -= cost
         if bytes < 0 { throw .memory }
         untilClockCheck -= 1
@@ -37,10 +37,10 @@ package struct WorkBudget: Sendable {
 
     /// Rough bytes a decoded value of each kind costs once it is a Lua value (and while it is a
     /// Swift value on its way there): enough to bound the work, not an exact account.
-    public enum Cost {
-        public static let scalar = 16
-        public static let stringOverhead = 32
-        public static let container = 64
-        public static let entry = 48
+    package enum Cost {
+        package static let scalar = 16
+        package static let stringOverhead = 32
+        package static let container = 64
+        package static let entry = 48
     }
 }

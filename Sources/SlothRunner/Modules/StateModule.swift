@@ -5,7 +5,7 @@ import Synchronization
 
 /// The key-value state one hook run may use: the engine's store, scoped to the hook's stack,
 /// or an in-memory copy for `hook test`.
-public protocol StateAccess: Sendable {
+package protocol StateAccess: Sendable {
     func get(_ key: String) async throws -> JSONValue?
     func set(_ key: String, _ value: JSONValue, ttl: Double?) async throws
     func delete(_ key: String) async throws -> Bool
@@ -15,29 +15,29 @@ public protocol StateAccess: Sendable {
 }
 
 /// State in the engine's database, shared by every hook of one stack ('' for hooks without one).
-public struct StoreState: StateAccess {
-    public let store: any EventStore
-    public let stack: String
+package struct StoreState: StateAccess {
+    package let store: any EventStoreDriver
+    package let stack: String
 
-    public init(store: any EventStore, stack: String) {
+    package init(store: any EventStoreDriver, stack: String) {
         self.store = store
         self.stack = stack
     }
 
     func expiry(_ ttl: Double?) -> Millis? { ttl.map { nowMillis() + Millis($0 * 1000) } }
 
-    public func get(_ key: String) async throws -> JSONValue? { try await store.stateGet(stack: stack, key: key, now: nowMillis()) }
-    public func set(_ key: String, _ value: JSONValue, ttl: Double?) async throws {
+    package func get(_ key: String) async throws -> JSONValue? { try await store.stateGet(stack: stack, key: key, now: nowMillis()) }
+    package func set(_ key: String, _ value: JSONValue, ttl: Double?) async throws {
         try await store.stateSet(stack: stack, key: key, value: value, expiresAt: expiry(ttl), now: nowMillis())
     }
-    public func delete(_ key: String) async throws -> Bool { try await store.stateDelete(stack: stack, key: key) }
-    public func increment(_ key: String, by: Int64) async throws -> Int64 {
+    package func delete(_ key: String) async throws -> Bool { try await store.stateDelete(stack: stack, key: key) }
+    package func increment(_ key: String, by: Int64) async throws -> Int64 {
         try await store.stateIncrement(stack: stack, key: key, by: by, now: nowMillis())
     }
-    public func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {
+    package func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {
         try await store.stateCompareAndSet(stack: stack, key: key, expected: expected, value: value, expiresAt: expiry(ttl), now: nowMillis())
     }
-    public func keys(prefix: String) async throws -> [String] {
+    package func keys(prefix: String) async throws -> [String] {
         try await store.stateEntries(stack: stack, prefix: prefix, now: nowMillis()).map(\.key)
     }
 }
@@ -45,11 +45,11 @@ public struct StoreState: StateAccess {
 /// State that lives only as long as one `hook test`: nothing is stored.
 package final class MemoryState: StateAccess {
     private let values = Mutex<[String: JSONValue]>([:])
-    public init() {}
-    public func get(_ key: String) async throws -> JSONValue? { values.withLock { $0[key] } }
-    public func set(_ key: String, _ value: JSONValue, ttl: Double?) async throws { values.withLock { $0[key] = value } }
-    public func delete(_ key: String) async throws -> Bool { values.withLock { $0.removeValue(forKey: key) != nil } }
-    public func increment(_ key: String, by: Int64) async throws -> Int64 {
+    package init() {}
+    package func get(_ key: String) async throws -> JSONValue? { values.withLock { $0[key] } }
+    package func set(_ key: String, _ value: JSONValue, ttl: Double?) async throws { values.withLock { $0[key] = value } }
+    package func delete(_ key: String) async throws -> Bool { values.withLock { $0.removeValue(forKey: key) != nil } }
+    package func increment(_ key: String, by: Int64) async throws -> Int64 {
         try values.withLock { v in
             var base: Int64 = 0
             if let current = v[key] {
@@ -60,14 +60,14 @@ package final class MemoryState: StateAccess {
             return base + by
         }
     }
-    public func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {
+    package func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {
         values.withLock { v in
             guard v[key] == expected else { return false }
             v[key] = value
             return true
         }
     }
-    public func keys(prefix: String) async throws -> [String] { values.withLock { $0.keys.filter { $0.hasPrefix(prefix) }.sorted() } }
+    package func keys(prefix: String) async throws -> [String] { values.withLock { $0.keys.filter { $0.hasPrefix(prefix) }.sorted() } }
 }
 
 /// `state.get/set/delete/incr/compare_and_set/keys`: values are JSON; every write is atomic.

@@ -27,7 +27,7 @@ struct PlainHTTPRequest: Sendable {
     var timeout: Double
     var maxBodyBytes: Int
 
-    public init(method: String, host: String, port: UInt16, target: String, headers: [(name: String, value: String)] = [],
+    package init(method: String, host: String, port: UInt16, target: String, headers: [(name: String, value: String)] = [],
                 body: [UInt8] = [], timeout: Double = 30, maxBodyBytes: Int = 10 << 20) {
         self.method = method
         self.host = host
@@ -69,7 +69,7 @@ final class PlainHTTPClient: Sendable {
 
     private let loop = HTTPEventLoop()
 
-    public init() {}
+    package init() {}
 
     func execute(_ request: PlainHTTPRequest) async -> Result<PlainHTTPResponse, PlainHTTPError> {
         let deadline = monotonicNanos() + UInt64(max(0, request.timeout) * 1e9)

@@ -5,8 +5,8 @@ import Foundation
 /// authenticated with it, so a ciphertext cannot be moved to another name. The stored form
 /// (nonce, then ciphertext with the 16-byte tag appended) is the one the earlier OpenSSL code
 /// wrote: secrets sealed by earlier releases open unchanged.
-public struct SecretCipher: Sendable {
-    public static let keyBytes = 32
+package struct SecretCipher: Sendable {
+    package static let keyBytes = 32
     static let nonceBytes = 12
     static let tagBytes = 16
 
@@ -15,17 +15,17 @@ public struct SecretCipher: Sendable {
     private let keyBytes: [UInt8]
     var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
-    public init(key: [UInt8]) throws(SlothError) {
+    package init(key: [UInt8]) throws(SlothError) {
         guard key.count == Self.keyBytes else { throw .invalidInput("a secret key is \(Self.keyBytes) bytes; this one is \(key.count)") }
         self.keyBytes = key
     }
 
-    public struct Sealed: Sendable, Equatable {
-        public var nonce: [UInt8]
-        public var ciphertext: [UInt8]  // with the tag appended
+    package struct Sealed: Sendable, Equatable {
+        package var nonce: [UInt8]
+        package var ciphertext: [UInt8]  // with the tag appended
     }
 
-    public func seal(_ plaintext: [UInt8], name: String) throws(SlothError) -> Sealed {
+    package func seal(_ plaintext: [UInt8], name: String) throws(SlothError) -> Sealed {
         do {
             let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: Array(name.utf8))
             return Sealed(nonce: Array(box.nonce), ciphertext: Array(box.ciphertext) + Array(box.tag))
@@ -34,7 +34,7 @@ public struct SecretCipher: Sendable {
         }
     }
 
-    public func open(_ sealed: Sealed, name: String) throws(SlothError) -> [UInt8] {
+    package func open(_ sealed: Sealed, name: String) throws(SlothError) -> [UInt8] {
         guard sealed.nonce.count == Self.nonceBytes, sealed.ciphertext.count >= Self.tagBytes else { throw .storage("secret \(name) is damaged") }
         let box: AES.GCM.SealedBox
         do {
@@ -55,30 +55,30 @@ extension SecretCipher {
     /// A value that tells keys apart without revealing them: the first 16 hex digits of
     /// HMAC-SHA256(key, a fixed text). Stored with the secrets, it says whether the key in use
     /// is the one that sealed them.
-    public var checkValue: String {
+    package var checkValue: String {
         String(Hex.encode(HMAC<SHA256>.authenticationCode(for: Array("sloth-runner secret key check v1".utf8), using: key)).prefix(16))
     }
 }
 
 /// Where the secret key comes from: `SLOTH_RUNNER_SECRET_KEY` (base64 or hex of 32 bytes), or a
 /// key file beside the database, created with mode 0600 only when nothing was sealed before.
-public enum SecretKeyring {
-    public struct Key: Sendable {
-        public let cipher: SecretCipher
+package enum SecretKeyring {
+    package struct Key: Sendable {
+        package let cipher: SecretCipher
         /// Where it came from, for messages: "SLOTH_RUNNER_SECRET_KEY" or the file's path.
-        public let origin: String
+        package let origin: String
         /// Whether the key file was created just now.
-        public let created: Bool
+        package let created: Bool
     }
 
-    public static func keyFilePath(databasePath: String) -> String {
+    package static func keyFilePath(databasePath: String) -> String {
         let dir = (databasePath as NSString).deletingLastPathComponent
         return (dir.isEmpty ? "." : dir) + "/secret.key"
     }
 
     /// The key to use. A missing key file is created only when `mayCreate` (no secret is sealed
     /// yet); otherwise it is an error that says how to recover, never a silent new key.
-    public static func load(
+    package static func load(
         databasePath: String, mayCreate: Bool, sealedSecrets: Int, keyCheck: String?,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SlothError) -> Key {

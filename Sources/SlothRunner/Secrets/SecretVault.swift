@@ -8,21 +8,27 @@ import Synchronization
 /// recover — never a new key that silently makes the old secrets unreadable, or two keys mixed
 /// in one store.
 public final class SecretVault: Sendable {
-    public let store: any EventStore
+    package let store: any EventStoreDriver
     /// Loads the key: (may create a key file, secrets sealed so far, their key check).
     private let keyring: @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key
     private let cipher = Mutex<SecretCipher?>(nil)
+    /// The largest value a secret may hold.
     public static let maxValueBytes = 64 * 1024
     static let keyCheckSetting = "secret_key_check"
 
-    public init(store: any EventStore, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
+    package init(store: any EventStoreDriver, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
         self.store = store
         self.keyring = keyring
     }
 
     /// The key comes from `SLOTH_RUNNER_SECRET_KEY` or `secret.key` beside the database; it is
     /// loaded (or the key file created) on first use, not before.
-    public convenience init(store: any EventStore, databasePath: String) {
+    public convenience init(store: SQLiteEventStore, databasePath: String) {
+        self.init(driver: store, databasePath: databasePath)
+    }
+
+    /// The same, on any store of the package.
+    package convenience init(driver store: any EventStoreDriver, databasePath: String) {
         self.init(store: store) { (mayCreate: Bool, sealed: Int, check: String?) throws(SlothError) in
             try SecretKeyring.load(databasePath: databasePath, mayCreate: mayCreate, sealedSecrets: sealed, keyCheck: check)
         }
@@ -60,12 +66,13 @@ public final class SecretVault: Sendable {
                 + "If that key is lost, `sloth-runner secret reset --yes` deletes the secrets that can no longer be opened.")
     }
 
-    public static func validateName(_ name: String) throws(SlothError) {
+    package static func validateName(_ name: String) throws(SlothError) {
         guard !name.isEmpty, name.utf8.count <= 128,
             name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
         else { throw .invalidInput("secret name '\(name)' must be 1-128 characters of letters, digits, '_', '-' or '.'") }
     }
 
+    /// Seals `value` and stores it under `name` (replacing any); the first secret creates the key file if there is none.
     public func set(_ name: String, value: String) async throws {
         try Self.validateName(name)
         guard !value.isEmpty else { throw SlothError.invalidInput("a secret value cannot be empty") }
@@ -86,6 +93,7 @@ public final class SecretVault: Sendable {
         try await store.secretPut(name: name, sealed: try c.seal(Array(value.utf8), name: name), now: nowMillis())
     }
 
+    /// The opened value of a secret, or nil; a wrong or missing key is an error that says how to recover.
     public func get(_ name: String) async throws -> String? {
         guard let sealed = try await store.secretGet(name: name) else { return nil }
         return String(decoding: try await key().open(sealed, name: name), as: UTF8.self)

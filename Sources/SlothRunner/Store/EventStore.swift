@@ -1,12 +1,75 @@
 import Synchronization
 
-/// The engine's only view of persistence. SQLite implements it for one node; a PostgreSQL
-/// store will implement it for many. The shared behaviour suite (`EventStoreBehaviourTests`)
-/// runs against every implementation.
+/// What an embedding program sees of a store: hooks, events and their executions, shared state
+/// and secret names, cleanup. `SQLiteEventStore` is the one store today; a PostgreSQL store
+/// will be another. The engine needs more of a store (claims, leases, outcomes): that part is
+/// `EventStoreDriver`, which stays inside the package.
 public protocol EventStore: Sendable {
-    // MARK: events: the hot path
-    /// Commits the events; returns once they are durable. Concurrent calls share a commit.
+    // MARK: events
+    /// Commits the events, pending, for any engine serving the store; returns once they are
+    /// durable. Concurrent calls share a commit. (`Engine.dispatch` validates and stores one.)
     func insertEvents(_ events: [Event]) async throws
+    /// Finds the event whose id is `idOrPrefix` or starts with it; an unknown id is
+    /// `SlothError.notFound`, an ambiguous prefix `SlothError.ambiguous`.
+    func resolveEvent(_ idOrPrefix: String) async throws -> Event
+    /// Events matching the filter, newest first, at most `filter.limit`.
+    func listEvents(_ filter: EventFilter) async throws -> [Event]
+    /// Every hook run recorded for an event, in the order they ran.
+    func executions(eventID: String) async throws -> [HookExecution]
+    /// The hooks that gave up on an event after their last attempt.
+    func deadLetters(eventID: String) async throws -> [DeadLetter]
+    /// Deletes one event with its executions and dead letters.
+    func deleteEvent(id: String) async throws
+    /// Deletes events created before the cutoff with `status` (nil: the finished ones, completed
+    /// and failed), with their executions, in small batches so a running engine is not held up;
+    /// returns how many.
+    func deleteEvents(olderThan: Millis, status: EventStatus?) async throws -> Int
+    /// Re-arms a failed event: its dead-lettered hooks get a fresh set of attempts.
+    func retryEvent(id: String, now: Millis) async throws
+    /// How many events there are (with `status`, if given).
+    func countEvents(status: EventStatus?) async throws -> Int
+
+    // MARK: hooks
+    /// Stores a new hook; a name already taken is `SlothError.conflict`.
+    func addHook(_ hook: Hook) async throws
+    /// Replaces the hook of the same name, keeping its history.
+    func replaceHook(_ hook: Hook) async throws
+    func setHookEnabled(name: String, enabled: Bool) async throws
+    /// Removes a hook and its history.
+    func removeHook(name: String) async throws
+    /// The hook of that name, or nil.
+    func hook(named name: String) async throws -> Hook?
+    /// Hooks matching the filter, by name.
+    func listHooks(_ filter: HookFilter) async throws -> [Hook]
+    /// A hook's most recent runs, newest first.
+    func hookHistory(hookID: String, limit: Int, failedOnly: Bool) async throws -> [HookExecution]
+    /// Success rate and duration percentiles over the hook's last `HookStats.window` runs.
+    func hookStats(hookID: String) async throws -> HookStats
+
+    // MARK: state shared by the hooks of a stack
+    /// The value under `key`, unless absent or expired at `now`.
+    func stateGet(stack: String, key: String, now: Millis) async throws -> JSONValue?
+    /// Sets `key`, expiring at `expiresAt` if given.
+    func stateSet(stack: String, key: String, value: JSONValue, expiresAt: Millis?, now: Millis) async throws
+    /// Deletes `key`; true if it was there.
+    func stateDelete(stack: String, key: String) async throws -> Bool
+    /// Live entries whose key starts with `prefix` (of one stack, or of all).
+    func stateEntries(stack: String?, prefix: String, now: Millis) async throws -> [StateEntry]
+
+    // MARK: secrets (values are set and read through `SecretVault`, sealed)
+    /// Names and dates of the stored secrets; never values.
+    func secretList() async throws -> [SecretInfo]
+    /// Deletes a secret; true if it was there.
+    func secretDelete(name: String) async throws -> Bool
+
+    /// Finishes pending writes and closes the store.
+    func close() async
+}
+
+/// The part of a store only the engine and the package's own tools use: claiming events under
+/// leases, recording outcomes, the settings of the store itself. Every store implements it; the
+/// shared behaviour suite (`EventStoreBehaviourTests`) runs against every implementation.
+package protocol EventStoreDriver: EventStore {
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
     /// same transaction: no second write of the row. A busy store may hold the insert back a
@@ -29,8 +92,6 @@ public protocol EventStore: Sendable {
     func hookProgress(eventID: String) async throws -> HookProgress
     /// When the earliest pending event falls due, if any.
     func nextDueTime() async throws -> Millis?
-
-    // MARK: leases
     /// Extends the leases `owner` holds on the given events (work still in progress: a hook
     /// running, or an outcome waiting to be written), then returns to pending every lease,
     /// anyone's, that expired before `now`; in one transaction, so a lease being renewed is
@@ -43,66 +104,29 @@ public protocol EventStore: Sendable {
     func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int
     /// Releases leases that expired before `now`, whoever held them.
     func rescueExpiredLeases(now: Millis) async throws -> Int
-
-    // MARK: hooks
-    func addHook(_ hook: Hook) async throws
-    func replaceHook(_ hook: Hook) async throws
-    func setHookEnabled(name: String, enabled: Bool) async throws
-    func removeHook(name: String) async throws
-    func hook(named name: String) async throws -> Hook?
-    func listHooks(_ filter: HookFilter) async throws -> [Hook]
     /// Changes whenever any hook is added, changed or removed, by any process.
     func hooksVersion() async throws -> Int64
-    func hookHistory(hookID: String, limit: Int, failedOnly: Bool) async throws -> [HookExecution]
-    func hookStats(hookID: String) async throws -> HookStats
-
-    // MARK: events: inspection and upkeep
-    /// Finds the event whose id is `idOrPrefix` or starts with it; ambiguous prefixes are errors.
-    func resolveEvent(_ idOrPrefix: String) async throws -> Event
-    func listEvents(_ filter: EventFilter) async throws -> [Event]
-    func executions(eventID: String) async throws -> [HookExecution]
-    func deadLetters(eventID: String) async throws -> [DeadLetter]
-    func deleteEvent(id: String) async throws
-    func deleteEvents(olderThan: Millis, status: EventStatus?) async throws -> Int
-    /// Re-arms a failed event: its dead-lettered hooks get a fresh set of attempts.
-    func retryEvent(id: String, now: Millis) async throws
-    func countEvents(status: EventStatus?) async throws -> Int
-
-    // MARK: state shared by hooks of a stack
-    func stateGet(stack: String, key: String, now: Millis) async throws -> JSONValue?
-    func stateSet(stack: String, key: String, value: JSONValue, expiresAt: Millis?, now: Millis) async throws
-    func stateDelete(stack: String, key: String) async throws -> Bool
     /// Adds `by` to an integer value (absent counts as 0) atomically; returns the new value.
     func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64
     /// Sets `value` only if the current value equals `expected` (nil: absent); atomically.
     func stateCompareAndSet(stack: String, key: String, expected: JSONValue?, value: JSONValue, expiresAt: Millis?, now: Millis) async throws -> Bool
-    func stateEntries(stack: String?, prefix: String, now: Millis) async throws -> [StateEntry]
     func pruneExpiredState(now: Millis) async throws -> Int
-
-    // MARK: secrets (stored sealed; the store never sees a key)
     func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws
     func secretGet(name: String) async throws -> SecretCipher.Sealed?
-    func secretList() async throws -> [SecretInfo]
-    func secretDelete(name: String) async throws -> Bool
     /// Deletes every secret and the key check (`secret reset`); returns how many were deleted.
     func secretDeleteAll() async throws -> Int
-
-    // MARK: settings of the store itself
     func setting(_ key: String) async throws -> String?
     /// Stores `value` unless the key has one; returns the value stored now (either).
     func setSettingIfAbsent(_ key: String, value: String) async throws -> String
     func setSetting(_ key: String, value: String) async throws
-
     /// Fails when the store can no longer be trusted to hold what it writes (its file deleted
     /// or replaced); checked by a running engine every second.
     func verifyStorage() async throws
-
-    func close() async
 }
 
 /// Where a worker leaves the outcome of an event whose insert may not have run yet.
-public final class OutcomeSlot: Sendable {
-    public enum State: Sendable {
+package final class OutcomeSlot: Sendable {
+    package enum State: Sendable {
         /// The insert has not run and no outcome has arrived.
         case waiting
         /// The outcome arrived first; the insert will write it.
@@ -118,14 +142,14 @@ public final class OutcomeSlot: Sendable {
     /// `processing` under its lease (which must then be kept alive until the outcome lands).
     private let onPlainInsert: (@Sendable () -> Void)?
 
-    public init(onPlainInsert: (@Sendable () -> Void)? = nil) {
+    package init(onPlainInsert: (@Sendable () -> Void)? = nil) {
         self.onPlainInsert = onPlainInsert
     }
 
-    public var current: State { state.withLock { $0 } }
+    package var current: State { state.withLock { $0 } }
 
     /// The status the insert wrote, if it carried the outcome (without copying the outcome).
-    public var fusedStatus: EventStatus? {
+    package var fusedStatus: EventStatus? {
         state.withLock { s in
             if case .fused(let o) = s { return o.status }
             return nil
@@ -133,7 +157,7 @@ public final class OutcomeSlot: Sendable {
     }
 
     /// True once an outcome is there for the insert to carry.
-    public var hasOutcome: Bool {
+    package var hasOutcome: Bool {
         state.withLock { s in
             if case .outcome = s { return true }
             return false
@@ -141,7 +165,7 @@ public final class OutcomeSlot: Sendable {
     }
 
     /// Offers an outcome; true when the insert will carry it, false when it must be recorded.
-    public func offer(_ outcome: EventOutcome) -> Bool {
+    package func offer(_ outcome: EventOutcome) -> Bool {
         state.withLock { s in
             if case .waiting = s {
                 s = .outcome(outcome)
@@ -152,7 +176,7 @@ public final class OutcomeSlot: Sendable {
     }
 
     /// Called by the insert: the outcome to write with the row, if one is there.
-    public func takeForInsert() -> EventOutcome? {
+    package func takeForInsert() -> EventOutcome? {
         let taken = state.withLock { s -> EventOutcome? in
             switch s {
             case .waiting, .inserted:
@@ -169,7 +193,7 @@ public final class OutcomeSlot: Sendable {
 }
 
 /// What became of one outcome in `recordOutcomes`.
-public enum OutcomeWrite: Sendable, Equatable {
+package enum OutcomeWrite: Sendable, Equatable {
     case recorded
     /// Another claim owns the event now (the lease was rescued or released); nothing written.
     case superseded
@@ -177,9 +201,9 @@ public enum OutcomeWrite: Sendable, Equatable {
     case failed(String)
 }
 
-extension EventStore {
+extension EventStoreDriver {
     /// Records one outcome; true when it was written, false when superseded.
-    public func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
+    package func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
         switch try await recordOutcomes([outcome])[0] {
         case .recorded: return true
         case .superseded: return false
@@ -188,24 +212,36 @@ extension EventStore {
     }
 }
 
+/// A stored secret as listings show it: its name and dates, never its value.
 public struct SecretInfo: Sendable, Equatable {
+    /// The secret's name.
     public var name: String
+    /// When it was first set and last changed, in Unix milliseconds.
     public var createdAt: Millis
     public var updatedAt: Millis
 }
 
+/// One key of the shared state (`state.*` in hooks, `sloth-runner state`).
 public struct StateEntry: Sendable, Equatable {
+    /// The stack it belongs to ("" for hooks without one) and its key.
     public var stack: String
     public var key: String
+    /// Its value.
     public var value: JSONValue
+    /// When it expires, if it does; when it was last set.
     public var expiresAt: Millis?
     public var updatedAt: Millis
 }
 
+/// Which hooks `EventStore.listHooks` returns; nil fields match everything.
 public struct HookFilter: Sendable {
+    /// Hooks bound to this stack.
     public var stack: String?
+    /// Hooks that would run for an event of this type (their patterns are matched).
     public var eventType: String?
+    /// Only enabled, or only disabled, hooks.
     public var enabled: Bool?
+    /// A filter; with no arguments, every hook.
     public init(stack: String? = nil, eventType: String? = nil, enabled: Bool? = nil) {
         self.stack = stack
         self.eventType = eventType
@@ -213,12 +249,19 @@ public struct HookFilter: Sendable {
     }
 }
 
+/// Which events `EventStore.listEvents` returns; nil fields match everything.
 public struct EventFilter: Sendable {
+    /// Events of this type (a pattern such as `task.*` is not taken here: exact types only).
     public var type: String?
+    /// Events in this status.
     public var status: EventStatus?
+    /// Events of this stack.
     public var stack: String?
+    /// Events created at or after this moment (Unix milliseconds).
     public var since: Millis?
+    /// At most this many (newest first).
     public var limit: Int
+    /// A filter; with no arguments, the newest 50 events.
     public init(type: String? = nil, status: EventStatus? = nil, stack: String? = nil, since: Millis? = nil, limit: Int = 50) {
         self.type = type
         self.status = status
@@ -228,42 +271,46 @@ public struct EventFilter: Sendable {
     }
 }
 
+/// A hook's record over its most recent runs (`hook get`).
 public struct HookStats: Sendable, Equatable {
     /// The runs statistics cover: the most recent ones, up to this many.
     public static let window = 1000
+    /// Runs in the window, and how many succeeded.
     public var executions: Int
     public var successes: Int
+    /// Median and 95th-percentile duration of those runs.
     public var p50Millis: Int64?
     public var p95Millis: Int64?
+    /// Successes over runs (nil with no runs).
     public var successRate: Double? { executions == 0 ? nil : Double(successes) / Double(executions) }
 }
 
 /// Per event, the state of each hook across claims.
-public struct HookProgress: Sendable, Equatable {
-    public var succeeded: Set<String> = []
+package struct HookProgress: Sendable, Equatable {
+    package var succeeded: Set<String> = []
     /// Failed attempts so far, per hook id.
-    public var failedAttempts: [String: Int] = [:]
-    public var dead: Set<String> = []
-    public init() {}
+    package var failedAttempts: [String: Int] = [:]
+    package var dead: Set<String> = []
+    package init() {}
 }
 
 /// What one processing of a claimed event produced; written atomically.
 /// What processing an event came to, as one write. A class: it is handed from the hook's
 /// thread to the writer (and kept for a transaction that must run again), and copying it field
 /// by field costs a retain per field each time. Immutable, so sharing it is safe.
-public final class EventOutcome: Sendable {
-    public let eventID: String
-    public let leaseOwner: String
+package final class EventOutcome: Sendable {
+    package let eventID: String
+    package let leaseOwner: String
     /// The claim this outcome belongs to (the event's `attempts` when it was claimed).
-    public let claimAttempt: Int
-    public let status: EventStatus
-    public let error: String?
-    public let processedAt: Millis?
-    public let nextRunAt: Millis
-    public let executions: [HookExecution]
-    public let attemptUpdates: [HookAttemptUpdate]
+    package let claimAttempt: Int
+    package let status: EventStatus
+    package let error: String?
+    package let processedAt: Millis?
+    package let nextRunAt: Millis
+    package let executions: [HookExecution]
+    package let attemptUpdates: [HookAttemptUpdate]
 
-    public init(
+    package init(
         eventID: String, leaseOwner: String, claimAttempt: Int, status: EventStatus, error: String?,
         processedAt: Millis?, nextRunAt: Millis, executions: [HookExecution], attemptUpdates: [HookAttemptUpdate]
     ) {
@@ -279,13 +326,13 @@ public final class EventOutcome: Sendable {
     }
 }
 
-public struct HookAttemptUpdate: Sendable, Equatable {
-    public var hookID: String
-    public var hookName: String
-    public var attempts: Int
-    public var dead: Bool
-    public var lastError: String?
-    public init(hookID: String, hookName: String, attempts: Int, dead: Bool, lastError: String?) {
+package struct HookAttemptUpdate: Sendable, Equatable {
+    package var hookID: String
+    package var hookName: String
+    package var attempts: Int
+    package var dead: Bool
+    package var lastError: String?
+    package init(hookID: String, hookName: String, attempts: Int, dead: Bool, lastError: String?) {
         self.hookID = hookID
         self.hookName = hookName
         self.attempts = attempts

@@ -12,8 +12,8 @@ package enum SQLValue: Sendable, Equatable {
     case double(Double)
     case text(String)
 
-    public var int: Int64? { if case .int(let v) = self { return v }; return nil }
-    public var text: String? { if case .text(let v) = self { return v }; return nil }
+    package var int: Int64? { if case .int(let v) = self { return v }; return nil }
+    package var text: String? { if case .text(let v) = self { return v }; return nil }
 }
 
 /// A statement on the hot path: prepared once per connection and found by its slot, so running

@@ -9,7 +9,8 @@ public enum SQLiteSynchronous: String, Sendable, CaseIterable {
 
 /// The embedded default store: one SQLite file in WAL mode, one writer thread that commits
 /// group-wise, one reader thread for queries.
-public final class SQLiteEventStore: EventStore {
+public final class SQLiteEventStore: EventStore, EventStoreDriver {
+    /// The database file.
     public let path: String
     private let writer: SQLiteThread
     /// How many claimed inserts carried their outcome (see `insertClaimed`); read by `bench`.
@@ -27,16 +28,14 @@ public final class SQLiteEventStore: EventStore {
     /// interleaved pairs faster, +6 % on average, 1.66 → 1.75 cores used). Raising it needs
     /// root or CAP_SYS_NICE; without that the writer runs at the normal priority.
     /// `SLOTH_RUNNER_WRITER_NICE` sets another value (0 leaves the priority alone).
-    public static let requestedWriterNice: Int32 = {
+    package static let requestedWriterNice: Int32 = {
         guard let raw = ProcessInfo.processInfo.environment["SLOTH_RUNNER_WRITER_NICE"], let value = Int32(raw) else { return -5 }
         return min(19, max(-20, value))
     }()
 
     /// The writer's nice value as it took effect (0 when raising it was not allowed).
-    public var writerNice: Int32 { writer.nice }
+    package var writerNice: Int32 { writer.nice }
 
-    /// - Parameter busyTimeoutMillis: how long a write waits for another process's lock
-    ///   before it fails (and is retried by the engine).
     /// The file the store opened (device and inode), to notice it being deleted or replaced.
     private let identity: FileIdentity
 
@@ -181,7 +180,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// Fails once the database file is no longer the one this store opened: deleted (the store
     /// would go on writing to a file nobody can see) or replaced.
-    public func verifyStorage() async throws {
+    package func verifyStorage() async throws {
         guard let now = FileIdentity(path: path) else {
             throw SlothError.storage("the database file \(path) was deleted while in use; events written since went to a file nobody can open")
         }
@@ -208,7 +207,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// Blocking variant of `close` for non-async callers.
-    public func closeNow() {
+    package func closeNow() {
         writer.close()
         reader.close()
         checkpointer.close()
@@ -273,7 +272,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool) {
+    package func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool) {
         try await writer.perform { db in
             let inserted = try db.run(
                 """
@@ -292,7 +291,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
+    package func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
         let counters = fusion
         let hold = SQLiteThread.Hold(ready: { slot.hasOutcome }, deadline: monotonicNanos() + Self.outcomeHoldNanos)
         try await writer.perform(hold: hold) { db in
@@ -333,7 +332,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
+    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
         try await writer.perform { db in
             try db.query(
                 """
@@ -350,7 +349,7 @@ public final class SQLiteEventStore: EventStore {
     static let releaseOutcome = HotStatement("RELEASE outcome")
     static let rollbackOutcome = HotStatement("ROLLBACK TO outcome")
 
-    public func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [OutcomeWrite] {
+    package func recordOutcomes(_ outcomes: [EventOutcome]) async throws -> [OutcomeWrite] {
         try await writer.perform { db in
             // A lone outcome needs no savepoint: its failure fails its job, and the writer
             // isolates jobs from each other already.
@@ -470,7 +469,7 @@ public final class SQLiteEventStore: EventStore {
         count(&db.pendingHookRuns[hookID, default: (0, 0)])  // one hash lookup per execution
     }
 
-    public func hookProgress(eventID: String) async throws -> HookProgress {
+    package func hookProgress(eventID: String) async throws -> HookProgress {
         try await reader.perform { db in
             var p = HookProgress()
             for id in try db.query("SELECT DISTINCT hook_id FROM event_hook_executions WHERE event_id = ? AND success = 1", [.text(eventID)], { $0.textValue(0) }) {
@@ -484,7 +483,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func nextDueTime() async throws -> Millis? {
+    package func nextDueTime() async throws -> Millis? {
         try await reader.perform { db in
             try db.scalarInt("SELECT min(next_run_at) FROM events WHERE status = 'pending'")
         }
@@ -492,7 +491,7 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: leases
 
-    public func keepLeases(owner: String, eventIDs: [String], until: Millis, rescueExpiredBefore now: Millis) async throws -> Int {
+    package func keepLeases(owner: String, eventIDs: [String], until: Millis, rescueExpiredBefore now: Millis) async throws -> Int {
         try await writer.perform { db in
             // In chunks: a JSON array of ids, read by json_each, is one bound value.
             var at = 0
@@ -511,7 +510,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int {
+    package func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int {
         try await writer.perform { db in
             if let ids = eventIDs {
                 var n = 0
@@ -528,7 +527,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
+    package func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
         try await writer.perform { db in
             try db.run(
                 """
@@ -538,7 +537,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func rescueExpiredLeases(now: Millis) async throws -> Int {
+    package func rescueExpiredLeases(now: Millis) async throws -> Int {
         try await writer.perform { db in
             try db.run(
                 "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_expires_at < ?",
@@ -623,7 +622,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func hooksVersion() async throws -> Int64 {
+    package func hooksVersion() async throws -> Int64 {
         try await reader.perform { db in try db.scalarInt("SELECT value FROM meta WHERE key = 'hooks_version'") ?? 0 }
     }
 
@@ -682,7 +681,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// How many events match `f`, counting at most `cap` (a listing says "showing 50 of 111",
     /// or "of more than 10000", without counting millions of rows to say it).
-    public func countEvents(_ f: EventFilter, cap: Int) async throws -> Int {
+    package func countEvents(_ f: EventFilter, cap: Int) async throws -> Int {
         let (whereSQL, args) = Self.filterClause(f)
         let query = "SELECT count(*) FROM (SELECT 1 FROM events \(whereSQL) LIMIT ?)"
         let bound = args + [.int(Int64(cap))]
@@ -728,7 +727,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// Events (with their executions) deleted per writer job: a dispatch queued behind a
     /// cleanup waits for one batch, not for all of it (a few ms here, executions included).
-    public static let deleteBatch = 200
+    package static let deleteBatch = 200
 
     public func deleteEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
         var total = 0
@@ -760,7 +759,7 @@ public final class SQLiteEventStore: EventStore {
     }
 
     /// What `deleteEvents` would delete.
-    public func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
+    package func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
         let statuses = Self.cleanupStatuses(status)
         return try await reader.perform { db in
             var n: Int64 = 0
@@ -771,7 +770,7 @@ public final class SQLiteEventStore: EventStore {
 
     /// Returns free pages to the file system, a few at a time (each step is one short write
     /// job), when the file uses incremental auto-vacuum.
-    public func reclaimSpace(pagesPerStep: Int = 64) async throws {
+    package func reclaimSpace(pagesPerStep: Int = 64) async throws {
         while true {
             let freed = try await writer.perform { db -> Bool in
                 guard try db.scalarInt("PRAGMA auto_vacuum") == 2, (try db.scalarInt("PRAGMA freelist_count") ?? 0) > 0 else { return false }
@@ -835,7 +834,7 @@ public final class SQLiteEventStore: EventStore {
         try await writer.perform { db in try db.run("DELETE FROM state WHERE stack = ? AND key = ?", [.text(stack), .text(key)]) == 1 }
     }
 
-    public func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64 {
+    package func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64 {
         try await writer.perform { db in
             let current = try Self.currentState(db, stack, key, now)
             let base: Int64
@@ -851,7 +850,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func stateCompareAndSet(stack: String, key: String, expected: JSONValue?, value: JSONValue, expiresAt: Millis?, now: Millis) async throws -> Bool {
+    package func stateCompareAndSet(stack: String, key: String, expected: JSONValue?, value: JSONValue, expiresAt: Millis?, now: Millis) async throws -> Bool {
         try await writer.perform { db in
             let current = try Self.currentState(db, stack, key, now)
             guard current == expected else { return false }
@@ -875,13 +874,13 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func pruneExpiredState(now: Millis) async throws -> Int {
+    package func pruneExpiredState(now: Millis) async throws -> Int {
         try await writer.perform { db in try db.run("DELETE FROM state WHERE expires_at IS NOT NULL AND expires_at <= ?", [.int(now)]) }
     }
 
     // MARK: secrets
 
-    public func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws {
+    package func secretPut(name: String, sealed: SecretCipher.Sealed, now: Millis) async throws {
         _ = try await writer.perform { db in
             try db.run(
                 """
@@ -892,7 +891,7 @@ public final class SQLiteEventStore: EventStore {
         }
     }
 
-    public func secretGet(name: String) async throws -> SecretCipher.Sealed? {
+    package func secretGet(name: String) async throws -> SecretCipher.Sealed? {
         try await reader.perform { db in
             try db.query("SELECT nonce, ciphertext FROM secrets WHERE name = ?", [.text(name)]) { row in
                 SecretCipher.Sealed(
@@ -914,7 +913,7 @@ public final class SQLiteEventStore: EventStore {
         try await writer.perform { db in try db.run("DELETE FROM secrets WHERE name = ?", [.text(name)]) == 1 }
     }
 
-    public func secretDeleteAll() async throws -> Int {
+    package func secretDeleteAll() async throws -> Int {
         try await writer.perform { db in
             let n = try db.run("DELETE FROM secrets")
             try db.run("DELETE FROM settings WHERE key = ?", [.text(SecretVault.keyCheckSetting)])
@@ -924,20 +923,20 @@ public final class SQLiteEventStore: EventStore {
 
     // MARK: settings
 
-    public func setting(_ key: String) async throws -> String? {
+    package func setting(_ key: String) async throws -> String? {
         try await reader.perform { db in
             try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { $0.textValue(0) }.first
         }
     }
 
-    public func setSettingIfAbsent(_ key: String, value: String) async throws -> String {
+    package func setSettingIfAbsent(_ key: String, value: String) async throws -> String {
         try await writer.perform { db in
             try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", [.text(key), .text(value)])
             return try db.query("SELECT value FROM settings WHERE key = ?", [.text(key)]) { $0.textValue(0) }.first ?? value
         }
     }
 
-    public func setSetting(_ key: String, value: String) async throws {
+    package func setSetting(_ key: String, value: String) async throws {
         try await writer.perform { db in
             try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(key), .text(value)])
         }

@@ -334,11 +334,11 @@ final class SQLiteThread: Sendable {
 
 /// How a store's writer has worked: transactions, jobs in them, and time spent in them.
 package struct SQLiteWriterStats: Sendable {
-    public var transactions: Int
-    public var jobs: Int
-    public var busySeconds: Double
+    package var transactions: Int
+    package var jobs: Int
+    package var busySeconds: Double
 
-    public static func - (a: SQLiteWriterStats, b: SQLiteWriterStats) -> SQLiteWriterStats {
+    package static func - (a: SQLiteWriterStats, b: SQLiteWriterStats) -> SQLiteWriterStats {
         SQLiteWriterStats(transactions: a.transactions - b.transactions, jobs: a.jobs - b.jobs, busySeconds: a.busySeconds - b.busySeconds)
     }
 }

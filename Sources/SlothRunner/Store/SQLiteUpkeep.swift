@@ -3,7 +3,9 @@ import Foundation
 
 /// Looking after the database file: shrinking it, copying it while it is in use, checking it.
 extension SQLiteEventStore {
+    /// What `vacuum()` did.
     public struct VacuumReport: Sendable {
+        /// The file's size before and after.
         public var bytesBefore: Int64
         public var bytesAfter: Int64
         /// Whether the file frees pages as it goes from now on (incremental auto-vacuum).
@@ -24,7 +26,9 @@ extension SQLiteEventStore {
         return VacuumReport(bytesBefore: before, bytesAfter: Self.fileBytes(path), incremental: incremental)
     }
 
+    /// What `backup(to:)` wrote.
     public struct BackupReport: Sendable {
+        /// The copy, its size, and how many events it holds.
         public var path: String
         public var bytes: Int64
         public var events: Int
@@ -74,15 +78,21 @@ extension SQLiteEventStore {
         return BackupReport(path: destination, bytes: Self.fileBytes(destination), events: events)
     }
 
+    /// What `check()` found.
     public struct CheckReport: Sendable {
         /// "ok", or what SQLite found wrong (at most 100 lines).
         public var integrity: [String]
+        /// Rows pointing at rows that do not exist.
         public var foreignKeyProblems: Int
+        /// The schema version of the file, and the one this build writes.
         public var schemaVersion: Int
         public var knownSchemaVersion: Int
+        /// Pages in the file, and how many of them are free.
         public var pages: Int64
         public var freePages: Int64
+        /// The auto-vacuum mode (`none`, `full`, `incremental`).
         public var autoVacuum: String
+        /// Integrity ok, no dangling rows, and the current schema.
         public var isHealthy: Bool { integrity == ["ok"] && foreignKeyProblems == 0 && schemaVersion == knownSchemaVersion }
     }
 

@@ -19,7 +19,7 @@ struct LeaseKeeper: EngineDuty {
     let rescues: Bool
     func perform(_ engine: Engine) async throws {
         let now = nowMillis()
-        let rescued = try await engine.store.keepLeases(
+        let rescued = try await engine.driver.keepLeases(
             owner: engine.owner, eventIDs: engine.leaseBook.snapshot, until: now + engine.configuration.leaseMillis,
             rescueExpiredBefore: rescues ? now : Millis.min)
         if rescued > 0 {
@@ -47,10 +47,10 @@ struct RetentionPruner: EngineDuty {
     func perform(_ engine: Engine) async throws {
         let now = nowMillis()
         var deleted = 0
-        if let keep = completedMillis { deleted += try await engine.store.deleteEvents(olderThan: now - keep, status: .completed) }
-        if let keep = failedMillis { deleted += try await engine.store.deleteEvents(olderThan: now - keep, status: .failed) }
+        if let keep = completedMillis { deleted += try await engine.driver.deleteEvents(olderThan: now - keep, status: .completed) }
+        if let keep = failedMillis { deleted += try await engine.driver.deleteEvents(olderThan: now - keep, status: .failed) }
         if deleted > 0 { engine.configuration.logger.info("retention: deleted \(deleted) finished event(s) past their retention", metadata: ["deleted": "\(deleted)"]) }
-        _ = try await engine.store.pruneExpiredState(now: now)
+        _ = try await engine.driver.pruneExpiredState(now: now)
     }
 }
 
@@ -61,7 +61,7 @@ struct StorageWatch: EngineDuty {
     let intervalMillis: Int64
     func perform(_ engine: Engine) async throws {
         do {
-            try await engine.store.verifyStorage()
+            try await engine.driver.verifyStorage()
         } catch let error as SlothError {
             engine.reportFatal(error)
         } catch {

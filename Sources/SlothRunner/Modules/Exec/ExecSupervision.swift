@@ -9,7 +9,7 @@ import Glibc
 /// Starts commands under their supervisors (see `execsupervisor.h`) and keeps the list of
 /// supervisors alive, so that a process that outlived its supervisor can be told from one of
 /// ours.
-package final class ExecSupervision: Sendable {
+public final class ExecSupervision: Sendable {
     static let shared = ExecSupervision(helper: locateHelper())
 
     /// Writing to a pipe whose reader is gone (a command that exited without reading its
@@ -37,6 +37,7 @@ package final class ExecSupervision: Sendable {
         return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
     }
 
+    /// The supervisor program's file name.
     public static let helperName = "sloth-exec-supervisor"
 
     /// The supervisor program `exec.run` starts, or nil when commands fork the engine.
