@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -60,10 +61,22 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The daemon's HTTP API (Hummingbird 2): its own module, so the engine never depends on
+        // a web framework and the arrow stays one-way (engine → server → CLI).
+        .target(
+            name: "SlothRunnerServer",
+            dependencies: [
+                "SlothRunner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [
-                "SlothRunner", "CLinux", "CSQLite",
+                "SlothRunner", "SlothRunnerServer", "CLinux", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -86,6 +99,8 @@ let package = Package(
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
-        .testTarget(name: "SlothRunnerCLITests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"]),
+        .testTarget(
+            name: "SlothRunnerCLITests",
+            dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
     ]
 )

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SlothRunner
+import SlothRunnerServer
 import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
@@ -19,8 +20,14 @@ struct ServeCommand: AsyncParsableCommand {
             environment (SLOTH_RUNNER_WORKERS, ...); flags win over the environment, the
             environment over the file. `sloth-runner config show` prints what applies.
 
+            The HTTP API (events in and out, health checks) listens on --http, 127.0.0.1:7077 by
+            default; --http off turns it off. Until API tokens exist it listens only on a
+            loopback address.
+
             Examples:
               sloth-runner serve
+              sloth-runner serve --http 127.0.0.1:8080
+              sloth-runner serve --http off
               sloth-runner serve --workers 200 --queue-size 5000 --grace 60s --sync full
               sloth-runner --log-level debug --log-format json serve
               sloth-runner serve --config /etc/sloth-runner/config.yaml
@@ -46,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most events one hook run may dispatch (default 1000).") var maxDispatchesPerRun: String?
     @Option(help: "Largest event data accepted, in bytes (default 1048576).") var maxDataBytes: String?
     @Option(help: "Output (print and log) kept per hook run, in bytes (default 65536).") var maxOutputBytes: String?
+    @Option(help: "Where the HTTP API listens: HOST:PORT (port 0: any free one) or off (default 127.0.0.1:7077).") var http: String?
+    @Option(help: "Largest HTTP request body accepted, in bytes (default 1048576).") var httpMaxBodyBytes: String?
+    @Option(help: "Close an HTTP connection idle this long, or a request this slow to arrive (default 60s).") var httpIdleTimeout: String?
 
     /// The flags given, by setting key.
     var flags: [String: String] {
@@ -56,7 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("serve.lua_threads", luaThreads), ("serve.retain_completed", retainCompleted), ("serve.retain_failed", retainFailed),
             ("serve.strict_permissions", strictPermissions ? "true" : nil), ("serve.hook_env", hookEnv),
             ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
-            ("serve.max_output_bytes", maxOutputBytes),
+            ("serve.max_output_bytes", maxOutputBytes), ("http.address", http), ("http.max_body_bytes", httpMaxBodyBytes),
+            ("http.idle_timeout", httpIdleTimeout),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out
@@ -92,9 +103,19 @@ struct ServeCommand: AsyncParsableCommand {
             let service = EngineService(engine: engine, graceSeconds: plan.graceSeconds)
             holder.service = service
 
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)],
-                logger: logger))
+            // Shut down in reverse order: the HTTP API first (no new requests; those in flight
+            // finish, so every 202 it gave is durable), then the engine drains.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+            ]
+            if let http = plan.http {
+                let server = APIServer.make(engine: engine, settings: http, logger: logger) { host, port in
+                    let address = ListenAddress(host: host, port: port)
+                    logger.info("HTTP API listening on http://\(address)/api/v1", metadata: ["http": "\(address)"])
+                }
+                services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+            }
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: services, logger: logger))
             // SIGINT/SIGTERM shut the group down gracefully; a second one cuts the engine's drain
             // short (what still runs is handed back at once). The signals are caught here rather
             // than by the group's own `gracefulShutdownSignals`, which are installed only once

@@ -48,6 +48,8 @@ final class CLI: Sendable {
         for key in env.keys where key.hasPrefix("SLOTH_RUNNER_") && key != "SLOTH_RUNNER_BIN" { env.removeValue(forKey: key) }
         env.removeValue(forKey: "NO_COLOR")
         env["SLOTH_RUNNER_HOME"] = home
+        // Tests run in parallel: each serve's HTTP API takes a free port, never the fixed 7077.
+        env["SLOTH_RUNNER_HTTP"] = "127.0.0.1:0"
         for (k, v) in environment { env[k] = v }
         p.environment = env
         _ = FileManager.default.createFile(atPath: stdout, contents: nil)
@@ -83,13 +85,17 @@ final class CLI: Sendable {
             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
 
-    /// Starts `sloth-runner serve` in the background and waits until it says it is serving.
+    /// Starts `sloth-runner serve` in the background and waits until it says it is serving (and,
+    /// unless it runs with `--http off`, where its HTTP API listens: `daemon.apiURL`).
     func startServe(_ extra: [String] = [], environment: [String: String] = [:]) async throws -> Daemon {
         let log = home + "/serve-\(UUID().uuidString).log"
         let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log, environment: environment)
         try p.run()
         let daemon = Daemon(process: p, logPath: log)
-        try await eventually(timeout: 30, "serve did not start:\n\(daemon.log)") { daemon.log.contains("serving") || !p.isRunning }
+        let httpOff = zip(extra, extra.dropFirst()).contains { $0 == "--http" && $1 == "off" } || environment["SLOTH_RUNNER_HTTP"] == "off"
+        try await eventually(timeout: 30, "serve did not start:\n\(daemon.log)") {
+            (daemon.log.contains("serving") && (httpOff || daemon.apiURL != nil)) || !p.isRunning
+        }
         guard p.isRunning else { throw SlothError.runtime("serve exited at start:\n\(daemon.log)") }
         return daemon
     }
@@ -114,6 +120,14 @@ final class Daemon {
     }
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     var pid: Int32 { process.processIdentifier }
+
+    /// `http://127.0.0.1:PORT` of the HTTP API, from the line serve logs once it listens.
+    var apiURL: String? {
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("HTTP API listening on http://") }),
+            let start = line.range(of: "http://"), let end = line.range(of: "/api/v1", range: start.upperBound..<line.endIndex)
+        else { return nil }
+        return String(line[start.lowerBound..<end.lowerBound])
+    }
 
     /// A field of /proc/PID/status in KiB (VmHWM: the peak resident set so far).
     func statusKiB(_ field: String) -> Int? {

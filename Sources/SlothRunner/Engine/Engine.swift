@@ -205,6 +205,50 @@ public final class Engine: Sendable {
         return event
     }
 
+    /// Validates every event, then stores them all as pending in one commit (all or none);
+    /// returns them once they are durable. The first invalid event is named by its position:
+    /// `events[3]: ...`, and nothing is stored.
+    public func dispatch(batch: [NewEvent]) async throws(SlothError) -> [Event] {
+        if phase == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
+        let now = nowMillis()
+        var events: [Event] = []
+        events.reserveCapacity(batch.count)
+        for (index, new) in batch.enumerated() {
+            let encoded: String
+            do { encoded = try new.validated(maxDataBytes: configuration.maxDataBytes) } catch {
+                throw .invalidInput("events[\(index)]: \(error.description)")
+            }
+            events.append(Engine.pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: encoded))
+        }
+        guard !events.isEmpty else { return [] }
+        do { try await driver.insertEvents(events) } catch { throw .storage("the events were not stored: \(error)") }
+        if phase == .running { wakeClaimer() }
+        return events
+    }
+
+    /// Whether the store takes a write within `seconds` (a readiness probe): nil when it did,
+    /// else why not. The write is one tiny row of the store's settings.
+    package func probeStore(within seconds: Double) async -> String? {
+        let driver = self.driver
+        return await withTaskGroup(of: String?.self) { group in
+            group.addTask {
+                do {
+                    try await driver.setSetting("readiness_probe", value: String(nowMillis()))
+                    return nil
+                } catch {
+                    return "the store refused a write: \(error)"
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                return Task.isCancelled ? nil : "the store did not take a write within \(DurationText.describe(seconds))"
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// Stores an event as pending, for a claim (here or by another node) to pick up.
     private func insertPending(_ event: Event, running: Phase) async throws(SlothError) -> Event {
         do { try await driver.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }

@@ -82,4 +82,22 @@ public struct DeadLetter: Sendable, Equatable {
     public var lastError: String?
     /// When it gave up, in Unix milliseconds.
     public var deadAt: Millis
+
+    /// As `events show -o json` prints it (docs/cli-json.md).
+    package var json: JSONValue {
+        .object([
+            "hook_id": .string(hookID), "hook_name": .string(hookName), "attempts": .int(Int64(attempts)),
+            "last_error": lastError.map(JSONValue.string) ?? .null,
+        ])
+    }
+}
+
+extension Event {
+    /// The event with its executions and dead letters (`events show -o json`, `GET /events/{id}`).
+    package func json(executions: [HookExecution], deadLetters: [DeadLetter]) -> JSONValue {
+        guard case .object(var o) = json else { return json }
+        o["executions"] = .array(executions.map(\.json))
+        o["dead_letters"] = .array(deadLetters.map(\.json))
+        return .object(o)
+    }
 }

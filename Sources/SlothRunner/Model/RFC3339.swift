@@ -16,6 +16,63 @@ package enum RFC3339 {
         return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
+    /// Parses `2026-12-01T14:30:05Z`, with optional fractional seconds and a `Z` or `±HH:MM`
+    /// offset (a space or lowercase `t` in place of the `T` too, as RFC 3339 allows); nil for
+    /// anything else.
+    package static func parse(_ text: String) -> Millis? {
+        let b = Array(text.utf8)
+        func number(_ from: Int, _ count: Int) -> Int64? {
+            guard from + count <= b.count else { return nil }
+            var n: Int64 = 0
+            for c in b[from..<(from + count)] {
+                guard c >= 0x30, c <= 0x39 else { return nil }
+                n = n * 10 + Int64(c - 0x30)
+            }
+            return n
+        }
+        guard b.count >= 20, b[4] == 0x2D, b[7] == 0x2D, [0x54, 0x74, 0x20].contains(b[10]), b[13] == 0x3A, b[16] == 0x3A,
+            let y = number(0, 4), let mo = number(5, 2), let d = number(8, 2), let h = number(11, 2), let mi = number(14, 2),
+            let sec = number(17, 2), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61
+        else { return nil }
+        var at = 19
+        var fraction: Int64 = 0
+        if at < b.count, b[at] == 0x2E {
+            at += 1
+            var digits = 0
+            while at < b.count, b[at] >= 0x30, b[at] <= 0x39 {
+                if digits < 3 { fraction = fraction * 10 + Int64(b[at] - 0x30) }
+                digits += 1
+                at += 1
+            }
+            guard digits > 0 else { return nil }
+            if digits < 3 { for _ in digits..<3 { fraction *= 10 } }
+        }
+        var offsetMinutes: Int64 = 0
+        guard at < b.count else { return nil }
+        if b[at] == 0x5A || b[at] == 0x7A {
+            at += 1
+        } else if b[at] == 0x2B || b[at] == 0x2D, at + 6 == b.count, b[at + 3] == 0x3A, let oh = number(at + 1, 2), let om = number(at + 4, 2), oh < 24, om < 60 {
+            offsetMinutes = (oh * 60 + om) * (b[at] == 0x2D ? -1 : 1)
+            at += 6
+        } else {
+            return nil
+        }
+        guard at == b.count else { return nil }
+        let days = daysFromCivil(y, mo, d)
+        guard civil(fromDays: days) == (y, mo, d) else { return nil }  // 31 February
+        return ((days * 86_400 + h * 3600 + mi * 60 + min(sec, 59)) - offsetMinutes * 60) * 1000 + fraction
+    }
+
+    /// Days since 1970-01-01 of a civil date (Howard Hinnant's days-from-civil).
+    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     /// Howard Hinnant's days-from-civil inverse: days since 1970-01-01 → (year, month, day).
     static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468

@@ -259,14 +259,24 @@ public struct EventFilter: Sendable {
     public var stack: String?
     /// Events created at or after this moment (Unix milliseconds).
     public var since: Millis?
+    /// Events created before this moment (Unix milliseconds).
+    public var until: Millis?
+    /// Events older than the one with this id: the cursor of a paged listing (the last id of
+    /// the previous page). Ids are unique and ordered, so pages neither repeat nor skip.
+    public var before: String?
     /// At most this many (newest first).
     public var limit: Int
     /// A filter; with no arguments, the newest 50 events.
-    public init(type: String? = nil, status: EventStatus? = nil, stack: String? = nil, since: Millis? = nil, limit: Int = 50) {
+    public init(
+        type: String? = nil, status: EventStatus? = nil, stack: String? = nil, since: Millis? = nil, until: Millis? = nil,
+        before: String? = nil, limit: Int = 50
+    ) {
         self.type = type
         self.status = status
         self.stack = stack
         self.since = since
+        self.until = until
+        self.before = before
         self.limit = limit
     }
 }

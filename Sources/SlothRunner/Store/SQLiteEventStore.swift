@@ -697,6 +697,8 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         if let s = f.status { clauses.append("status = ?"); args.append(.text(s.rawValue)) }
         if let s = f.stack { clauses.append("stack = ?"); args.append(.text(s)) }
         if let s = f.since { clauses.append("id >= ?"); args.append(.text(EventID.lowerBound(millis: s))) }
+        if let u = f.until { clauses.append("id < ?"); args.append(.text(EventID.lowerBound(millis: u))) }
+        if let b = f.before { clauses.append("id < ?"); args.append(.text(b)) }
         return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
     }
 
@@ -937,7 +939,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
     }
 
     package func setSetting(_ key: String, value: String) async throws {
-        try await writer.perform { db in
+        _ = try await writer.perform { db in
             try db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [.text(key), .text(value)])
         }
     }

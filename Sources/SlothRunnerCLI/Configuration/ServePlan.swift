@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SlothRunner
+import SlothRunnerServer
 
 /// `serve`'s effective settings turned into what it runs with; every value was already checked
 /// by `Setting.parse`, the engine's own rules (`EngineConfiguration.validate`) are checked here
@@ -9,6 +10,8 @@ struct ServePlan {
     var engine = EngineConfiguration()
     var sync = SQLiteSynchronous.normal
     var graceSeconds: Double = 30
+    /// The HTTP API's settings; nil with `--http off`.
+    var http: APIServerSettings?
 
     init(_ s: EffectiveSettings) throws(SlothError) {
         func int(_ key: String) -> Int? { s.integer(key) }
@@ -30,6 +33,18 @@ struct ServePlan {
         if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
         sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
         graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)
+        if case .success(let address?) = ListenAddress.parse(s.text("http.address") ?? "off") {
+            var api = APIServerSettings(host: address.host, port: address.port)
+            if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
+            api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
+            // Until API tokens exist (`sloth-runner token create`), the API has no access control:
+            // it may listen only where nobody but this machine reaches it.
+            guard api.isLoopback else {
+                throw .invalidInput(
+                    "\(s.origin("http.address")) is \(address): the HTTP API has no access control yet (API tokens come later), so it listens only on a loopback address (127.0.0.1:PORT, [::1]:PORT); put a reverse proxy with authentication in front of it, or pass --http off")
+            }
+            http = api
+        }
         // Every setting is checked before anything is opened or started (5,000 Lua threads
         // are refused, not started).
         try engine.validate()
@@ -44,6 +59,7 @@ struct ServePlan {
             "strict_permissions": .stringConvertible(engine.strictPermissions), "node": .string(engine.nodeID),
         ]
         m["config"] = .string(config ?? "none")
+        m["http"] = .string(http.map { ListenAddress(host: $0.host, port: $0.port).description } ?? "off")
         return m
     }
 }

@@ -26,6 +26,8 @@ struct Setting: Sendable {
         /// A non-empty name without '/'.
         case name
         case path
+        /// `HOST:PORT` (`[::1]:PORT` for IPv6), or `off`.
+        case listenAddress
     }
 
     /// Reads `text` (a flag, a variable, a file scalar) as this setting's value; `origin` names
@@ -70,6 +72,11 @@ struct Setting: Sendable {
         case .name:
             guard !trimmed.isEmpty, !trimmed.contains("/") else { return problem("must be a non-empty name without '/', not '\(text)'") }
             return .success(.text(trimmed))
+        case .listenAddress:
+            switch ListenAddress.parse(trimmed) {
+            case .success(let address): return .success(.text(address?.description ?? "off"))
+            case .failure(let why): return problem(why.message)
+            }
         case .path:
             // Checked where it is used (the store says what is wrong with a database path).
             return .success(.text(Self.expandingTilde(text)))

@@ -44,6 +44,12 @@ enum SettingCatalog {
                 defaultValue: .integer(NewEvent.defaultMaxDataBytes), help: "largest event data accepted, in bytes"),
         Setting(key: "serve.max_output_bytes", environment: "SLOTH_RUNNER_MAX_OUTPUT_BYTES", flag: "--max-output-bytes", kind: .integer(0...(16 << 20)),
                 defaultValue: .integer(64 * 1024), help: "output (print and log) kept per hook run, in bytes"),
+        Setting(key: "http.address", environment: "SLOTH_RUNNER_HTTP", flag: "--http", kind: .listenAddress,
+                defaultValue: .text("127.0.0.1:7077"), help: "where serve's HTTP API listens (HOST:PORT, port 0 for any free one), or off"),
+        Setting(key: "http.max_body_bytes", environment: "SLOTH_RUNNER_HTTP_MAX_BODY_BYTES", flag: "--http-max-body-bytes",
+                kind: .integer(1024...(64 << 20)), defaultValue: .integer(1 << 20), help: "largest HTTP request body accepted (413 beyond it)"),
+        Setting(key: "http.idle_timeout", environment: "SLOTH_RUNNER_HTTP_IDLE_TIMEOUT", flag: "--http-idle-timeout",
+                kind: .duration(1...3600), defaultValue: .text("60s"), help: "an HTTP connection idle this long (or a request this slow to arrive) is closed"),
     ]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })

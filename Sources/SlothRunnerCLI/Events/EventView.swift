@@ -56,11 +56,6 @@ enum EventView {
     }
 
     static func json(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> JSONValue {
-        guard case .object(var o) = e.json else { return e.json }
-        o["executions"] = .array(executions.map(\.json))
-        o["dead_letters"] = .array(deadLetters.map {
-            .object(["hook_id": .string($0.hookID), "hook_name": .string($0.hookName), "attempts": .int(Int64($0.attempts)), "last_error": $0.lastError.map(JSONValue.string) ?? .null])
-        })
-        return .object(o)
+        e.json(executions: executions, deadLetters: deadLetters)
     }
 }

@@ -1,0 +1,56 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SlothRunner
+
+/// Where and how the daemon's HTTP API listens (`serve --http`, the `http:` section of the config).
+public struct APIServerSettings: Sendable {
+    /// The address to bind; port 0 picks a free one (the log says which).
+    public var host: String
+    public var port: Int
+    /// Largest request body accepted (`413` beyond it).
+    public var maxBodyBytes: Int
+    /// How long a keep-alive connection may sit idle, or a client take to send its request,
+    /// before it is closed: a slow or stuck client cannot hold a connection forever.
+    public var idleTimeoutSeconds: Double
+
+    public init(host: String = "127.0.0.1", port: Int = 7077, maxBodyBytes: Int = 1 << 20, idleTimeoutSeconds: Double = 60) {
+        self.host = host
+        self.port = port
+        self.maxBodyBytes = maxBodyBytes
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+
+    /// Whether the address only takes connections from this machine.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// The daemon's HTTP API on Hummingbird 2, as a `Service` for `serve`'s `ServiceGroup`: listed
+/// after the engine, it is shut down before it — it stops accepting connections, finishes the
+/// requests in flight, and only then does the engine drain.
+public enum APIServer {
+    /// The application; `onListening` is told the address actually bound (port 0 resolved).
+    public static func make(
+        engine: Engine, settings: APIServerSettings, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void
+    ) -> some Service {
+        let router = Router(context: BasicRequestContext.self)
+        let table = RouteTable(HealthRoutes.endpoints + EventRoutes.endpoints.map { ($0.0, "api/v1/" + $0.1) })
+        router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
+        HealthRoutes(engine: engine, started: nowMillis()).register(on: router)
+        let api = router.group("api/v1")
+        EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
+        let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
+        return Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: idle)),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                onListening(settings.host, port)
+            },
+            logger: logger)
+    }
+}

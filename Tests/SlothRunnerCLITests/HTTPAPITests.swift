@@ -1,0 +1,295 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SlothRunner
+import Synchronization
+import Testing
+
+/// The daemon's HTTP API, black-box: a real `serve` on a free port, a real HTTP client. One
+/// daemon at a time: the rest of the suite already keeps both cores busy.
+@Suite(.serialized) struct HTTPAPITests {
+    struct Answer: CustomStringConvertible {
+        let status: Int
+        let text: String
+        let headers: HTTPHeaders
+        var json: JSONValue { (try? JSONValue.parse(text)) ?? .null }
+        var errorCode: String? { json["error"]?["code"]?.stringValue }
+        var errorMessage: String { json["error"]?["message"]?.stringValue ?? "" }
+        var description: String { "\(status) \(text)" }
+    }
+
+    /// A client that does not retry a refused connection (the shared one keeps trying until the
+    /// request times out, which would make a stopped server look like a hanging one).
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// One request to the daemon at `base`.
+    static func call(_ base: String, _ method: HTTPMethod, _ path: String, body: String? = nil, headers: [(String, String)] = []) async throws -> Answer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Answer(status: Int(response.status.code), text: String(buffer: bytes), headers: response.headers)
+    }
+
+    func serve(_ cli: CLI, _ extra: [String] = []) async throws -> (Daemon, String) {
+        let daemon = try await cli.startServe(extra)
+        let base = try #require(daemon.apiURL, "serve logs where its API listens:\n\(daemon.log)")
+        return (daemon, base)
+    }
+
+    func countEvents(_ cli: CLI) async throws -> Int {
+        let store = try cli.openStore()
+        defer { Task { await store.close() } }
+        return try await store.countEvents(status: nil)
+    }
+
+    @Test func healthAndReadiness() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        var a = try await Self.call(base, .GET, "/healthz")
+        #expect(a.status == 200 && a.json["status"] == .string("ok"), "\(a)")
+        a = try await Self.call(base, .GET, "/readyz")
+        #expect(a.status == 200 && a.json["status"] == .string("ready"), "\(a)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func aDispatchedEventIsStoredAndItsRunsCanBeInspected() async throws {
+        let cli = CLI()
+        let hook = cli.file("greet.lua", "return { name = 'greet', event_type = 'custom.hello', execute = function(e) return true, 'hi ' .. e.data.who end }")
+        #expect(try await cli.run("hook", "add", hook).status == 0)
+        let (daemon, base) = try await serve(cli)
+        let a = try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.hello", "data": {"who": "api"}, "stack": "prod"}"#)
+        #expect(a.status == 202, "\(a)")
+        let id = try #require(a.json["id"]?.stringValue)
+        #expect(a.json["type"] == .string("custom.hello") && a.json["stack"] == .string("prod"))
+        // Durable once answered: the store has it (another process reads the same file).
+        let store = try cli.openStore()
+        #expect(try await store.resolveEvent(id).type == "custom.hello")
+        await store.close()
+        // Its run, through the API, by a unique prefix of its id.
+        var shown = Answer(status: 0, text: "", headers: [:])
+        try await eventually(timeout: 30, "the event did not complete: \(shown)") {
+            shown = try await Self.call(base, .GET, "/api/v1/events/" + id.prefix(13))
+            return shown.json["status"] == .string("completed")
+        }
+        #expect(shown.json["id"] == .string(id))
+        let runs = shown.json["executions"]?.arrayValue ?? []
+        #expect(runs.count == 1 && runs.first?["hook_name"] == .string("greet") && runs.first?["message"] == .string("hi api"), "\(shown)")
+        #expect(shown.json["dead_letters"] == .array([]))
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func badRequestsGetJSONErrorsAndStoreNothing() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli, ["--http-max-body-bytes", "1024"])
+        func post(_ body: String, _ path: String = "/api/v1/events") async throws -> Answer { try await Self.call(base, .POST, path, body: body) }
+
+        var a = try await post(#"{"type": "custom.x", "data": {"a": 1"#)
+        #expect(a.status == 400 && a.errorCode == "invalid_json" && a.errorMessage.contains("line 1, column"), "\(a)")
+        a = try await post("")
+        #expect(a.status == 400 && a.errorCode == "empty_body", "\(a)")
+        a = try await post("[1, 2]")
+        #expect(a.status == 422 && a.errorMessage.contains("JSON object"), "\(a)")
+        a = try await post(#"{"tpye": "custom.x"}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("did you mean 'type'"), "\(a)")
+        a = try await post(#"{"data": {}}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("\"type\" is required"), "\(a)")
+        a = try await post(#"{"type": "Not A Type!"}"#)
+        #expect(a.status == 422 && a.errorCode == "invalid_input", "\(a)")
+        a = try await post(#"{"type": "custom.x", "data": [1]}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("must be a JSON object"), "\(a)")
+        a = try await post(#"{"type": "custom.x", "stack": 7}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("\"stack\" must be a string"), "\(a)")
+        a = try await post(#"{"type": "custom.x", "data": {"blob": ""# + String(repeating: "x", count: 2000) + #""}}"#)
+        #expect(a.status == 413 && a.errorCode == "payload_too_large", "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/no-such-thing")
+        #expect(a.status == 404 && a.errorCode == "not_found" && a.headers["content-type"].first == "application/json", "\(a)")
+        a = try await Self.call(base, .PATCH, "/api/v1/events")
+        #expect(a.status == 405 && a.errorCode == "method_not_allowed" && a.headers["allow"].first == "POST, GET", "\(a)")
+        a = try await Self.call(base, .PUT, "/api/v1/events/0123/retry")
+        #expect(a.status == 405 && a.headers["allow"].first == "POST", "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/events/ffffffff")
+        #expect(a.status == 404 && a.errorCode == "not_found", "\(a)")
+        #expect(try await countEvents(cli) == 0, "nothing was stored")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func aBatchIsStoredWholeOrNotAtAll() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        func batch(_ events: [String]) async throws -> Answer {
+            try await Self.call(base, .POST, "/api/v1/events:batch", body: #"{"events": ["# + events.joined(separator: ",") + "]}")
+        }
+        var a = try await batch([#"{"type": "custom.a"}"#, #"{"type": "custom.b", "data": {"n": 2}}"#, #"{"type": "custom.c", "stack": "s"}"#])
+        #expect(a.status == 202 && a.json["events"]?.arrayValue?.count == 3, "\(a)")
+        #expect(a.json["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["custom.a", "custom.b", "custom.c"])
+        a = try await batch([#"{"type": "custom.a"}"#, #"{"type": "BAD TYPE"}"#])
+        #expect(a.status == 422 && a.errorMessage.hasPrefix("events[1]: "), "\(a)")
+        a = try await batch([])
+        #expect(a.status == 422, "\(a)")
+        a = try await batch(Array(repeating: #"{"type": "custom.a"}"#, count: 1001))
+        #expect(a.status == 422 && a.errorCode == "batch_too_large", "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/events:batch", body: #"{"evnts": []}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("did you mean 'events'"), "\(a)")
+        #expect(try await countEvents(cli) == 3, "only the valid batch was stored")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func listingsPageWithACursorAndCheckTheirParameters() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        let types = (0..<7).map { #"{"type": "custom.page", "data": {"n": \#($0)}}"# } + [#"{"type": "custom.other"}"#]
+        let stored = try await Self.call(base, .POST, "/api/v1/events:batch", body: #"{"events": ["# + types.joined(separator: ",") + "]}")
+        #expect(stored.status == 202)
+        var ids: [String] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let a = try await Self.call(base, .GET, "/api/v1/events?type=custom.page&limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            #expect(a.status == 200, "\(a)")
+            ids += a.json["events"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            cursor = a.json["next_cursor"]?.stringValue
+            pages += 1
+        } while cursor != nil && pages < 10
+        #expect(pages == 3 && ids.count == 7 && Set(ids).count == 7, "every event once: \(ids)")
+        #expect(ids == ids.sorted(by: >), "newest first")
+        var a = try await Self.call(base, .GET, "/api/v1/events?type=custom.other&since=1h&until=" + RFC3339.string(millis: nowMillis() + 60_000))
+        #expect(a.json["events"]?.arrayValue?.count == 1, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/events?until=2000-01-01T00:00:00Z")
+        #expect(a.json["events"]?.arrayValue?.count == 0, "\(a)")
+        for bad in ["limit=0", "limit=5000", "status=bogus", "since=yesterday", "type=custom.*", "stauts=failed"] {
+            a = try await Self.call(base, .GET, "/api/v1/events?" + bad)
+            #expect(a.status == 400 && a.errorCode == "invalid_parameter", "\(bad): \(a)")
+        }
+        #expect(try await Self.call(base, .GET, "/api/v1/events?stauts=failed").errorMessage.contains("did you mean 'status'"))
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func deleteAndRetry() async throws {
+        let cli = CLI()
+        let failing = cli.file("fail.lua", "return { name = 'fail', event_type = 'custom.fail', max_attempts = 1, execute = function() return false, 'nope' end }")
+        #expect(try await cli.run("hook", "add", failing).status == 0)
+        let (daemon, base) = try await serve(cli)
+        let id = try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.fail"}"#).json["id"]?.stringValue)
+        try await eventually(timeout: 30, "the event did not fail") {
+            try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"] == .string("failed")
+        }
+        var a = try await Self.call(base, .GET, "/api/v1/events/\(id)")
+        #expect(a.json["dead_letters"]?.arrayValue?.first?["hook_name"] == .string("fail"), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/events/\(id)/retry")
+        #expect(a.status == 202 && a.json["status"] == .string("pending"), "\(a)")
+        try await eventually(timeout: 30, "the retried event did not fail again") {
+            try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"] == .string("failed")
+        }
+        let other = try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.none"}"#).json["id"]?.stringValue)
+        try await eventually(timeout: 30, "the event did not complete") {
+            try await Self.call(base, .GET, "/api/v1/events/\(other)").json["status"] == .string("completed")
+        }
+        a = try await Self.call(base, .POST, "/api/v1/events/\(other)/retry")
+        #expect(a.status == 409 && a.errorCode == "not_failed", "\(a)")
+        a = try await Self.call(base, .DELETE, "/api/v1/events/\(id)")
+        #expect(a.status == 204, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/events/\(id)")
+        #expect(a.status == 404, "\(a)")
+        // A prefix every id shares is ambiguous.
+        _ = try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.none"}"#)
+        a = try await Self.call(base, .GET, "/api/v1/events/" + other.prefix(1))
+        #expect(a.status == 409 && a.errorCode == "ambiguous", "\(a)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
+        let cli = CLI()
+        var r = try await cli.run("serve", "--http", "0.0.0.0:0")
+        #expect(r.status == 2 && r.stderr.contains("loopback"), "\(r)")
+        r = try await cli.run("serve", "--http", "localhost")
+        #expect(r.status == 2 && r.stderr.contains("HOST:PORT"), "\(r)")
+        r = try await cli.run("serve", "--http", "127.0.0.1:70000")
+        #expect(r.status == 2 && r.stderr.contains("0 to 65535"), "\(r)")
+        let daemon = try await cli.startServe(["--http", "off"])
+        #expect(!daemon.log.contains("HTTP API listening"), "\(daemon.log)")
+        #expect(daemon.log.contains("http=off"), "\(daemon.log)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    /// SIGTERM while requests are in flight: every event the API answered 202 for is in the
+    /// store afterwards; the others were refused (503) or never answered — none half-accepted.
+    @Test func noAcceptedEventIsLostAtShutdown() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        let answered = Counter()
+        let pid = daemon.pid
+        let results = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for n in 0..<300 {
+                group.addTask {
+                    do {
+                        let a = try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.load", "data": {"n": \#(n)}}"#)
+                        if answered.increment() == 50 { kill(pid, SIGTERM) }
+                        return (a.status, a.json["id"]?.stringValue)
+                    } catch {
+                        return (0, nil)  // the connection was closed by the shutdown
+                    }
+                }
+            }
+            var out: [(Int, String?)] = []
+            for try await r in group { out.append(r) }
+            return out
+        }
+        #expect(try await daemon.waitExit() == 0, "\(daemon.log)")
+        let accepted = results.filter { $0.0 == 202 }.compactMap(\.1)
+        #expect(accepted.count >= 50)
+        #expect(results.allSatisfy { [0, 202, 503].contains($0.0) }, "\(results.map(\.0))")
+        let store = try cli.openStore()
+        for id in accepted { #expect((try? await store.resolveEvent(id)) != nil, "event \(id) was answered 202 but is not stored") }
+        await store.close()
+    }
+
+    /// A client that opens a connection and never finishes its request is cut off.
+    @Test func aSlowClientIsCutOff() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli, ["--http-idle-timeout", "1s"])
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        let partial = "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ty"
+        _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+        // The server closes the connection by itself: read returns 0 (end of file).
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var n = 1
+        while n > 0 { n = recv(fd, &buffer, buffer.count, 0) }
+        #expect(n == 0, "the connection was closed by the server, not by the 30 s safety timeout (errno \(errno))")
+        #expect(try await countEvents(cli) == 0)
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+}
+
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
+}
