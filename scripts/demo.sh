@@ -10,9 +10,17 @@ export SLOTH_RUNNER_HOME="${SLOTH_RUNNER_HOME:-$(mktemp -d /tmp/sloth-demo.XXXXX
 echo "== database: $SLOTH_RUNNER_HOME/sloth.db"
 
 echo "== starting the engine (sloth-runner serve)"
-"$bin" serve --grace 10s 2>"$SLOTH_RUNNER_HOME/serve.log" &
+# Its HTTP API on a free loopback port (the default is 127.0.0.1:7077).
+"$bin" serve --grace 10s --http 127.0.0.1:0 2>"$SLOTH_RUNNER_HOME/serve.log" &
 serve_pid=$!
 trap 'kill -TERM $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null || true' EXIT
+api=""
+for _ in $(seq 1 100); do
+  api=$(grep -o 'HTTP API listening on http://[^ ]*' "$SLOTH_RUNNER_HOME/serve.log" | sed 's/.*listening on //' || true)
+  [ -n "$api" ] && break
+  sleep 0.1
+done
+echo "== HTTP API at $api"
 
 echo "== registering the example hooks"
 for hook in examples/hooks/*.lua; do "$bin" hook add "$hook"; done
@@ -26,6 +34,12 @@ echo "== dispatching events (each --wait follows the event through the daemon)"
 "$bin" events dispatch system.cpu_high --wait --data '{"usage_percent":97,"load_average":7.5}'
 echo "== a deployment without a version fails, is retried, then dead-lettered"
 "$bin" events dispatch deploy.started --stack production --wait --data '{"deploy":{"deploy_id":"d-43"}}' || true
+
+if [ -n "$api" ] && command -v curl >/dev/null; then
+  echo "== an event through the HTTP API (POST $api/events)"
+  curl -s -X POST "$api/events" -d '{"type":"custom.demo","data":{"from":"curl"}}'
+  echo "== readiness: $(curl -s "${api%/api/v1}/readyz")"
+fi
 
 echo "== recent events"
 "$bin" events list --limit 10

@@ -125,6 +125,34 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 
+    @Test func anIdempotencyKeyStoresOneEvent() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        let body = #"{"type": "custom.pay", "data": {"amount": 5}}"#
+        let first = try await Self.call(base, .POST, "/api/v1/events", body: body, headers: [("Idempotency-Key", "order-1")])
+        #expect(first.status == 202 && first.headers["idempotent-replayed"].isEmpty, "\(first)")
+        let id = try #require(first.json["id"]?.stringValue)
+        let again = try await Self.call(base, .POST, "/api/v1/events", body: body, headers: [("Idempotency-Key", "order-1")])
+        #expect(again.status == 202 && again.json["id"] == .string(id) && again.headers["idempotent-replayed"].first == "true", "\(again)")
+        // Ten at once with a new key: one event.
+        let ids = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<10 {
+                group.addTask { try await Self.call(base, .POST, "/api/v1/events", body: body, headers: [("Idempotency-Key", "order-2")]).json["id"]?.stringValue }
+            }
+            var out: Set<String?> = []
+            for try await id in group { out.insert(id) }
+            return out
+        }
+        #expect(ids.count == 1 && ids.first! != nil && ids.first! != id, "\(ids)")
+        var a = try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.pay", "data": {"amount": 6}}"#, headers: [("Idempotency-Key", "order-1")])
+        #expect(a.status == 422 && a.errorCode == "idempotency_key_reused" && a.errorMessage.contains(id), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/events", body: body, headers: [("Idempotency-Key", "has space")])
+        #expect(a.status == 400 && a.errorCode == "invalid_idempotency_key", "\(a)")
+        #expect(try await countEvents(cli) == 2)
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
     @Test func aBatchIsStoredWholeOrNotAtAll() async throws {
         let cli = CLI()
         let (daemon, base) = try await serve(cli)

@@ -205,6 +205,24 @@ public final class Engine: Sendable {
         return event
     }
 
+    /// Dispatches an event at most once per idempotency key: the first call stores it (pending),
+    /// a later one with the same key returns that event and stores nothing (`replayed`). The key
+    /// is kept with the event, so it holds as long as the event is stored (retention: 7 days by
+    /// default), and two calls racing with one key store one event.
+    package func dispatch(_ new: NewEvent, idempotencyKey key: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
+        let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
+        let running = phase
+        if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
+        let now = nowMillis()
+        let event = Engine.pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: encoded)
+        let result: (event: Event, inserted: Bool)
+        do { result = try await driver.insertChildEvent(event, originKey: "idempotency:" + key) } catch {
+            throw .storage("the event was not stored: \(error)")
+        }
+        if result.inserted, running == .running { wakeClaimer() }
+        return (result.event, !result.inserted)
+    }
+
     /// Validates every event, then stores them all as pending in one commit (all or none);
     /// returns them once they are durable. The first invalid event is named by its position:
     /// `events[3]: ...`, and nothing is stored.

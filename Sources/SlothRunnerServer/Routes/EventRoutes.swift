@@ -30,9 +30,26 @@ struct EventRoutes {
     @Sendable func dispatch(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         let new = try Self.newEvent(from: body, at: nil)
-        let event: Event
-        do { event = try await engine.dispatch(new) } catch { throw translate(error) }
-        return JSONResponse.make(status: .accepted, event.json)
+        guard let key = request.headers[.idempotencyKey] else {
+            let event: Event
+            do { event = try await engine.dispatch(new) } catch { throw translate(error) }
+            return JSONResponse.make(status: .accepted, event.json)
+        }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            throw APIError.badRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters without spaces")
+        }
+        let outcome: (event: Event, replayed: Bool)
+        do { outcome = try await engine.dispatch(new, idempotencyKey: key) } catch { throw translate(error) }
+        if outcome.replayed {
+            let first = outcome.event
+            guard first.type == new.type, first.stack == new.stack, first.data == new.data else {
+                throw APIError.unprocessable(
+                    "idempotency_key_reused", "Idempotency-Key '\(key)' was used for a different event (\(first.id), \(first.type)); use a new key for a new event")
+            }
+        }
+        var response = JSONResponse.make(status: .accepted, outcome.event.json)
+        if outcome.replayed { response.headers[.idempotentReplayed] = "true" }
+        return response
     }
 
     /// `{"events": [{type, data, stack?}, ...]}`: all stored in one commit, or none.
