@@ -240,6 +240,56 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 
+    @Test func hooksAreManagedOverHTTP() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        let source = "return { event_type = 'custom.hi', execute = function(e) print('ran'); return true, 'hi ' .. (e.data.who or '?') end }"
+        // A raw Lua body with hook add's flags as query parameters.
+        var a = try await Self.call(base, .POST, "/api/v1/hooks?name=greet&stack=prod&max_attempts=2", body: source)
+        #expect(a.status == 201 && a.json["name"] == .string("greet") && a.json["stack"] == .string("prod") && a.json["max_attempts"] == .int(2), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks?name=greet", body: source)
+        #expect(a.status == 409 && a.errorCode == "conflict", "\(a)")
+        // JSON, and the same validation as hook add: a syntax error names its line.
+        a = try await Self.call(base, .POST, "/api/v1/hooks", body: #"{"source": "return {\n name = 'bad',\n event_type = 'custom.hi',\n execute = function() retur true end }"}"#,
+                                 headers: [("Content-Type", "application/json")])
+        #expect(a.status == 422 && a.errorCode == "invalid_hook" && a.errorMessage.contains(":4:"), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks", body: #"{"source": "x", "nmae": "y"}"#, headers: [("Content-Type", "application/json")])
+        #expect(a.status == 422 && a.errorMessage.contains("did you mean 'name'"), "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/hooks?stack=prod")
+        #expect(a.json["hooks"]?.arrayValue?.count == 1, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/hooks/greet")
+        #expect(a.status == 200 && a.json["source"] == .string(source) && a.json["executions"] == .int(0), "\(a)")
+        // The dry run stores nothing.
+        a = try await Self.call(base, .POST, "/api/v1/hooks/test", body: #"{"name": "greet", "event": {"type": "custom.hi", "data": {"who": "t"}, "stack": "prod"}}"#)
+        #expect(a.status == 200 && a.json["success"] == .bool(true) && a.json["message"] == .string("hi t") && a.json["output"] == .string("ran\n"), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks/test", body: #"{"source": "return { event_type = 'x.y', execute = function() error('boom') end }", "event": {"type": "custom.other"}}"#)
+        #expect(a.status == 200 && a.json["success"] == .bool(false) && a.json["warnings"]?.arrayValue?.count == 1, "\(a)")
+        #expect(try await countEvents(cli) == 0)
+        // A real run, then its history.
+        let id = try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.hi", "data": {"who": "e"}, "stack": "prod"}"#).json["id"]?.stringValue)
+        try await eventually(timeout: 30, "the event did not complete") {
+            try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"] == .string("completed")
+        }
+        a = try await Self.call(base, .GET, "/api/v1/hooks/greet/history")
+        #expect(a.json["executions"]?.arrayValue?.first?["message"] == .string("hi e"), "\(a)")
+        // Replace keeps the id; disable, enable, remove.
+        let hookID = try await Self.call(base, .GET, "/api/v1/hooks/greet").json["id"]
+        a = try await Self.call(base, .PUT, "/api/v1/hooks/greet", body: source.replacingOccurrences(of: "'hi '", with: "'hello '"))
+        #expect(a.status == 200 && a.json["id"] == hookID, "\(a)")
+        a = try await Self.call(base, .PUT, "/api/v1/hooks/greet?name=other", body: source)
+        #expect(a.status == 422, "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks/greet/disable")
+        #expect(a.status == 200 && a.json["enabled"] == .bool(false), "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks/greet/enable")
+        #expect(a.json["enabled"] == .bool(true), "\(a)")
+        a = try await Self.call(base, .DELETE, "/api/v1/hooks/greet")
+        #expect(a.status == 204, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/hooks/greet")
+        #expect(a.status == 404 && a.errorCode == "not_found", "\(a)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
         let cli = CLI()
         var r = try await cli.run("serve", "--http", "0.0.0.0:0")

@@ -19,6 +19,10 @@ public struct HookOverrides: Sendable {
     /// Wall-clock bound of one run.
     public var timeoutSeconds: Double?
 
+    /// The name when neither an override nor the script gives one (a dry run of an unnamed
+    /// source); nil: such a hook is an error.
+    package var fallbackName: String?
+
     /// Overrides; nil fields keep what the script says.
     public init(
         name: String? = nil, eventTypes: [String]? = nil, stack: String? = nil, description: String? = nil,
@@ -145,7 +149,7 @@ public enum HookLoader {
 
         let defaultName = ((filePath as NSString).lastPathComponent as NSString).deletingPathExtension
         let metaName = try string("name")
-        let name = overrides.name ?? metaName ?? existing?.name
+        let name = overrides.name ?? metaName ?? existing?.name ?? overrides.fallbackName
         guard let name else {
             throw .invalidHook("the hook has no name: set `name` in its table or pass --name (e.g. --name \(defaultName))")
         }

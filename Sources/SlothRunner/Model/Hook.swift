@@ -131,3 +131,33 @@ public struct HookLimits: Sendable, Equatable {
         self.instructions = instructions
     }
 }
+
+extension Hook {
+    /// The hook as `hook get -o json` prints it (docs/cli-json.md), with its statistics if given.
+    package func json(stats: HookStats?) -> JSONValue {
+        let h = self
+        var o: [String: JSONValue] = [
+            "id": .string(h.id), "name": .string(h.name), "event_types": .array(h.eventTypes.map(JSONValue.string)),
+            "file_path": .string(h.filePath), "enabled": .bool(h.enabled),
+            "run_count": .int(Int64(h.runCount)), "source_hash": .string(h.sourceHash),
+            "timeout_ms": .int(h.limits.timeoutMillis), "memory_limit_bytes": .int(Int64(h.limits.memoryBytes)),
+            "max_instructions": .int(h.limits.instructions), "max_attempts": .int(Int64(h.maxAttempts)),
+            "retry_delay_ms": .int(h.retryDelayMillis),
+        ]
+        o["description"] = h.description.map(JSONValue.string) ?? .null
+        o["stack"] = h.stack.map(JSONValue.string) ?? .null
+        JSONValue.stamp(&o, "created_at", h.createdAt)
+        JSONValue.stamp(&o, "updated_at", h.updatedAt)
+        JSONValue.stamp(&o, "last_run", h.lastRun)
+        o["permissions"] = h.permissions?.json ?? .null
+        o["filter"] = h.filter?.json ?? .null
+        if let s = stats {
+            o["executions"] = .int(Int64(s.executions))
+            o["successes"] = .int(Int64(s.successes))
+            o["success_rate"] = s.successRate.map(JSONValue.double) ?? .null
+            o["p50_ms"] = s.p50Millis.map(JSONValue.int) ?? .null
+            o["p95_ms"] = s.p95Millis.map(JSONValue.int) ?? .null
+        }
+        return .object(o)
+    }
+}
