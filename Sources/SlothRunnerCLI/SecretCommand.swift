@@ -61,12 +61,7 @@ struct SecretList: AsyncParsableCommand {
         try await global.withStore { store in
             let all = try await store.secretList()
             if global.json {
-                printJSON(.array(all.map { s in
-                    var o: [String: JSONValue] = ["name": .string(s.name)]
-                    JSONValue.stamp(&o, "created_at", s.createdAt)
-                    JSONValue.stamp(&o, "updated_at", s.updatedAt)
-                    return .object(o)
-                }))
+                printJSON(.array(all.map(\.json)))
                 return
             }
             if all.isEmpty { print("No secrets. Add one with `sloth-runner secret set NAME`."); return }

@@ -64,12 +64,7 @@ struct StateList: AsyncParsableCommand {
         try await global.withStore { store in
             let entries = try await store.stateEntries(stack: stack, prefix: prefix, now: nowMillis())
             if global.json {
-                printJSON(.array(entries.map {
-                    var o: [String: JSONValue] = ["stack": .string($0.stack), "key": .string($0.key), "value": $0.value]
-                    JSONValue.stamp(&o, "expires_at", $0.expiresAt)
-                    JSONValue.stamp(&o, "updated_at", $0.updatedAt)
-                    return .object(o)
-                }))
+                printJSON(.array(entries.map(\.json)))
                 return
             }
             if entries.isEmpty { print("No state\(prefix.isEmpty ? "" : " with prefix \(prefix)")."); return }

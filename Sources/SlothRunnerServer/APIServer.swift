@@ -37,12 +37,13 @@ public enum APIServer {
         engine: Engine, settings: APIServerSettings, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
-        let table = RouteTable(HealthRoutes.endpoints + (EventRoutes.endpoints + HookRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
+        let table = RouteTable(HealthRoutes.endpoints + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
         HealthRoutes(engine: engine, started: nowMillis()).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
+        StoreRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
         return Application(
             router: router,

@@ -290,6 +290,39 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 
+    @Test func typesStateAndSecretNames() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("secret", "set", "api_token", "--value", "tok_do_not_show").status == 0)
+        let (daemon, base) = try await serve(cli)
+        var a = try await Self.call(base, .GET, "/api/v1/types?category=task")
+        #expect(a.status == 200 && a.json["types"]?.arrayValue?.contains { $0["type"] == .string("task.failed") } == true, "\(a)")
+        #expect(a.json["types"]?.arrayValue?.first?["fields"]?.arrayValue != nil)
+        a = try await Self.call(base, .GET, "/api/v1/types?category=tsak")
+        #expect(a.status == 404 && a.errorMessage.contains("did you mean 'task'"), "\(a)")
+        a = try await Self.call(base, .PUT, "/api/v1/state/prod/feature", body: #"{"value": {"on": true}, "ttl": "1h"}"#)
+        #expect(a.status == 200 && a.json["expires_at"]?.stringValue != nil, "\(a)")
+        a = try await Self.call(base, .PUT, "/api/v1/state/-/counter", body: #"{"value": 3}"#)
+        #expect(a.status == 200, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/state/prod/feature")
+        #expect(a.json["value"] == .object(["on": .bool(true)]), "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/state?stack=-")
+        #expect(a.json["entries"]?.arrayValue?.map { $0["key"] } == [.string("counter")], "\(a)")
+        // The CLI sees what the API wrote (the default namespace is the empty stack).
+        let r = try await cli.run("state", "get", "counter")
+        #expect(r.status == 0 && r.stdout.contains("3"), "\(r)")
+        a = try await Self.call(base, .PUT, "/api/v1/state/prod/feature", body: #"{"valeu": 1}"#)
+        #expect(a.status == 422 && a.errorMessage.contains("did you mean 'value'"), "\(a)")
+        a = try await Self.call(base, .DELETE, "/api/v1/state/prod/feature")
+        #expect(a.status == 204, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/state/prod/feature")
+        #expect(a.status == 404, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/secrets")
+        #expect(a.status == 200 && a.json["secrets"]?.arrayValue?.first?["name"] == .string("api_token"), "\(a)")
+        #expect(!a.text.contains("tok_do_not_show"))
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
         let cli = CLI()
         var r = try await cli.run("serve", "--http", "0.0.0.0:0")

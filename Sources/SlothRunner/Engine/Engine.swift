@@ -299,7 +299,14 @@ public final class Engine: Sendable {
         let version = try await driver.hooksVersion()
         if !force && version == hooks.withLock({ $0.version }) { return }
         let enabled = try await driver.listHooks(HookFilter(enabled: true)).map { LiveHook(CompiledHook($0), engine: self) }
-        hooks.withLock { $0 = (version, enabled) }
+        // Two refreshes may overlap (the poll, an API change): the older list never replaces a newer one.
+        hooks.withLock { if version >= $0.version { $0 = (version, enabled) } }
+    }
+
+    /// Picks up hook changes now rather than at the next poll: after the HTTP API registers or
+    /// changes a hook, an event dispatched next is matched against it.
+    package func reloadHooks() async throws {
+        try await refreshHooks(force: false)
     }
 
     /// An enabled hook with what every run of it shares, built once per hook version. A class:

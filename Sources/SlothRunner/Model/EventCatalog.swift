@@ -57,3 +57,11 @@ package enum EventCatalog {
         return prev[b.count]
     }
 }
+
+extension EventCatalogEntry {
+    /// As `events types -o json` prints it (fields as an array).
+    package var json: JSONValue {
+        let list = fields.split(separator: ",").map { JSONValue.string($0.trimmingCharacters(in: .whitespaces)) }
+        return .object(["type": .string(type), "category": .string(category), "fields": .array(list), "note": .string(note)])
+    }
+}

@@ -350,3 +350,23 @@ package struct HookAttemptUpdate: Sendable, Equatable {
         self.lastError = lastError
     }
 }
+
+extension StateEntry {
+    /// As `state list -o json` prints it.
+    package var json: JSONValue {
+        var o: [String: JSONValue] = ["stack": .string(stack), "key": .string(key), "value": value]
+        JSONValue.stamp(&o, "expires_at", expiresAt)
+        JSONValue.stamp(&o, "updated_at", updatedAt)
+        return .object(o)
+    }
+}
+
+extension SecretInfo {
+    /// As `secret list -o json` prints it: name and dates, never the value.
+    package var json: JSONValue {
+        var o: [String: JSONValue] = ["name": .string(name)]
+        JSONValue.stamp(&o, "created_at", createdAt)
+        JSONValue.stamp(&o, "updated_at", updatedAt)
+        return .object(o)
+    }
+}

@@ -165,10 +165,7 @@ struct EventsTypes: AsyncParsableCommand {
                 throw SlothError.notFound("no category '\(category ?? "")'; categories: \(cats)")
             }
             if global.json {
-                printJSON(.array(entries.map { e in
-                    let fields = e.fields.split(separator: ",").map { JSONValue.string($0.trimmingCharacters(in: .whitespaces)) }
-                    return .object(["type": .string(e.type), "category": .string(e.category), "fields": .array(fields), "note": .string(e.note)])
-                }))
+                printJSON(.array(entries.map(\.json)))
                 return
             }
             var t = Table(["Type", "Category", "Payload Fields"])

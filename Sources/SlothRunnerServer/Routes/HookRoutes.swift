@@ -50,6 +50,7 @@ struct HookRoutes {
         let (source, overrides) = try await registration(request)
         let loaded = try await HookLoader.load(source: source, filePath: (overrides.name ?? "api") + ".lua", overrides: overrides, runtime: engine.runtime)
         try await engine.store.addHook(loaded.hook)
+        try await engine.reloadHooks()
         return JSONResponse.make(status: .created, hookAnswer(loaded.hook, warnings: loaded.warnings))
     }
 
@@ -64,6 +65,7 @@ struct HookRoutes {
         if overrides.enabled == nil { overrides.enabled = existing.enabled }
         let loaded = try await HookLoader.load(source: source, filePath: existing.filePath, overrides: overrides, runtime: engine.runtime, existing: existing)
         try await engine.store.replaceHook(loaded.hook)
+        try await engine.reloadHooks()
         return JSONResponse.make(status: .ok, hookAnswer(loaded.hook, warnings: loaded.warnings))
     }
 
@@ -78,12 +80,14 @@ struct HookRoutes {
     @Sendable func remove(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let hook = try await named(context)
         try await engine.store.removeHook(name: hook.name)
+        try await engine.reloadHooks()
         return Response(status: .noContent)
     }
 
     func setEnabled(_ enabled: Bool, _ context: BasicRequestContext) async throws -> Response {
         let hook = try await named(context)
         try await engine.store.setHookEnabled(name: hook.name, enabled: enabled)
+        try await engine.reloadHooks()
         return JSONResponse.make(status: .ok, try await named(context).json(stats: nil))
     }
 

@@ -1,0 +1,98 @@
+import Hummingbird
+import SlothRunner
+
+/// The rest of what the store holds: the event type catalog, the state hooks share per stack,
+/// and the names of the secrets (never their values).
+///
+/// State keys are addressed as `/state/{stack}/{key}`; `-` is the namespace of hooks without a
+/// stack (a path segment cannot be empty).
+struct StoreRoutes {
+    let engine: Engine
+    let maxBodyBytes: Int
+
+    static let defaultStack = "-"
+    static let endpoints: [(HTTPRequest.Method, String)] = [
+        (.get, "types"), (.get, "state"), (.get, "state/{stack}/{key}"), (.put, "state/{stack}/{key}"), (.delete, "state/{stack}/{key}"),
+        (.get, "secrets"),
+    ]
+
+    func register(on api: RouterGroup<BasicRequestContext>) {
+        api.get("types", use: types)
+        api.get("state", use: listState)
+        api.get("state/{stack}/{key}", use: getState)
+        api.put("state/{stack}/{key}", use: putState)
+        api.delete("state/{stack}/{key}", use: deleteState)
+        api.get("secrets", use: secrets)
+    }
+
+    @Sendable func types(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let query = try QueryParameters(request, known: ["category"])
+        let category = query.text("category")
+        let entries = EventCatalog.entries.filter { category == nil || $0.category == category }
+        if entries.isEmpty, let category {
+            let known = Set(EventCatalog.entries.map(\.category)).sorted()
+            throw APIError.notFound("no category '\(category)'\(Hint.didYouMean(category, among: known)); categories: \(known.joined(separator: ", "))")
+        }
+        return JSONResponse.make(status: .ok, .object(["types": .array(entries.map(\.json))]))
+    }
+
+    @Sendable func listState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let query = try QueryParameters(request, known: ["stack", "prefix"])
+        let stack = query.text("stack").map { $0 == Self.defaultStack ? "" : $0 }
+        let entries = try await engine.store.stateEntries(stack: stack, prefix: query.text("prefix") ?? "", now: nowMillis())
+        return JSONResponse.make(status: .ok, .object(["entries": .array(entries.map(\.json))]))
+    }
+
+    @Sendable func getState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let (stack, key) = try address(context)
+        guard let value = try await engine.store.stateGet(stack: stack, key: key, now: nowMillis()) else {
+            throw APIError.notFound("no state '\(key)' in \(stack.isEmpty ? "the default namespace" : "stack \(stack)")")
+        }
+        return JSONResponse.make(status: .ok, .object(["stack": .string(stack), "key": .string(key), "value": value]))
+    }
+
+    /// `{"value": any JSON, "ttl": "1h"?}`.
+    @Sendable func putState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let (stack, key) = try address(context)
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        if let unknown = body.keys.sorted().first(where: { $0 != "value" && $0 != "ttl" }) {
+            throw APIError.unprocessable("invalid_input", "unknown field '\(unknown)'\(Hint.didYouMean(unknown, among: ["value", "ttl"])); state is {value, ttl}")
+        }
+        guard let value = body["value"] else { throw APIError.unprocessable("invalid_input", "\"value\" is required (any JSON)") }
+        let now = nowMillis()
+        var expires: Millis?
+        switch body["ttl"] {
+        case nil, .null?: expires = nil
+        case .string(let text)?:
+            do { expires = now + (try DurationText.millis(text, for: "ttl", in: 0.001...DurationText.maxSeconds)) } catch { throw APIError(error) }
+        case .int(let seconds)? where seconds > 0: expires = now + seconds * 1000
+        case let other?: throw APIError.unprocessable("invalid_input", "\"ttl\" is a duration such as \"10m\" or a number of seconds, not \(other.typeName)")
+        }
+        try await engine.store.stateSet(stack: stack, key: key, value: value, expiresAt: expires, now: now)
+        var o: [String: JSONValue] = ["stack": .string(stack), "key": .string(key), "value": value]
+        JSONValue.stamp(&o, "expires_at", expires)
+        return JSONResponse.make(status: .ok, .object(o))
+    }
+
+    @Sendable func deleteState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let (stack, key) = try address(context)
+        guard try await engine.store.stateDelete(stack: stack, key: key) else {
+            throw APIError.notFound("no state '\(key)' in \(stack.isEmpty ? "the default namespace" : "stack \(stack)")")
+        }
+        return Response(status: .noContent)
+    }
+
+    @Sendable func secrets(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        _ = try QueryParameters(request, known: [])
+        let all = try await engine.store.secretList()
+        return JSONResponse.make(status: .ok, .object(["secrets": .array(all.map(\.json))]))
+    }
+
+    private func address(_ context: BasicRequestContext) throws -> (String, String) {
+        let stack = try context.parameters.require("stack")
+        let key = try context.parameters.require("key")
+        let decodedKey = key.removingPercentEncoding ?? key
+        guard !decodedKey.isEmpty, decodedKey.utf8.count <= 256 else { throw APIError.badRequest("invalid_parameter", "a state key is 1 to 256 bytes") }
+        return (stack == Self.defaultStack ? "" : stack, decodedKey)
+    }
+}
