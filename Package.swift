@@ -80,6 +80,8 @@ let package = Package(
             dependencies: [
                 "SlothRunner", "SlothRunnerServer", "CLinux", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `sloth-runner status` asks the daemon over its HTTP API.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

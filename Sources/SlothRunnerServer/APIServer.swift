@@ -15,6 +15,9 @@ public struct APIServerSettings: Sendable {
     /// before it is closed: a slow or stuck client cannot hold a connection forever.
     public var idleTimeoutSeconds: Double
 
+    /// What `/api/v1/status` reports as the version.
+    public var version: String = "unknown"
+
     public init(host: String = "127.0.0.1", port: Int = 7077, maxBodyBytes: Int = 1 << 20, idleTimeoutSeconds: Double = 60) {
         self.host = host
         self.port = port
@@ -39,7 +42,7 @@ public enum APIServer {
         let router = Router(context: BasicRequestContext.self)
         let table = RouteTable(HealthRoutes.endpoints + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
-        HealthRoutes(engine: engine, started: nowMillis()).register(on: router)
+        HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)

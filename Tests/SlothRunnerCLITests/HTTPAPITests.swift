@@ -323,6 +323,31 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 
+    @Test func statusAsksTheRunningDaemon() async throws {
+        let cli = CLI()
+        let failing = cli.file("fail.lua", "return { name = 'fail', event_type = 'custom.fail', max_attempts = 1, execute = function() return false, 'no' end }")
+        #expect(try await cli.run("hook", "add", failing).status == 0)
+        var r = try await cli.run("status", "--server", "http://127.0.0.1:1")
+        #expect(r.status == 3 && r.stderr.contains("no sloth-runner serve answers"), "\(r)")
+        let (daemon, base) = try await serve(cli)
+        let id = try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.fail"}"#).json["id"]?.stringValue)
+        try await eventually(timeout: 30, "the event did not fail") {
+            try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"] == .string("failed")
+        }
+        r = try await cli.run("status", "--server", base, "-o", "json")
+        #expect(r.status == 0, "\(r)")
+        let s = (try? JSONValue.parse(r.stdout)) ?? .null
+        #expect(s["phase"] == .string("running") && s["dead_letters"] == .int(1) && s["pending_in_store"] == .int(0), "\(r)")
+        #expect(s["version"]?.stringValue?.contains("commit") == true && s["workers"] == .int(100), "\(r)")
+        r = try await cli.run("status", "--server", base)
+        #expect(r.status == 0 && r.stdout.contains("1 dead letter(s)") && r.stdout.contains("State:        running"), "\(r)")
+        // Without --server the address comes from the settings; port 0 cannot be asked.
+        r = try await cli.run("status")
+        #expect(r.status == 2 && r.stderr.contains("--server"), "\(r)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
         let cli = CLI()
         var r = try await cli.run("serve", "--http", "0.0.0.0:0")

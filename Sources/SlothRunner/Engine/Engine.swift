@@ -26,6 +26,10 @@ public final class Engine: Sendable {
     private let phaseValue = Atomic<UInt8>(Phase.stopped.rawValue)
     /// Events taken by a worker whose outcome is not yet recorded.
     private let inFlight = Atomic<Int>(0)
+    /// Events finished per second over the last minute (`status`).
+    private let recentlyFinished = RecentRate()
+    /// When `start()` ran, for the uptime `status` reports.
+    private let startedAt = Atomic<Int64>(0)
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
     private let claimErrors = ThrottledError(what: "claiming events")
@@ -59,6 +63,7 @@ public final class Engine: Sendable {
     /// Reclaims this node's leases from earlier runs, loads hooks, starts claiming and duties.
     public func start() async throws {
         try configuration.validate()
+        startedAt.store(nowMillis(), ordering: .relaxed)
         let reclaimed = try await driver.releaseStaleLeases(nodePrefix: configuration.nodeID + "/", current: owner)
         if reclaimed > 0 {
             configuration.logger.notice("took back \(reclaimed) event(s) an earlier run of this node had claimed", metadata: ["node": "\(configuration.nodeID)"])
@@ -303,6 +308,30 @@ public final class Engine: Sendable {
         hooks.withLock { if version >= $0.version { $0 = (version, enabled) } }
     }
 
+    /// What the engine is doing now, for `sloth-runner status` and `GET /api/v1/status`.
+    package struct Status: Sendable {
+        package var phase: String
+        package var owner: String
+        package var startedAt: Millis
+        package var workers: Int
+        /// Events claimed and waiting for a worker, and events being worked on.
+        package var queued: Int
+        package var inFlight: Int
+        /// Events finished (completed or failed) per second, over the last whole minute.
+        package var finishedPerSecond: Double
+    }
+
+    /// Dead letters in the store.
+    package func deadLetterCount() async throws -> Int { try await driver.countDeadLetters() }
+
+    package var status: Status {
+        let now = UInt32(truncatingIfNeeded: nowMillis() / 1000)
+        return Status(
+            phase: "\(phase)", owner: owner, startedAt: startedAt.load(ordering: .relaxed), workers: configuration.workers,
+            queued: queue.waiting, inFlight: inFlight.load(ordering: .relaxed),
+            finishedPerSecond: Double(recentlyFinished.total(beforeSecond: now)) / 60)
+    }
+
     /// Picks up hook changes now rather than at the next poll: after the HTTP API registers or
     /// changes a hook, an event dispatched next is matched against it.
     package func reloadHooks() async throws {
@@ -458,6 +487,7 @@ public final class Engine: Sendable {
     /// `tracked`: its lease may be in the lease book (it was written as `processing`).
     private func finished(_ eventID: String, status: EventStatus?, recorded: Bool, tracked: Bool) {
         if tracked { leaseBook.remove([eventID]) }
+        if recorded, status == .completed || status == .failed { recentlyFinished.record(atSecond: UInt32(truncatingIfNeeded: nowMillis() / 1000)) }
         if let status, recorded {
             configuration.observer?(.eventRecorded(eventID: eventID, status: status))
             if status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }

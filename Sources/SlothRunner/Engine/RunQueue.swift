@@ -44,6 +44,8 @@ final class RunQueue: Sendable {
 
     /// Events a worker is processing now.
     var active: Int { state.withLock { $0.active } }
+    /// Events queued and not yet taken by a worker.
+    var waiting: Int { state.withLock { $0.items.count - $0.head } }
 
     /// Reserves up to `count` slots; returns how many were reserved.
     func reserve(_ count: Int) -> Int {

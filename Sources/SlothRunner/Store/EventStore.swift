@@ -70,6 +70,8 @@ public protocol EventStore: Sendable {
 /// leases, recording outcomes, the settings of the store itself. Every store implements it; the
 /// shared behaviour suite (`EventStoreBehaviourTests`) runs against every implementation.
 package protocol EventStoreDriver: EventStore {
+    /// How many dead letters there are (event-hook pairs that gave up), for `status`.
+    func countDeadLetters() async throws -> Int
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
     /// same transaction: no second write of the row. A busy store may hold the insert back a

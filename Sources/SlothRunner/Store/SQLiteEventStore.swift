@@ -797,6 +797,10 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         }
     }
 
+    package func countDeadLetters() async throws -> Int {
+        try await reader.perform { db in Int(try db.scalarInt("SELECT count(*) FROM hook_attempts WHERE dead = 1") ?? 0) }
+    }
+
     public func countEvents(status: EventStatus?) async throws -> Int {
         try await reader.perform { db in
             if let status {

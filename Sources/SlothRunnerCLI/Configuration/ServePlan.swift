@@ -35,6 +35,7 @@ struct ServePlan {
         graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)
         if case .success(let address?) = ListenAddress.parse(s.text("http.address") ?? "off") {
             var api = APIServerSettings(host: address.host, port: address.port)
+            api.version = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
             // Until API tokens exist (`sloth-runner token create`), the API has no access control:

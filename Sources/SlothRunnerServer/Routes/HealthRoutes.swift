@@ -7,12 +7,28 @@ import SlothRunner
 struct HealthRoutes {
     let engine: Engine
     let started: Millis
+    let version: String
     static let storeProbeSeconds = 1.0
-    static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "healthz"), (.get, "readyz")]
+    static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "healthz"), (.get, "readyz"), (.get, "api/v1/status")]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in
             JSONResponse.make(status: .ok, .object(["status": .string("ok"), "uptime_ms": .int(nowMillis() - started)]))
+        }
+        // What `sloth-runner status` prints.
+        router.get("api/v1/status") { _, _ in
+            let s = engine.status
+            let pending = try await engine.store.countEvents(status: .pending)
+            let dead = try await engine.deadLetterCount()
+            var o: [String: JSONValue] = [
+                "version": .string(version), "node": .string(engine.configuration.nodeID), "owner": .string(s.owner),
+                "phase": .string(s.phase), "uptime_ms": .int(nowMillis() - started), "workers": .int(Int64(s.workers)),
+                "queued": .int(Int64(s.queued)), "in_flight": .int(Int64(s.inFlight)),
+                "events_per_second_last_minute": .double((s.finishedPerSecond * 100).rounded() / 100),
+                "pending_in_store": .int(Int64(pending)), "dead_letters": .int(Int64(dead)),
+            ]
+            JSONValue.stamp(&o, "started_at", s.startedAt > 0 ? s.startedAt : nil)
+            return JSONResponse.make(status: .ok, .object(o))
         }
         router.get("readyz") { _, _ in
             var problems: [JSONValue] = []
