@@ -2,6 +2,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+#if canImport(Glibc)
+import Glibc
+#endif
 import SlothRunner
 
 /// Where and how the daemon's HTTP API listens (`serve --http`, the `http:` section of the config).
@@ -48,7 +51,7 @@ public enum APIServer {
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         StoreRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
-        return Application(
+        let application = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner"),
@@ -57,5 +60,25 @@ public enum APIServer {
                 onListening(settings.host, port)
             },
             logger: logger)
+        return ListeningService(application: application, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
+    }
+}
+
+/// The application, with the one failure an operator meets at start said plainly: the address
+/// cannot be bound (taken by another process, or a privileged port).
+struct ListeningService<App: ApplicationProtocol>: Service {
+    let application: App
+    let address: String
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw SlothError.conflict("cannot listen on \(address): the address is in use (another sloth-runner serve?); pick another with --http HOST:PORT, or --http off")
+        } catch let error as IOError where error.errnoCode == EACCES {
+            throw SlothError.invalidInput("cannot listen on \(address): permission denied (ports below 1024 need privileges); pick another with --http HOST:PORT")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw SlothError.invalidInput("cannot listen on \(address): no such address on this machine; use 127.0.0.1 or ::1")
+        }
     }
 }

@@ -356,6 +356,13 @@ import Testing
         #expect(r.status == 2 && r.stderr.contains("HOST:PORT"), "\(r)")
         r = try await cli.run("serve", "--http", "127.0.0.1:70000")
         #expect(r.status == 2 && r.stderr.contains("0 to 65535"), "\(r)")
+        // An address another serve holds: said plainly, exit 5 (a conflict).
+        let (first, base) = try await serve(cli)
+        let taken = String(base.dropFirst("http://".count))
+        r = try await CLI().run("serve", "--http", taken)
+        #expect(r.status == 5 && r.stderr.contains("cannot listen on \(taken): the address is in use"), "\(r)")
+        first.kill(SIGTERM)
+        #expect(try await first.waitExit() == 0)
         let daemon = try await cli.startServe(["--http", "off"])
         #expect(!daemon.log.contains("HTTP API listening"), "\(daemon.log)")
         #expect(daemon.log.contains("http=off"), "\(daemon.log)")
