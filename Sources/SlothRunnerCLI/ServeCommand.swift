@@ -92,6 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
             // after killing its own supervisor, is adopted here and killed.
             ExecSupervision.adoptOrphans()
             let store = try global.openStore(settings, synchronous: plan.sync)
+            do { try plan.checkAccess(liveTokens: try await store.hasLiveTokens()) } catch {
+                store.closeNow()
+                throw error
+            }
             config.secrets = SecretVault(store: store, databasePath: databasePath)
             let runtime = LuaRuntime(threads: config.luaThreads) { stuck in
                 logger.error("a Lua thread was stuck in \(stuck.call ?? "a library call") running hook \(stuck.hookName ?? "(loading a hook file)") past its deadline: it was replaced and left at idle priority (\(stuck.threadsLeftBehind) so far); \(stuck.otherRuns) other run(s) on it failed and will be retried",

@@ -45,6 +45,7 @@ public enum APIServer {
         let router = Router(context: BasicRequestContext.self)
         let table = RouteTable(HealthRoutes.endpoints + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
+        router.add(middleware: TokenAuthMiddleware(engine: engine, loopback: settings.isLoopback))
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)

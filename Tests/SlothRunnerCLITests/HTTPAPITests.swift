@@ -348,6 +348,72 @@ import Testing
         #expect(try await daemon.waitExit() == 0)
     }
 
+    @Test func tokensAndRoles() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil) async throws -> Answer {
+            try await Self.call(base, method, path, body: body, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
+        }
+        // No token yet: open (on loopback).
+        #expect(try await call(.GET, "/api/v1/events", token: nil).status == 200)
+        func create(_ name: String, _ role: String) async throws -> String {
+            let r = try await cli.run("token", "create", name, "--role", role)
+            #expect(r.status == 0 && r.stderr.contains("shown only this once"), "\(r)")
+            return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let reader = try await create("dash", "read")
+        let writer = try await create("ci", "write")
+        let admin = try await create("ops", "admin")
+        #expect(reader.hasPrefix("srt_") && reader.count == 68 && reader != writer)
+        // From now on every /api request needs a token; health stays open.
+        var a = try await call(.GET, "/api/v1/events", token: nil)
+        #expect(a.status == 401 && a.errorCode == "unauthorized" && a.headers["www-authenticate"].first?.hasPrefix("Bearer") == true, "\(a)")
+        #expect(try await call(.GET, "/healthz", token: nil).status == 200)
+        a = try await call(.GET, "/api/v1/events", token: "srt_" + String(repeating: "0", count: 64))
+        #expect(a.status == 401 && a.errorMessage.contains("not valid"), "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/events", headers: [("Authorization", "Basic abc")])
+        #expect(a.status == 401 && a.errorMessage.contains("Bearer"), "\(a)")
+        let event = #"{"type": "custom.auth"}"#
+        let hook = "return { name = 'h', event_type = 'custom.auth', execute = function() return true end }"
+        // The matrix: what each role may do.
+        let cases: [(String, HTTPMethod, String, String?, [Int])] = [
+            ("GET events", .GET, "/api/v1/events", nil, [200, 200, 200]),
+            ("POST event", .POST, "/api/v1/events", event, [403, 202, 202]),
+            ("PUT state", .PUT, "/api/v1/state/-/k", #"{"value": 1}"#, [403, 200, 200]),
+            ("POST hook", .POST, "/api/v1/hooks?name=h", hook, [403, 403, 201]),
+            ("hook test", .POST, "/api/v1/hooks/test", #"{"name": "h", "event": {"type": "custom.auth"}}"#, [403, 403, 200]),
+        ]
+        for (what, method, path, body, expected) in cases {
+            for (token, status) in zip([reader, writer, admin], expected) {
+                if path.hasPrefix("/api/v1/hooks?"), status == 201 { _ = try await call(.DELETE, "/api/v1/hooks/h", token: admin) }
+                a = try await call(method, path, token: token, body: body)
+                #expect(a.status == status, "\(what) with \(token == reader ? "read" : token == writer ? "write" : "admin"): \(a)")
+                if status == 403 { #expect(a.errorCode == "forbidden" && a.errorMessage.contains("needs"), "\(a)") }
+            }
+        }
+        // Revoked: refused from the next request on.
+        #expect(try await cli.run("token", "revoke", "ci").status == 0)
+        a = try await call(.POST, "/api/v1/events", token: writer, body: event)
+        #expect(a.status == 401, "\(a)")
+        var r = try await cli.run("token", "list", "-o", "json")
+        let listed = (try? JSONValue.parse(r.stdout))?.arrayValue ?? []
+        #expect(listed.count == 3 && listed.first { $0["name"] == .string("ci") }?["revoked"] == .bool(true), "\(r)")
+        #expect(!r.stdout.contains(reader), "a token is never shown again")
+        r = try await cli.run("token", "create", "ci", "--role", "read")
+        #expect(r.status == 5 && r.stderr.contains("exists already"), "\(r)")
+        r = try await cli.run("token", "create", "x", "--role", "root")
+        #expect(r.status == 2 && r.stderr.contains("read, write or admin"), "\(r)")
+        r = try await cli.run("token", "revoke", "nobody")
+        #expect(r.status == 3, "\(r)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+        // With a live token, serve may listen beyond loopback.
+        let wide = try await cli.startServe(["--http", "0.0.0.0:0"])
+        #expect(wide.log.contains("HTTP API listening"), "\(wide.log)")
+        wide.kill(SIGTERM)
+        #expect(try await wide.waitExit() == 0)
+    }
+
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
         let cli = CLI()
         var r = try await cli.run("serve", "--http", "0.0.0.0:0")

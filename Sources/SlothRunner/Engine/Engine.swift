@@ -10,7 +10,7 @@ public final class Engine: Sendable {
     /// The store the engine serves, as an embedding program may use it (inspection, hooks).
     public var store: any EventStore { driver }
     /// The same store, with the operations only the engine uses (claims, leases, outcomes).
-    let driver: any EventStoreDriver
+    package let driver: any EventStoreDriver
     /// The runtime every hook runs in.
     public let runtime: LuaRuntime
     /// The settings the engine was made with.

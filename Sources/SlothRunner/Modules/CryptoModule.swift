@@ -197,8 +197,8 @@ enum SecretBoundCipher {
 
 /// Random bytes from the system's CSPRNG (getrandom(2) on Linux), as swift-crypto draws its
 /// nonces and keys.
-enum SecureRandom {
-    static func bytes(_ n: Int) -> [UInt8] {
+package enum SecureRandom {
+    package static func bytes(_ n: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         var out = [UInt8]()
         out.reserveCapacity(n + 8)

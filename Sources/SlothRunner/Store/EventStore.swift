@@ -72,6 +72,17 @@ public protocol EventStore: Sendable {
 package protocol EventStoreDriver: EventStore {
     /// How many dead letters there are (event-hook pairs that gave up), for `status`.
     func countDeadLetters() async throws -> Int
+
+    // MARK: API tokens (only their hashes)
+    /// Stores a token; a name already taken is `SlothError.conflict`.
+    func tokenCreate(_ token: APIToken, hash: String) async throws
+    func tokenList() async throws -> [APIToken]
+    /// Marks a token revoked; false if there is no such (unrevoked) token.
+    func tokenRevoke(name: String, now: Millis) async throws -> Bool
+    /// The live (unrevoked) token with this hash, if any.
+    func token(hash: String) async throws -> APIToken?
+    /// Whether any unrevoked token exists (without one, the API is open on loopback).
+    func hasLiveTokens() async throws -> Bool
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
     /// same transaction: no second write of the row. A busy store may hold the insert back a

@@ -141,5 +141,16 @@ enum SQLiteSchema {
         DROP INDEX idx_events_type;
         DROP INDEX idx_events_status;
         """,
+        // 9: API tokens of the HTTP API: only the SHA-256 of each token is kept (the token is
+        // shown once, at creation); a revoked token stays listed with when it was revoked.
+        """
+        CREATE TABLE api_tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('read', 'write', 'admin')),
+            token_hash TEXT NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        );
+        """,
     ]
 }

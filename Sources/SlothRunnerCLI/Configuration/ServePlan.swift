@@ -12,6 +12,16 @@ struct ServePlan {
     var graceSeconds: Double = 30
     /// The HTTP API's settings; nil with `--http off`.
     var http: APIServerSettings?
+    /// Where the address came from, for the message when it may not be used.
+    var httpOrigin = "--http"
+
+    /// Without a live API token the API is open, so it may listen only where nobody but this
+    /// machine reaches it (checked once the store is open).
+    func checkAccess(liveTokens: Bool) throws(SlothError) {
+        guard let http, !http.isLoopback, !liveTokens else { return }
+        throw .invalidInput(
+            "\(httpOrigin) is \(ListenAddress(host: http.host, port: http.port)): with no API token the HTTP API is open, so it listens only on a loopback address (127.0.0.1:PORT, [::1]:PORT); create a token first (`sloth-runner token create NAME --role admin`), or pass --http off")
+    }
 
     init(_ s: EffectiveSettings) throws(SlothError) {
         func int(_ key: String) -> Int? { s.integer(key) }
@@ -38,13 +48,8 @@ struct ServePlan {
             api.version = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
-            // Until API tokens exist (`sloth-runner token create`), the API has no access control:
-            // it may listen only where nobody but this machine reaches it.
-            guard api.isLoopback else {
-                throw .invalidInput(
-                    "\(s.origin("http.address")) is \(address): the HTTP API has no access control yet (API tokens come later), so it listens only on a loopback address (127.0.0.1:PORT, [::1]:PORT); put a reverse proxy with authentication in front of it, or pass --http off")
-            }
             http = api
+            httpOrigin = s.origin("http.address")
         }
         // Every setting is checked before anything is opened or started (5,000 Lua threads
         // are refused, not started).

@@ -1,0 +1,51 @@
+import Hummingbird
+import SlothRunner
+
+/// Who may call the API. With no live token the API is open — and then `serve` listens only on
+/// loopback. Once any token exists, every `/api` request needs `Authorization: Bearer TOKEN`
+/// with a role that covers it: `read` every GET, `write` also dispatch, retry, delete events and
+/// change state, `admin` also hooks (a dry run executes code). Tokens are looked up by their
+/// SHA-256, so a token created or revoked by the CLI counts from the next request on.
+struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let engine: Engine
+    /// Whether the server listens only on loopback: off it, a store without live tokens (all
+    /// revoked while serving) refuses every request rather than opening up.
+    let loopback: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/api/") else { return try await next(request, context) }
+        let needed = Self.role(for: request)
+        guard let header = request.headers[.authorization] else {
+            if try await engine.driver.hasLiveTokens() {
+                throw Self.unauthorized("this API needs a token: Authorization: Bearer TOKEN (an admin creates one with `sloth-runner token create NAME --role \(needed.rawValue)`)")
+            }
+            guard loopback else {
+                throw Self.unauthorized("no live API token exists and this server is reachable from the network: create one with `sloth-runner token create NAME --role \(needed.rawValue)`")
+            }
+            return try await next(request, context)
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            throw Self.unauthorized("the Authorization header must be `Bearer TOKEN`")
+        }
+        guard let token = try await engine.driver.token(hash: APIToken.hash(String(parts[1]))) else {
+            throw Self.unauthorized("the token is not valid (unknown or revoked)")
+        }
+        guard token.role >= needed else {
+            throw APIError(.forbidden, "forbidden", "token '\(token.name)' has the role \(token.role.rawValue); \(request.method) \(request.uri.path) needs \(needed.rawValue)")
+        }
+        return try await next(request, context)
+    }
+
+    static func role(for request: Request) -> APIToken.Role {
+        if request.method == .get || request.method == .head { return .read }
+        if request.uri.path.hasPrefix("/api/v1/hooks") { return .admin }
+        return .write
+    }
+
+    static func unauthorized(_ message: String) -> APIError {
+        var e = APIError(.unauthorized, "unauthorized", message)
+        e.headers[.wwwAuthenticate] = "Bearer realm=\"sloth-runner\""
+        return e
+    }
+}
