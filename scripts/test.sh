@@ -3,7 +3,7 @@
 # (the black-box tests drive the built `sloth-runner` binary), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-system-deps.sh
+./scripts/install-system-deps.sh --test
 swift build --build-tests
 # The embedding example must build on the library's public API alone (not its `package` parts).
 ./scripts/check-public-api.sh

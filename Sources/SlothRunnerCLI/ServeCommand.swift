@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import SlothRunner
 import SlothRunnerServer
@@ -73,8 +75,20 @@ struct ServeCommand: AsyncParsableCommand {
         return out
     }
 
+    /// The registry `/metrics` shows; swift-metrics is bootstrapped onto it once, before the
+    /// engine makes its metrics.
+    static let metricsRegistry: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Hook runs last milliseconds to minutes.
+        factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10), .seconds(60)]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }()
+
     func run() async throws {
         try await runReporting {
+            _ = Self.metricsRegistry
             let settings = try global.settings(flags: flags)
             let plan = try ServePlan(settings)
             let logger = Logger(label: "sloth-runner")
@@ -113,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             ]
             if let http = plan.http {
-                let server = APIServer.make(engine: engine, settings: http, logger: logger) { host, port in
+                let server = APIServer.make(engine: engine, settings: http, logger: logger, metrics: Self.metricsRegistry) { host, port in
                     let address = ListenAddress(host: host, port: port)
                     logger.info("HTTP API listening on http://\(address)/api/v1", metadata: ["http": "\(address)"])
                 }

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -39,14 +40,22 @@ public struct APIServerSettings: Sendable {
 /// requests in flight, and only then does the engine drain.
 public enum APIServer {
     /// The application; `onListening` is told the address actually bound (port 0 resolved).
+    /// `metrics`: the registry `/metrics` shows (the one swift-metrics was bootstrapped onto);
+    /// nil: no `/metrics`.
     public static func make(
-        engine: Engine, settings: APIServerSettings, logger: Logger, onListening: @escaping @Sendable (String, Int) -> Void
+        engine: Engine, settings: APIServerSettings, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
+        onListening: @escaping @Sendable (String, Int) -> Void
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
-        let table = RouteTable(HealthRoutes.endpoints + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
+        let table = RouteTable(
+            HealthRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
+                + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
+        // Outermost, so it counts the status the client gets (errors included, as JSON).
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
         router.add(middleware: TokenAuthMiddleware(engine: engine, loopback: settings.isLoopback))
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
+        if let metrics { MetricsRoutes(engine: engine, registry: metrics).register(on: router) }
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)

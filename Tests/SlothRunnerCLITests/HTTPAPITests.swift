@@ -414,6 +414,84 @@ import Testing
         #expect(try await wide.waitExit() == 0)
     }
 
+    /// `/metrics` after a known workload, read by Prometheus's own Python parser.
+    @Test func metricsParseAndCountTheWorkload() async throws {
+        let cli = CLI()
+        let hook = "return { name = 'judge', event_type = 'custom.*', max_attempts = 1, execute = function(e) return e.type == 'custom.ok', 'judged' end }"
+        #expect(try await cli.run("hook", "add", cli.file("judge.lua", hook)).status == 0)
+        let (daemon, base) = try await serve(cli)
+        var ids: [String] = []
+        for type in ["custom.ok", "custom.ok", "custom.ok", "custom.bad"] {
+            ids.append(try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "\#(type)"}"#).json["id"]?.stringValue))
+        }
+        for id in ids {
+            try await eventually(timeout: 30, "event \(id) did not finish") {
+                let status = try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"]
+                return status == .string("completed") || status == .string("failed")
+            }
+        }
+        let scrape = try await Self.call(base, .GET, "/metrics")
+        #expect(scrape.status == 200 && scrape.headers["content-type"].first?.hasPrefix("text/plain; version=0.0.4") == true)
+        let samples = try Self.parsePrometheus(scrape.text, cli: cli)
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { sample in sample.name == name && labels.allSatisfy { k, v in sample.labels[k] == v } }?.value
+        }
+        #expect(value("sloth_events_accepted_total", ["source": "api"]) == 4)
+        #expect(value("sloth_events_finished_total", ["status": "completed"]) == 3)
+        #expect(value("sloth_events_finished_total", ["status": "failed"]) == 1)
+        #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "success"]) == 3)
+        #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "dead_letter"]) == 1)
+        #expect(value("sloth_hook_duration_seconds_count", ["hook": "judge"]) == 4)
+        #expect(value("sloth_dead_letters") == 1)
+        #expect(value("sloth_events_pending_in_store") == 0)
+        #expect(value("hb_requests_total", ["http_route": "/api/v1/events", "http_request_method": "POST", "http_response_status_code": "202"]) == 4)
+        // Labels stay bounded: no event id appears anywhere.
+        #expect(!ids.contains { scrape.text.contains($0) })
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    struct Sample { let name: String; let labels: [String: String]; let value: Double }
+
+    /// The text through `prometheus_client.parser` (Debian's python3-prometheus-client).
+    static func parsePrometheus(_ text: String, cli: CLI) throws -> [Sample] {
+        let input = cli.file("scrape.txt", text)
+        let script = """
+            import json, sys
+            from prometheus_client.parser import text_string_to_metric_families
+            out = []
+            for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+                for s in family.samples:
+                    out.append({"name": s.name, "labels": s.labels, "value": s.value})
+            print(json.dumps(out))
+            """
+        let p = Process()
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        p.executableURL = URL(fileURLWithPath: python.hasPrefix("/") ? python : "/usr/bin/env")
+        p.arguments = (python.hasPrefix("/") ? [] : [python]) + ["-c", script, input]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let problem = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, case .array(let items) = try JSONValue.parse(bytes: Array(data)) else {
+            throw SlothError.runtime("the Prometheus parser rejected the scrape (run scripts/install-system-deps.sh --test): \(problem)")
+        }
+        return items.map { item in
+            var labels: [String: String] = [:]
+            for (k, v) in item["labels"]?.objectValue ?? [:] { labels[k] = v.stringValue ?? "" }
+            let value: Double
+            switch item["value"] {
+            case .int(let i)?: value = Double(i)
+            case .double(let d)?: value = d
+            default: value = .nan
+            }
+            return Sample(name: item["name"]?.stringValue ?? "", labels: labels, value: value)
+        }
+    }
+
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {
         let cli = CLI()
         var r = try await cli.run("serve", "--http", "0.0.0.0:0")

@@ -28,6 +28,7 @@ public final class Engine: Sendable {
     private let inFlight = Atomic<Int>(0)
     /// Events finished per second over the last minute (`status`).
     private let recentlyFinished = RecentRate()
+    let metrics = EngineMetrics()
     /// When `start()` ran, for the uptime `status` reports.
     private let startedAt = Atomic<Int64>(0)
     private let tasks = Mutex<[Task<Void, Never>]>([])
@@ -173,6 +174,7 @@ public final class Engine: Sendable {
             do { stored = try await driver.insertChildEvent(event, originKey: origin).event } catch {
                 throw .storage("the event was not stored: \(error)")
             }
+            metrics.fromHooks.increment()
             if running == .running { wakeClaimer() }
             return stored
         }
@@ -345,10 +347,12 @@ public final class Engine: Sendable {
         /// A run request without its event.
         let template: HookRunRequest
         let policy: OutcomePlanner.HookPolicy
+        let metrics: HookMetrics
 
         init(_ compiled: CompiledHook, engine: Engine) {
             self.compiled = compiled
             policy = OutcomePlanner.HookPolicy(compiled.hook)
+            metrics = HookMetrics(hookName: compiled.hook.name)
             let hook = compiled.hook
             let configuration = engine.configuration
             var request = HookRunRequest(
@@ -396,6 +400,7 @@ public final class Engine: Sendable {
                             claimErrors.report(error, to: configuration.logger)
                         }
                         queue.release(n - claimed.count)
+                        if !claimed.isEmpty { metrics.claimed.increment(by: claimed.count) }
                         leaseBook.add(claimed.map(\.id))
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.
@@ -487,7 +492,10 @@ public final class Engine: Sendable {
     /// `tracked`: its lease may be in the lease book (it was written as `processing`).
     private func finished(_ eventID: String, status: EventStatus?, recorded: Bool, tracked: Bool) {
         if tracked { leaseBook.remove([eventID]) }
-        if recorded, status == .completed || status == .failed { recentlyFinished.record(atSecond: UInt32(truncatingIfNeeded: nowMillis() / 1000)) }
+        if recorded, let status {
+            metrics.finished(status)
+            if status == .completed || status == .failed { recentlyFinished.record(atSecond: UInt32(truncatingIfNeeded: nowMillis() / 1000)) }
+        }
         if let status, recorded {
             configuration.observer?(.eventRecorded(eventID: eventID, status: status))
             if status == .pending { storeMayHavePending.store(true, ordering: .relaxed) }
@@ -546,6 +554,7 @@ public final class Engine: Sendable {
         let eventID = event.id
         runtime.run(request(for: live, event: event, attempt: attempt)) { [self] result in
             configuration.observer?(.hookStarted(eventID: eventID, at: result.startedAt))
+            live.metrics.record(result, dead: !result.success && attempt >= live.compiled.hook.maxAttempts)
             completion(OutcomePlanner.Run(hook: live.policy, attempt: attempt, result: result, executedAt: executedAt))
         }
     }

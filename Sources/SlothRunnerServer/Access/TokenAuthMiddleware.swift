@@ -13,7 +13,9 @@ struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let loopback: Bool
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/api/") else { return try await next(request, context) }
+        // `/metrics` is open to this machine; from elsewhere it takes a token like the API.
+        let guarded = request.uri.path.hasPrefix("/api/") || (request.uri.path == "/metrics" && !loopback)
+        guard guarded else { return try await next(request, context) }
         let needed = Self.role(for: request)
         guard let header = request.headers[.authorization] else {
             if try await engine.driver.hasLiveTokens() {

@@ -1,4 +1,5 @@
 import Hummingbird
+import Metrics
 import SlothRunner
 
 /// `/api/v1/events`: dispatch (one, or a batch in one commit), list with keyset pagination,
@@ -7,6 +8,7 @@ struct EventRoutes {
     let engine: Engine
     let maxBodyBytes: Int
 
+    static let accepted = Counter(label: "sloth_events_accepted_total", dimensions: [("source", "api")])
     static let maxBatch = 1000
     static let maxPage = 1000
     static let eventFields: Set<String> = ["type", "data", "stack"]
@@ -33,6 +35,7 @@ struct EventRoutes {
         guard let key = request.headers[.idempotencyKey] else {
             let event: Event
             do { event = try await engine.dispatch(new) } catch { throw translate(error) }
+            Self.accepted.increment()
             return JSONResponse.make(status: .accepted, event.json)
         }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
@@ -40,6 +43,7 @@ struct EventRoutes {
         }
         let outcome: (event: Event, replayed: Bool)
         do { outcome = try await engine.dispatch(new, idempotencyKey: key) } catch { throw translate(error) }
+        if !outcome.replayed { Self.accepted.increment() }
         if outcome.replayed {
             let first = outcome.event
             guard first.type == new.type, first.stack == new.stack, first.data == new.data else {
@@ -74,6 +78,7 @@ struct EventRoutes {
         }
         let stored: [Event]
         do { stored = try await engine.dispatch(batch: batch) } catch { throw translate(error) }
+        Self.accepted.increment(by: stored.count)
         return JSONResponse.make(status: .accepted, .object(["events": .array(stored.map(\.json))]))
     }
 

@@ -23,6 +23,7 @@ struct LeaseKeeper: EngineDuty {
             owner: engine.owner, eventIDs: engine.leaseBook.snapshot, until: now + engine.configuration.leaseMillis,
             rescueExpiredBefore: rescues ? now : Millis.min)
         if rescued > 0 {
+            engine.metrics.leaseRescues.increment(by: rescued)
             engine.configuration.logger.notice("rescued \(rescued) event(s) whose lease had expired (their engine stopped or gave them up); they run again", metadata: ["rescued": "\(rescued)"])
             engine.wakeClaimer()
         }
