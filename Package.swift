@@ -112,6 +112,9 @@ let package = Package(
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SlothRunnerCLITests",
-            dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+            dependencies: [
+                "SlothRunner", "SlothTestSupport", "CSQLite", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
     ]
 )

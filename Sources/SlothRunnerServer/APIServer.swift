@@ -48,7 +48,7 @@ public enum APIServer {
     ) -> some Service {
         let router = Router(context: BasicRequestContext.self)
         let table = RouteTable(
-            HealthRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
+            HealthRoutes.endpoints + WebhookRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
                 + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
         // Outermost, so it counts the status the client gets (errors included, as JSON).
         router.add(middleware: MetricsMiddleware())
@@ -56,6 +56,7 @@ public enum APIServer {
         router.add(middleware: TokenAuthMiddleware(engine: engine, loopback: settings.isLoopback))
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
         if let metrics { MetricsRoutes(engine: engine, registry: metrics).register(on: router) }
+        WebhookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)

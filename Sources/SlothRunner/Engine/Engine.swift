@@ -217,13 +217,18 @@ public final class Engine: Sendable {
     /// is kept with the event, so it holds as long as the event is stored (retention: 7 days by
     /// default), and two calls racing with one key store one event.
     package func dispatch(_ new: NewEvent, idempotencyKey key: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
+        try await dispatch(new, originKey: "idempotency:" + key)
+    }
+
+    /// Stores an event once per `originKey` (an idempotency key, a webhook's delivery id).
+    package func dispatch(_ new: NewEvent, originKey: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
         let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
         let running = phase
         if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
         let now = nowMillis()
         let event = Engine.pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: encoded)
         let result: (event: Event, inserted: Bool)
-        do { result = try await driver.insertChildEvent(event, originKey: "idempotency:" + key) } catch {
+        do { result = try await driver.insertChildEvent(event, originKey: originKey) } catch {
             throw .storage("the event was not stored: \(error)")
         }
         if result.inserted, running == .running { wakeClaimer() }

@@ -83,6 +83,14 @@ package protocol EventStoreDriver: EventStore {
     func token(hash: String) async throws -> APIToken?
     /// Whether any unrevoked token exists (without one, the API is open on loopback).
     func hasLiveTokens() async throws -> Bool
+
+    // MARK: webhooks
+    /// Stores a webhook; a name already taken is `SlothError.conflict`.
+    func webhookAdd(_ webhook: Webhook) async throws
+    func webhook(named name: String) async throws -> Webhook?
+    func webhookList() async throws -> [Webhook]
+    /// Removes a webhook; false if there was none.
+    func webhookRemove(name: String) async throws -> Bool
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
     /// same transaction: no second write of the row. A busy store may hold the insert back a

@@ -152,5 +152,19 @@ enum SQLiteSchema {
             revoked_at INTEGER
         );
         """,
+        // 10: webhooks: endpoints that turn verified deliveries into events (the key is a named
+        // secret of the vault, never stored here).
+        """
+        CREATE TABLE webhooks (
+            name TEXT PRIMARY KEY,
+            event_type TEXT NOT NULL,
+            verify TEXT NOT NULL,
+            secret TEXT,
+            stack TEXT,
+            signature_header TEXT,
+            delivery_header TEXT,
+            created_at INTEGER NOT NULL
+        );
+        """,
     ]
 }

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import SlothRunner
+
+struct WebhookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook",
+        abstract: "Manage webhooks: HTTP endpoints (POST /webhooks/NAME on serve) that turn verified deliveries into events.",
+        discussion: """
+            Verification, in constant time, with the key from a secret (`sloth-runner secret set`):
+              github       X-Hub-Signature-256 (HMAC-SHA256 of the body); X-GitHub-Delivery dedupes
+              stripe       Stripe-Signature (t=..,v1=..; the timestamp within 5 minutes); the event id dedupes
+              hmac-sha256  a hex HMAC-SHA256 of the body in --signature-header (default X-Signature-256)
+              token        Authorization: Bearer SECRET
+              none         nothing: accepted only while serve listens on loopback
+            A bad or missing signature is 401 and stores nothing. The event type may take a
+            header: github.{X-GitHub-Event} makes github.push. The body (JSON, or a form) becomes
+            the event's data, with `_webhook` {name, delivery_id, headers} alongside.
+
+            Examples:
+              sloth-runner secret set github_hook --value "$SECRET"
+              sloth-runner webhook add github --event-type 'github.{X-GitHub-Event}' --verify github --secret github_hook
+              sloth-runner webhook add alerts --event-type custom.alert --verify token --secret alert_token --stack production
+              sloth-runner webhook list
+              sloth-runner webhook remove alerts
+            """,
+        subcommands: [WebhookAdd.self, WebhookList.self, WebhookGet.self, WebhookRemove.self]
+    )
+}
+
+struct WebhookAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Declare a webhook.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Its name: the URL is /webhooks/NAME.") var name: String
+    @Option(help: "The event type, or a template with a header: github.{X-GitHub-Event}.") var eventType: String
+    @Option(help: "github, stripe, hmac-sha256, token or none.") var verify: String
+    @Option(help: "The secret holding the key (all but --verify none).") var secret: String?
+    @Option(help: "The stack of its events.") var stack: String?
+    @Option(help: "For hmac-sha256: the header with the signature (default X-Signature-256).") var signatureHeader: String?
+    @Option(help: "A header identifying each delivery, to drop redeliveries.") var deliveryHeader: String?
+
+    func run() async throws {
+        try await global.withStore { store in
+            try Webhook.validateName(name)
+            guard let verification = Webhook.Verification(rawValue: verify.lowercased()) else {
+                let known = Webhook.Verification.allCases.map(\.rawValue)
+                throw SlothError.invalidInput("--verify must be one of \(known.joined(separator: ", ")), not '\(verify)'\(NameSuggestion.hint(for: verify.lowercased(), among: known))")
+            }
+            if verification == .none, secret != nil { throw SlothError.invalidInput("--verify none takes no --secret") }
+            if verification != .none {
+                guard let secret else { throw SlothError.invalidInput("--verify \(verification.rawValue) needs --secret NAME: the secret holding the key") }
+                guard try await store.secretList().contains(where: { $0.name == secret }) else {
+                    throw SlothError.notFound("secret '\(secret)' does not exist; set it first: `sloth-runner secret set \(secret)`")
+                }
+            }
+            if signatureHeader != nil, verification != .hmacSHA256 { throw SlothError.invalidInput("--signature-header applies to --verify hmac-sha256 only") }
+            for header in [signatureHeader, deliveryHeader].compactMap({ $0 }) {
+                guard !header.isEmpty, header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }) else {
+                    throw SlothError.invalidInput("'\(header)' is not a header name (letters, digits, '-')")
+                }
+            }
+            if let stack { try StackCheck.validate(stack) }
+            let hook = Webhook(
+                name: name, eventType: eventType, verification: verification, secret: secret, stack: stack, signatureHeader: signatureHeader,
+                deliveryHeader: deliveryHeader, createdAt: nowMillis())
+            // The type must be valid once its headers are filled in.
+            let sample = try hook.eventType { _ in "sample" }
+            _ = try NewEvent(type: sample).validated()
+            try await store.webhookAdd(hook)
+            if global.json { printJSON(hook.json) } else { print("Webhook '\(name)' added: POST /webhooks/\(name) on serve's HTTP address.") }
+        }
+    }
+}
+
+/// Stack names are checked by the event they end up in; nothing more to say here.
+enum StackCheck {
+    static func validate(_ stack: String) throws(SlothError) { _ = try NewEvent(type: "custom.x", stack: stack).validated() }
+}
+
+struct WebhookList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List webhooks.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await global.withStore { store in
+            let all = try await store.webhookList()
+            if global.json { printJSON(.array(all.map(\.json))); return }
+            if all.isEmpty { print("No webhooks. Declare one with `sloth-runner webhook add NAME --event-type T --verify V --secret S`."); return }
+            var t = Table(["Name", "Event type", "Verify", "Secret", "Stack"])
+            for w in all { t.add([w.name, w.eventType, w.verification.rawValue, w.secret ?? "-", w.stack ?? "-"]) }
+            print(t.render(headers: !global.noHeaders))
+        }
+    }
+}
+
+struct WebhookGet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show a webhook.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Its name.") var name: String
+
+    func run() async throws {
+        try await global.withStore { store in
+            guard let w = try await store.webhook(named: name) else { throw SlothError.notFound("no webhook named '\(name)' (see `sloth-runner webhook list`)") }
+            if global.json { printJSON(w.json); return }
+            print("Name:        \(w.name)")
+            print("URL path:    /webhooks/\(w.name)")
+            print("Event type:  \(w.eventType)")
+            print("Verify:      \(w.verification.rawValue)\(w.secret.map { " with secret \($0)" } ?? "")")
+            if let h = w.signatureHeader { print("Signature:   \(h)") }
+            if let h = w.deliveryHeader { print("Delivery id: \(h)") }
+            print("Stack:       \(w.stack ?? "-")")
+        }
+    }
+}
+
+struct WebhookRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a webhook; its deliveries are refused (404) from then on.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Its name.") var name: String
+
+    func run() async throws {
+        try await global.withStore { store in
+            guard try await store.webhookRemove(name: name) else { throw SlothError.notFound("no webhook named '\(name)'") }
+            if global.json { printJSON(.object(["name": .string(name), "removed": .bool(true)])) } else { print("Webhook '\(name)' removed.") }
+        }
+    }
+}
