@@ -22,9 +22,10 @@ struct WebhookCommand: AsyncParsableCommand {
               sloth-runner webhook add github --event-type 'github.{X-GitHub-Event}' --verify github --secret github_hook
               sloth-runner webhook add alerts --event-type custom.alert --verify token --secret alert_token --stack production
               sloth-runner webhook list
+              sloth-runner webhook test github --body push.json --header X-GitHub-Event:push --header "X-Hub-Signature-256:sha256=..."
               sloth-runner webhook remove alerts
             """,
-        subcommands: [WebhookAdd.self, WebhookList.self, WebhookGet.self, WebhookRemove.self]
+        subcommands: [WebhookAdd.self, WebhookList.self, WebhookGet.self, WebhookRemove.self, WebhookTest.self]
     )
 }
 
@@ -122,6 +123,68 @@ struct WebhookRemove: AsyncParsableCommand {
         try await global.withStore { store in
             guard try await store.webhookRemove(name: name) else { throw SlothError.notFound("no webhook named '\(name)'") }
             if global.json { printJSON(.object(["name": .string(name), "removed": .bool(true)])) } else { print("Webhook '\(name)' removed.") }
+        }
+    }
+}
+
+struct WebhookTest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "test",
+        abstract: "Check a delivery against a webhook — does its signature verify, what event would it make — storing nothing.",
+        discussion: """
+            Exit 0 when the delivery would be accepted, 1 when it would be refused (the reason is
+            printed). Headers are given as NAME:VALUE, as many as needed.
+
+            Examples:
+              sloth-runner webhook test github --body push.json --header X-GitHub-Event:push --header "X-Hub-Signature-256:sha256=6f1e..."
+              sloth-runner webhook test alerts --body alert.json --header "Authorization:Bearer $TOKEN" -o json
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The webhook's name.") var name: String
+    @Option(help: "A file holding the delivery's body ('-': standard input).") var body: String
+    @Option(help: "A header of the delivery, NAME:VALUE (repeatable).") var header: [String] = []
+
+    func run() async throws {
+        try await global.withStore { store in
+            guard let hook = try await store.webhook(named: name) else { throw SlothError.notFound("no webhook named '\(name)' (see `sloth-runner webhook list`)") }
+            let bytes = Array(try readBounded(body, limit: 64 << 20, what: "the delivery body"))
+            var headers: [(String, String)] = []
+            for h in header {
+                guard let colon = h.firstIndex(of: ":"), colon != h.startIndex else { throw SlothError.invalidInput("--header '\(h)' must be NAME:VALUE") }
+                headers.append((h[..<colon].lowercased(), h[h.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+            }
+            var key: String?
+            if let secret = hook.secret { key = try await SecretVault(store: store, databasePath: global.databasePath).get(secret) }
+            let rejection = hook.verify(body: bytes, key: key, now: nowMillis()) { name in headers.first { $0.0 == name.lowercased() }?.1 }
+            var made: NewEvent?, delivery: String?, problem: String?
+            if rejection == nil {
+                do { (made, delivery) = try hook.event(body: bytes, contentType: headers.first { $0.0 == "content-type" }?.1, headers: headers) } catch {
+                    problem = "\(error)"
+                }
+            }
+            let accepted = rejection == nil && problem == nil
+            if global.json {
+                var o: [String: JSONValue] = ["webhook": .string(hook.name), "verified": .bool(rejection == nil), "accepted": .bool(accepted)]
+                o["rejection"] = rejection.map { .object(["reason": .string($0.reason), "message": .string($0.message)]) } ?? .null
+                o["error"] = problem.map(JSONValue.string) ?? .null
+                o["event"] = made.map { .object(["type": .string($0.type), "stack": $0.stack.map(JSONValue.string) ?? .null, "data": $0.data]) } ?? .null
+                o["delivery_id"] = delivery.map(JSONValue.string) ?? .null
+                printJSON(.object(o))
+            } else {
+                print("Webhook:     \(hook.name) (verify \(hook.verification.rawValue))")
+                if let rejection {
+                    print("Signature:   refused (\(rejection.reason)): \(rejection.message)")
+                } else {
+                    print("Signature:   \(hook.verification == .none ? "not checked (verify none: loopback only)" : "verified")")
+                }
+                if let problem { print("Event:       refused: \(problem)") }
+                if let made {
+                    print("Event:       \(made.type)\(made.stack.map { " (stack \($0))" } ?? "")\(delivery.map { ", delivery \($0)" } ?? "")")
+                    print("Data:        \(made.data.serialized())")
+                }
+                print("Stored:      nothing (a test)")
+            }
+            if !accepted { throw ExitCode(1) }
         }
     }
 }

@@ -131,6 +131,20 @@ import Testing
         #expect(r.status == 5, "\(r)")
         r = try await cli.run("webhook", "list", "-o", "json")
         #expect(r.status == 0 && r.stdout.contains("/webhooks/x"), "\(r)")
+        // webhook test: the verdict and the event, nothing stored.
+        #expect(try await cli.run("secret", "set", "gh", "--value", "gh-key").status == 0)
+        #expect(try await cli.run("webhook", "add", "github", "--event-type", "github.{X-GitHub-Event}", "--verify", "github", "--secret", "gh").status == 0)
+        let push = #"{"ref": "main"}"#
+        let file = cli.file("push.json", push)
+        r = try await cli.run("webhook", "test", "github", "--body", file, "--header", "X-GitHub-Event:push",
+                              "--header", "X-Hub-Signature-256:sha256=" + Self.hmac("gh-key", push), "-o", "json")
+        let verdict = (try? JSONValue.parse(r.stdout)) ?? .null
+        #expect(r.status == 0 && verdict["accepted"] == .bool(true) && verdict["event"]?["type"] == .string("github.push"), "\(r)")
+        r = try await cli.run("webhook", "test", "github", "--body", file, "--header", "X-GitHub-Event:push", "--header", "X-Hub-Signature-256:sha256=00")
+        #expect(r.status == 1 && r.stdout.contains("refused (invalid_signature)"), "\(r)")
+        r = try await cli.run("webhook", "test", "github", "--body", file, "--header", "X-Hub-Signature-256:sha256=" + Self.hmac("gh-key", push))
+        #expect(r.status == 1 && r.stdout.contains("X-GitHub-Event header"), "the type's header is missing: \(r)")
+        #expect(try await events(cli).isEmpty, "a test stores nothing")
         #expect(try await cli.run("webhook", "remove", "x").status == 0)
         #expect(try await cli.run("webhook", "get", "x").status == 3)
     }

@@ -94,6 +94,111 @@ package struct Webhook: Sendable, Equatable {
     }
 }
 
+extension Webhook {
+    /// Why a delivery was refused: a stable reason (a metric label, the error code) and a message.
+    package struct Rejection: Error, Sendable, Equatable {
+        package var reason: String
+        package var message: String
+    }
+
+    /// Checks a delivery's signature with `key` (the secret's value), in constant time; `header`
+    /// reads the delivery's headers by name. `none` passes here (where it may be used is the
+    /// server's business).
+    package func verify(body: [UInt8], key: String?, now: Millis, header: (String) -> String?) -> Rejection? {
+        func reject(_ reason: String, _ message: String) -> Rejection { Rejection(reason: reason, message: message) }
+        if verification == .none { return nil }
+        guard let key else { return reject("misconfigured", "the webhook's secret '\(secret ?? "")' is not set") }
+        switch verification {
+        case .github:
+            guard let given = header("X-Hub-Signature-256") else { return reject("missing_signature", "the X-Hub-Signature-256 header is missing") }
+            guard given.hasPrefix("sha256="), WebhookSignature.matches(String(given.dropFirst(7)), WebhookSignature.hmacHex(key: key, message: body)) else {
+                return reject("invalid_signature", "the X-Hub-Signature-256 signature does not match the body")
+            }
+        case .stripe:
+            guard let given = header("Stripe-Signature") else { return reject("missing_signature", "the Stripe-Signature header is missing") }
+            var stamp: Int64?
+            var signatures: [String] = []
+            for part in given.split(separator: ",") {
+                let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard kv.count == 2 else { continue }
+                if kv[0] == "t" { stamp = Int64(kv[1]) } else if kv[0] == "v1" { signatures.append(kv[1]) }
+            }
+            guard let stamp, !signatures.isEmpty else { return reject("invalid_signature", "the Stripe-Signature header has no t= and v1= parts") }
+            let expected = WebhookSignature.hmacHex(key: key, message: Array("\(stamp).".utf8) + body)
+            guard signatures.contains(where: { WebhookSignature.matches($0, expected) }) else {
+                return reject("invalid_signature", "the Stripe-Signature signature does not match the body")
+            }
+            let age = abs(now / 1000 - stamp)
+            guard age <= Webhook.stripeTolerance else {
+                return reject("expired_signature", "the Stripe-Signature timestamp is \(age) s from now; at most \(Webhook.stripeTolerance) s is accepted (a replayed delivery?)")
+            }
+        case .hmacSHA256:
+            let name = signatureHeader ?? Webhook.defaultSignatureHeader
+            guard var given = header(name) else { return reject("missing_signature", "the \(name) header is missing") }
+            if given.hasPrefix("sha256=") { given.removeFirst(7) }
+            guard WebhookSignature.matches(given, WebhookSignature.hmacHex(key: key, message: body)) else {
+                return reject("invalid_signature", "the \(name) signature does not match the body")
+            }
+        case .token:
+            guard let given = header("Authorization") else { return reject("missing_signature", "the Authorization header is missing (Bearer TOKEN)") }
+            guard given.hasPrefix("Bearer "), WebhookSignature.sameToken(String(given.dropFirst(7)), key) else {
+                return reject("invalid_signature", "the bearer token is not the webhook's")
+            }
+        case .none:
+            break
+        }
+        return nil
+    }
+
+    /// Headers never copied into the event: credentials and signatures.
+    package static let privateHeaders: Set<String> = ["authorization", "cookie", "x-hub-signature", "x-hub-signature-256", "stripe-signature"]
+
+    /// The event a verified delivery becomes: its type (from the template), its data (the body as
+    /// an object: JSON, or a form; with `_webhook` {name, delivery_id, headers}), and the
+    /// delivery id that deduplicates it. `headers`: every header, lowercased names.
+    package func event(body: [UInt8], contentType: String?, headers: [(String, String)]) throws(SlothError) -> (event: NewEvent, delivery: String?) {
+        func header(_ name: String) -> String? { headers.first { $0.0 == name.lowercased() }?.1 }
+        let type = try eventType(header: header)
+        var payload = try Self.payload(body, contentType: contentType)
+        var delivery: String?
+        switch verification {
+        case .github: delivery = header("X-GitHub-Delivery")
+        case .stripe: delivery = payload["id"]?.stringValue
+        default: break
+        }
+        if let custom = deliveryHeader { delivery = header(custom) ?? delivery }
+        var copied: [String: JSONValue] = [:]
+        for (name, value) in headers where !Self.privateHeaders.contains(name) && name != signatureHeader?.lowercased() {
+            copied[name] = .string(value)
+        }
+        payload["_webhook"] = .object(["name": .string(name), "delivery_id": delivery.map(JSONValue.string) ?? .null, "headers": .object(copied)])
+        let new = NewEvent(type: type, data: .object(payload), stack: stack)
+        _ = try new.validated()
+        return (new, delivery)
+    }
+
+    /// The body as an object: JSON (a value that is not an object goes under `body`), a form
+    /// (`a=1&b=x`), or `{}` when empty.
+    static func payload(_ body: [UInt8], contentType: String?) throws(SlothError) -> [String: JSONValue] {
+        if body.isEmpty { return [:] }
+        if contentType?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
+            var out: [String: JSONValue] = [:]
+            for pair in String(decoding: body, as: UTF8.self).split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
+                guard let key = kv.first, !key.isEmpty else { continue }
+                out[key] = .string(kv.count > 1 ? kv[1] : "")
+            }
+            return out
+        }
+        let value: JSONValue
+        do { value = try JSONValue.parse(bytes: body) } catch {
+            throw .invalidInput("the delivery is neither JSON nor a form: \(error)")
+        }
+        if case .object(let o) = value { return o }
+        return ["body": value]
+    }
+}
+
 /// Checking a delivery's signature, in constant time.
 package enum WebhookSignature {
     package static func hmacHex(key: String, message: [UInt8]) -> String {
