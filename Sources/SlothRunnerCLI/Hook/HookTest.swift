@@ -42,43 +42,21 @@ struct HookTest: AsyncParsableCommand {
                 hookDef = h
             }
             let new = try testEvent(defaultType: hookDef.eventTypes.first { !$0.contains("*") })
-            _ = try new.validated()
-            let now = nowMillis()
-            let ev = Event(id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now, attempts: 1)
-            let dispatched = Mutex<[NewEvent]>([])
-            var request = HookRunRequest(
-                hookID: hookDef.id, hookName: hookDef.name, source: hookDef.source, sourceHash: hookDef.sourceHash,
-                chunkName: (hookDef.filePath as NSString).lastPathComponent, event: .event(HookEventView(ev, attempt: 1)),
-                eventStack: ev.stack, chainDepth: 0, limits: hookDef.limits,
-                dispatcher: { e in
-                    dispatched.withLock { $0.append(e) }
-                    return .success("(test run: not stored)")
-                })
-            request.permissions = PermissionPolicy(declared: hookDef.permissions, strict: strictPermissions)
-            request.state = MemoryState()
             let secretStore = try global.openStore()
             defer { secretStore.closeNow() }
-            request.secrets = SecretVault(store: secretStore, databasePath: global.databasePath)
-            if !hookDef.matches(type: ev.type, stack: ev.stack) {
-                warn("hook '\(hookDef.name)' would not run for a \(ev.type) event\(ev.stack.map { " in stack \($0)" } ?? ""): it listens to \(hookDef.eventTypeText)\(hookDef.stack.map { " in stack \($0)" } ?? "")")
-            } else if let filter = hookDef.filter, !filter.matches(ev.data) {
-                warn("hook '\(hookDef.name)' would not run for this event: its data filter (\(HookView.filterText(filter))) does not accept the data")
-            }
-            let r = await runtime.run(request)
-            let events = dispatched.withLock { $0 }
+            let outcome = try await HookDryRun.run(
+                hookDef, with: new, runtime: runtime, strictPermissions: strictPermissions,
+                secrets: SecretVault(store: secretStore, databasePath: global.databasePath))
+            if let mismatch = outcome.mismatch { warn(mismatch) }
+            let r = outcome.result, ev = outcome.event
             if global.json {
-                printJSON(.object([
-                    "hook": .string(hookDef.name), "success": .bool(r.success), "message": r.message.map(JSONValue.string) ?? .null,
-                    "output": .string(r.output), "duration_ms": .int(r.durationMillis), "instructions": .int(r.usage.instructions),
-                    "peak_memory_bytes": .int(Int64(r.usage.peakMemoryBytes)),
-                    "dispatched": .array(events.map { .object(["type": .string($0.type), "data": $0.data, "stack": $0.stack.map(JSONValue.string) ?? .null]) }),
-                ]))
+                printJSON(outcome.json)
             } else {
                 print("Hook:     \(hookDef.name)")
                 print("Event:    \(ev.type)\(ev.stack.map { " (stack \($0))" } ?? "")")
                 print("Result:   \(Format.status(r.success))\(r.message.map { " — \(Terminal.block($0))" } ?? "")")
                 print("Usage:    \(Format.duration(r.durationMillis)), \(r.usage.instructions) instructions, peak memory \(Format.bytes(r.usage.peakMemoryBytes))")
-                for e in events { print("Dispatch: \(e.type) \(e.data.serialized()) (not stored)") }
+                for e in outcome.dispatched { print("Dispatch: \(e.type) \(e.data.serialized()) (not stored)") }
                 if !r.output.isEmpty {
                     print("Output:")
                     print(Terminal.block(r.output), terminator: r.output.hasSuffix("\n") ? "" : "\n")

@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SlothRunner
-import Synchronization
 
 /// `/api/v1/hooks`: list, register (the same validation as `hook add`: `422` with the line of a
 /// Lua error), show with source and statistics, replace, remove, enable/disable, history, and
@@ -123,35 +122,14 @@ struct HookRoutes {
             throw APIError.unprocessable("invalid_input", "\"event\" is required: {\"type\": ..., \"data\": {...}}")
         }
         let new = try EventRoutes.newEvent(from: eventFields, at: nil)
-        do { _ = try new.validated() } catch { throw APIError(error) }
-        let now = nowMillis()
-        let event = Event(id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now, attempts: 1)
-        let dispatched = Mutex<[NewEvent]>([])
-        var run = HookRunRequest(
-            hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
-            chunkName: (hook.filePath as NSString).lastPathComponent, event: .event(HookEventView(event, attempt: 1)),
-            eventStack: event.stack, chainDepth: 0, limits: hook.limits,
-            dispatcher: { e in
-                dispatched.withLock { $0.append(e) }
-                return .success("(test run: not stored)")
-            })
-        run.permissions = PermissionPolicy(declared: hook.permissions, strict: engine.configuration.strictPermissions)
-        run.state = MemoryState()
-        run.secrets = engine.configuration.secrets
-        let r = await engine.runtime.run(run)
-        let events = dispatched.withLock { $0 }
-        var warnings: [JSONValue] = []
-        if !hook.matches(type: event.type, stack: event.stack) {
-            warnings.append(.string("the hook would not run for this event: it listens to \(hook.eventTypes.joined(separator: ","))\(hook.stack.map { " in stack \($0)" } ?? "")"))
-        } else if let filter = hook.filter, !filter.matches(event.data) {
-            warnings.append(.string("the hook would not run for this event: its data filter does not accept the data"))
+        let outcome: HookDryRun.Outcome
+        do {
+            outcome = try await HookDryRun.run(
+                hook, with: new, runtime: engine.runtime, strictPermissions: engine.configuration.strictPermissions, secrets: engine.configuration.secrets)
+        } catch {
+            throw APIError(error)
         }
-        return JSONResponse.make(status: .ok, .object([
-            "hook": .string(hook.name), "success": .bool(r.success), "message": r.message.map(JSONValue.string) ?? .null,
-            "output": .string(r.output), "duration_ms": .int(r.durationMillis), "instructions": .int(r.usage.instructions),
-            "peak_memory_bytes": .int(Int64(r.usage.peakMemoryBytes)), "warnings": .array(warnings),
-            "dispatched": .array(events.map { .object(["type": .string($0.type), "data": $0.data, "stack": $0.stack.map(JSONValue.string) ?? .null]) }),
-        ]))
+        return JSONResponse.make(status: .ok, outcome.json)
     }
 
     private func named(_ context: BasicRequestContext) async throws -> Hook {

@@ -1,0 +1,59 @@
+import Foundation
+import Synchronization
+
+/// One run of a hook against an event that stores nothing — `hook test` and `POST
+/// /api/v1/hooks/test`: events it dispatches are collected, not stored; its state is a scratch
+/// one; its secrets are the vault's.
+package enum HookDryRun {
+    package struct Outcome: Sendable {
+        package var hook: Hook
+        package var event: Event
+        package var result: HookRunResult
+        package var dispatched: [NewEvent]
+
+        /// Why the hook would not run for this event in the engine (its types, stack or filter), if so.
+        package var mismatch: String? {
+            if !hook.matches(type: event.type, stack: event.stack) {
+                return "hook '\(hook.name)' would not run for a \(event.type) event\(event.stack.map { " in stack \($0)" } ?? ""): it listens to \(hook.eventTypeText)\(hook.stack.map { " in stack \($0)" } ?? "")"
+            }
+            if let filter = hook.filter, !filter.matches(event.data) {
+                return "hook '\(hook.name)' would not run for this event: its data filter does not accept the data"
+            }
+            return nil
+        }
+
+        /// `hook test -o json`, and the API's answer.
+        package var json: JSONValue {
+            let r = result
+            return .object([
+                "hook": .string(hook.name), "success": .bool(r.success), "message": r.message.map(JSONValue.string) ?? .null,
+                "output": .string(r.output), "duration_ms": .int(r.durationMillis), "instructions": .int(r.usage.instructions),
+                "peak_memory_bytes": .int(Int64(r.usage.peakMemoryBytes)),
+                "warnings": .array(mismatch.map { [.string($0)] } ?? []),
+                "dispatched": .array(dispatched.map { .object(["type": .string($0.type), "data": $0.data, "stack": $0.stack.map(JSONValue.string) ?? .null]) }),
+            ])
+        }
+    }
+
+    package static func run(
+        _ hook: Hook, with new: NewEvent, runtime: LuaRuntime, strictPermissions: Bool, secrets: SecretVault?
+    ) async throws(SlothError) -> Outcome {
+        _ = try new.validated()
+        let now = nowMillis()
+        let event = Event(id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now, attempts: 1)
+        let dispatched = Mutex<[NewEvent]>([])
+        var request = HookRunRequest(
+            hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
+            chunkName: (hook.filePath as NSString).lastPathComponent, event: .event(HookEventView(event, attempt: 1)),
+            eventStack: event.stack, chainDepth: 0, limits: hook.limits,
+            dispatcher: { e in
+                dispatched.withLock { $0.append(e) }
+                return .success("(test run: not stored)")
+            })
+        request.permissions = PermissionPolicy(declared: hook.permissions, strict: strictPermissions)
+        request.state = MemoryState()
+        request.secrets = secrets
+        let result = await runtime.run(request)
+        return Outcome(hook: hook, event: event, result: result, dispatched: dispatched.withLock { $0 })
+    }
+}
