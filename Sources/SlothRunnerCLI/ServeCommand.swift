@@ -22,9 +22,10 @@ struct ServeCommand: AsyncParsableCommand {
             environment (SLOTH_RUNNER_WORKERS, ...); flags win over the environment, the
             environment over the file. `sloth-runner config show` prints what applies.
 
-            The HTTP API (events in and out, health checks) listens on --http, 127.0.0.1:7077 by
-            default; --http off turns it off. Until API tokens exist it listens only on a
-            loopback address.
+            The HTTP API (events, hooks, state, webhooks, /metrics, health checks; see
+            docs/http-api.md) listens on --http, 127.0.0.1:7077 by default; --http off turns it
+            off. Without an API token (`sloth-runner token create`) it is open, so it listens
+            only on a loopback address.
 
             Examples:
               sloth-runner serve
