@@ -78,8 +78,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            plugins: ["OpenAPIDocumentPlugin"]
         ),
+        // The server serves the repository's openapi.yaml, embedded at build time.
+        .plugin(name: "OpenAPIDocumentPlugin", capability: .buildTool()),
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [

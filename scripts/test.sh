@@ -8,3 +8,5 @@ swift build --build-tests
 # The embedding example must build on the library's public API alone (not its `package` parts).
 ./scripts/check-public-api.sh
 swift test --skip-build
+# The HTTP API against its OpenAPI document, with generated input (schemathesis from PyPI).
+./scripts/schemathesis.sh

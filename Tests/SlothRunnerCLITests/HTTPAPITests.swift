@@ -54,6 +54,10 @@ import Testing
     @Test func healthAndReadiness() async throws {
         let cli = CLI()
         let (daemon, base) = try await serve(cli)
+        // The contract served is the repository's openapi.yaml, byte for byte.
+        let document = try await Self.call(base, .GET, "/api/v1/openapi.yaml")
+        let checkedIn = try String(contentsOfFile: #filePath.replacingOccurrences(of: "/Tests/SlothRunnerCLITests/HTTPAPITests.swift", with: "/openapi.yaml"), encoding: .utf8)
+        #expect(document.status == 200 && document.text == checkedIn && document.headers["content-type"].first?.hasPrefix("application/yaml") == true)
         var a = try await Self.call(base, .GET, "/healthz")
         #expect(a.status == 200 && a.json["status"] == .string("ok"), "\(a)")
         a = try await Self.call(base, .GET, "/readyz")

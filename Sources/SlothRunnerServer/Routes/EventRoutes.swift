@@ -129,7 +129,12 @@ struct EventRoutes {
 
     private func resolve(_ context: BasicRequestContext) async throws -> Event {
         let id = try context.parameters.require("id")
-        return try await engine.store.resolveEvent(id)
+        do {
+            return try await engine.store.resolveEvent(id)
+        } catch SlothError.invalidInput(let message) {
+            // A path that cannot name an event: the request is wrong, not its content.
+            throw APIError.badRequest("invalid_id", message)
+        }
     }
 
     static func newEvent(from fields: [String: JSONValue], at index: Int?) throws(APIError) -> NewEvent {

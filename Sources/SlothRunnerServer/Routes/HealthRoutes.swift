@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import SlothRunner
 
 /// `/healthz`: the process answers. `/readyz`: it can do its job — the engine runs (not
@@ -9,11 +10,15 @@ struct HealthRoutes {
     let started: Millis
     let version: String
     static let storeProbeSeconds = 1.0
-    static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "healthz"), (.get, "readyz"), (.get, "api/v1/status")]
+    static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "healthz"), (.get, "readyz"), (.get, "api/v1/status"), (.get, "api/v1/openapi.yaml")]
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("healthz") { _, _ in
             JSONResponse.make(status: .ok, .object(["status": .string("ok"), "uptime_ms": .int(nowMillis() - started)]))
+        }
+        // The contract: the repository's openapi.yaml, embedded at build time.
+        router.get("api/v1/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         // What `sloth-runner status` prints.
         router.get("api/v1/status") { _, _ in
