@@ -59,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the HTTP API listens: HOST:PORT (port 0: any free one) or off (default 127.0.0.1:7077).") var http: String?
     @Option(help: "Largest HTTP request body accepted, in bytes (default 1048576).") var httpMaxBodyBytes: String?
     @Option(help: "Close an HTTP connection idle this long, or a request this slow to arrive (default 60s).") var httpIdleTimeout: String?
+    @Option(help: "Serve the HTTP API over TLS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
+    @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
     /// The flags given, by setting key.
     var flags: [String: String] {
@@ -70,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("serve.strict_permissions", strictPermissions ? "true" : nil), ("serve.hook_env", hookEnv),
             ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
             ("serve.max_output_bytes", maxOutputBytes), ("http.address", http), ("http.max_body_bytes", httpMaxBodyBytes),
-            ("http.idle_timeout", httpIdleTimeout),
+            ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out
@@ -128,9 +130,10 @@ struct ServeCommand: AsyncParsableCommand {
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
             ]
             if let http = plan.http {
-                let server = APIServer.make(engine: engine, settings: http, logger: logger, metrics: Self.metricsRegistry) { host, port in
+                let server = try APIServer.make(engine: engine, settings: http, logger: logger, metrics: Self.metricsRegistry) { host, port in
                     let address = ListenAddress(host: host, port: port)
-                    logger.info("HTTP API listening on http://\(address)/api/v1", metadata: ["http": "\(address)"])
+                    let scheme = http.tls == nil ? "http" : "https"
+                    logger.info("HTTP API listening on \(scheme)://\(address)/api/v1", metadata: ["http": "\(address)", "tls": "\(http.tls != nil)"])
                 }
                 services.append(.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
             }

@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import Prometheus
@@ -19,6 +21,8 @@ public struct APIServerSettings: Sendable {
     /// before it is closed: a slow or stuck client cannot hold a connection forever.
     public var idleTimeoutSeconds: Double
 
+    /// Serve over TLS with this configuration (`--tls-cert`, `--tls-key`); nil: plain HTTP.
+    public var tls: TLSConfiguration?
     /// What `/api/v1/status` reports as the version.
     public var version: String = "unknown"
 
@@ -45,7 +49,7 @@ public enum APIServer {
     public static func make(
         engine: Engine, settings: APIServerSettings, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
         onListening: @escaping @Sendable (String, Int) -> Void
-    ) -> some Service {
+    ) throws -> some Service {
         let router = Router(context: BasicRequestContext.self)
         let table = RouteTable(
             HealthRoutes.endpoints + WebhookRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
@@ -64,7 +68,8 @@ public enum APIServer {
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
         let application = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: try settings.tls.map { try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: $0) }
+                ?? .http1(configuration: .init(idleTimeout: idle)),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port

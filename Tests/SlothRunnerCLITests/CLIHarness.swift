@@ -121,10 +121,11 @@ final class Daemon {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     var pid: Int32 { process.processIdentifier }
 
-    /// `http://127.0.0.1:PORT` of the HTTP API, from the line serve logs once it listens.
+    /// `http://127.0.0.1:PORT` (or `https://`) of the HTTP API, from the line serve logs once it listens.
     var apiURL: String? {
-        guard let line = log.split(separator: "\n").first(where: { $0.contains("HTTP API listening on http://") }),
-            let start = line.range(of: "http://"), let end = line.range(of: "/api/v1", range: start.upperBound..<line.endIndex)
+        guard let line = log.split(separator: "\n").first(where: { $0.contains("HTTP API listening on http") }),
+            let start = line.range(of: "https://") ?? line.range(of: "http://"),
+            let end = line.range(of: "/api/v1", range: start.upperBound..<line.endIndex)
         else { return nil }
         return String(line[start.lowerBound..<end.lowerBound])
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import SlothRunner
 import Synchronization
 import Testing
@@ -494,6 +495,39 @@ import Testing
             }
             return Sample(name: item["name"]?.stringValue ?? "", labels: labels, value: value)
         }
+    }
+
+    /// `--tls-cert`/`--tls-key`: the API over HTTPS, with a certificate from a test CA.
+    @Test func theAPIServesTLS() async throws {
+        let cli = CLI()
+        // A test CA and a certificate for 127.0.0.1, as the bench's TLS server makes them.
+        let dir = cli.home + "/tls"
+        let maker = try cli.startBackground(["slow-http-server", "--delay", "0", "--tls-dir", dir])
+        try await eventually(timeout: 30, "no certificate was written:\n\(maker.log)") {
+            FileManager.default.fileExists(atPath: dir + "/server-key.pem") && FileManager.default.fileExists(atPath: dir + "/ca.pem")
+        }
+        maker.kill(SIGTERM)
+        _ = try await maker.waitExit()
+        var r = try await cli.run("serve", "--tls-cert", dir + "/server.pem")
+        #expect(r.status == 2 && r.stderr.contains("go together"), "\(r)")
+        r = try await cli.run("serve", "--tls-cert", dir + "/nope.pem", "--tls-key", dir + "/server-key.pem")
+        #expect(r.status == 2 && r.stderr.contains("--tls-cert") && r.stderr.contains("nope.pem"), "\(r)")
+        let daemon = try await cli.startServe(["--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server-key.pem"])
+        let base = try #require(daemon.apiURL)
+        #expect(base.hasPrefix("https://"), "\(daemon.log)")
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(dir + "/ca.pem"))
+        var request = HTTPClientRequest(url: base + "/api/v1/events")
+        request.method = .POST
+        request.body = .bytes(ByteBuffer(string: #"{"type": "custom.tls"}"#))
+        request.tlsConfiguration = tls
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        #expect(response.status.code == 202)
+        // Plain HTTP to the TLS port gets no answer from the API.
+        let plain = try? await Self.call("http://" + base.dropFirst("https://".count), .GET, "/healthz")
+        #expect(plain == nil || plain?.status != 200, "\(String(describing: plain))")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
     }
 
     @Test func addressesAreCheckedAndTheAPICanBeTurnedOff() async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SlothRunner
+import NIOSSL
 import SlothRunnerServer
 
 /// `serve`'s effective settings turned into what it runs with; every value was already checked
@@ -48,6 +49,22 @@ struct ServePlan {
             api.version = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
+            switch (s.text("http.tls_cert"), s.text("http.tls_key")) {
+            case (nil, nil): break
+            case (let cert?, let key?):
+                let chain: [NIOSSLCertificate]
+                let privateKey: NIOSSLPrivateKey
+                do { chain = try NIOSSLCertificate.fromPEMFile(cert) } catch {
+                    throw .invalidInput("\(s.origin("http.tls_cert")): cannot read a PEM certificate chain from \(cert): \(error)")
+                }
+                guard !chain.isEmpty else { throw .invalidInput("\(s.origin("http.tls_cert")): \(cert) holds no PEM certificate") }
+                do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+                    throw .invalidInput("\(s.origin("http.tls_key")): cannot read a PEM private key from \(key): \(error)")
+                }
+                api.tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+            default:
+                throw .invalidInput("--tls-cert and --tls-key go together (http.tls_cert and http.tls_key): give both, or neither")
+            }
             http = api
             httpOrigin = s.origin("http.address")
         }

@@ -50,6 +50,10 @@ enum SettingCatalog {
                 kind: .integer(1024...(64 << 20)), defaultValue: .integer(1 << 20), help: "largest HTTP request body accepted (413 beyond it)"),
         Setting(key: "http.idle_timeout", environment: "SLOTH_RUNNER_HTTP_IDLE_TIMEOUT", flag: "--http-idle-timeout",
                 kind: .duration(1...3600), defaultValue: .text("60s"), help: "an HTTP connection idle this long (or a request this slow to arrive) is closed"),
+        Setting(key: "http.tls_cert", environment: "SLOTH_RUNNER_TLS_CERT", flag: "--tls-cert", kind: .path, defaultValue: nil,
+                help: "serve the HTTP API over TLS with this PEM certificate chain (with http.tls_key)"),
+        Setting(key: "http.tls_key", environment: "SLOTH_RUNNER_TLS_KEY", flag: "--tls-key", kind: .path, defaultValue: nil,
+                help: "the PEM private key of http.tls_cert"),
     ]
 
     static let byKey: [String: Setting] = Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0) })
