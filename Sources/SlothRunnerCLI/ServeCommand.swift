@@ -59,6 +59,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Where the HTTP API listens: HOST:PORT (port 0: any free one) or off (default 127.0.0.1:7077).") var http: String?
     @Option(help: "Largest HTTP request body accepted, in bytes (default 1048576).") var httpMaxBodyBytes: String?
     @Option(help: "Close an HTTP connection idle this long, or a request this slow to arrive (default 60s).") var httpIdleTimeout: String?
+    @Option(help: "Open HTTP connections at most; beyond it new ones wait until one closes (default 10000).") var httpMaxConnections: String?
     @Option(help: "Serve the HTTP API over TLS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
@@ -73,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
             ("serve.max_output_bytes", maxOutputBytes), ("http.address", http), ("http.max_body_bytes", httpMaxBodyBytes),
             ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
+            ("http.max_connections", httpMaxConnections),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out

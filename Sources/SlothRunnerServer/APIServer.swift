@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import NIOSSL
 import Logging
@@ -21,6 +22,9 @@ public struct APIServerSettings: Sendable {
     /// before it is closed: a slow or stuck client cannot hold a connection forever.
     public var idleTimeoutSeconds: Double
 
+    /// Open connections at most: beyond it the server stops accepting until one closes (the
+    /// rest wait in the kernel's backlog), so a flood of clients cannot exhaust descriptors.
+    public var maxConnections: Int = 10_000
     /// Serve over TLS with this configuration (`--tls-cert`, `--tls-key`); nil: plain HTTP.
     public var tls: TLSConfiguration?
     /// What `/api/v1/status` reports as the version.
@@ -70,7 +74,9 @@ public enum APIServer {
             router: router,
             server: try settings.tls.map { try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: $0) }
                 ?? .http1(configuration: .init(idleTimeout: idle)),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner"),
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner",
+                availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 onListening(settings.host, port)

@@ -584,6 +584,37 @@ import Testing
         await store.close()
     }
 
+    /// With `--http-max-connections 1`, a second client waits until the first connection is gone:
+    /// the first sits idle until the 1 s idle timeout cuts it, so the second cannot be answered
+    /// sooner than that after the first connected (without the limit it is answered at once).
+    @Test func connectionsBeyondTheMaximumWait() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli, ["--http-max-connections", "1", "--http-idle-timeout", "1s"])
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        let connectedAt = DispatchTime.now().uptimeNanoseconds
+        let idle = Self.openSocket(port: port)
+        #expect(idle >= 0)
+        defer { close(idle) }
+        let answer = try await Self.call(base, .GET, "/healthz")
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - connectedAt) / 1e9
+        #expect(answer.status == 200)
+        #expect(waited >= 0.95, "the second connection was served after \(waited) s, while the first was still open")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    static func openSocket(port: Int) -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return rc == 0 ? fd : -1
+    }
+
     /// A client that opens a connection and never finishes its request is cut off.
     @Test func aSlowClientIsCutOff() async throws {
         let cli = CLI()

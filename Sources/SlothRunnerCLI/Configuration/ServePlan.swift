@@ -48,6 +48,7 @@ struct ServePlan {
             var api = APIServerSettings(host: address.host, port: address.port)
             api.version = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
+            if let n = int("http.max_connections") { api.maxConnections = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
             switch (s.text("http.tls_cert"), s.text("http.tls_key")) {
             case (nil, nil): break
