@@ -591,14 +591,22 @@ import Testing
         let cli = CLI()
         let (daemon, base) = try await serve(cli, ["--http-max-connections", "1", "--http-idle-timeout", "1s"])
         let port = try #require(Int(base.split(separator: ":").last ?? ""))
-        let connectedAt = DispatchTime.now().uptimeNanoseconds
         let idle = Self.openSocket(port: port)
         #expect(idle >= 0)
         defer { close(idle) }
+        // A request on the first connection, answered: the server has accepted it (connections
+        // arriving together may be accepted in one go), and it is idle from here on.
+        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        _ = request.withCString { send(idle, $0, strlen($0), 0) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        #expect(recv(idle, &buffer, buffer.count, 0) > 0)
+        let idleFrom = DispatchTime.now().uptimeNanoseconds
         let answer = try await Self.call(base, .GET, "/healthz")
-        let waited = Double(DispatchTime.now().uptimeNanoseconds - connectedAt) / 1e9
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - idleFrom) / 1e9
         #expect(answer.status == 200)
-        #expect(waited >= 0.95, "the second connection was served after \(waited) s, while the first was still open")
+        #expect(waited >= 0.9, "the second connection was served after \(waited) s, while the first was still open")
         daemon.kill(SIGTERM)
         #expect(try await daemon.waitExit() == 0)
     }
