@@ -310,6 +310,12 @@ import Testing
         #expect(a.status == 200, "\(a)")
         a = try await Self.call(base, .GET, "/api/v1/state/prod/feature")
         #expect(a.json["value"] == .object(["on": .bool(true)]), "\(a)")
+        // Percent-encoding is undone once, in paths and queries alike: the key "x%41z".
+        a = try await Self.call(base, .PUT, "/api/v1/state/prod/x%2541z", body: #"{"value": 1}"#)
+        #expect(a.status == 200 && a.json["key"] == .string("x%41z"), "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/state?stack=prod&prefix=x%2541")
+        #expect(a.json["entries"]?.arrayValue?.map { $0["key"] } == [.string("x%41z")], "\(a)")
+        #expect(try await Self.call(base, .DELETE, "/api/v1/state/prod/x%2541z").status == 204)
         a = try await Self.call(base, .GET, "/api/v1/state?stack=-")
         #expect(a.json["entries"]?.arrayValue?.map { $0["key"] } == [.string("counter")], "\(a)")
         // The CLI sees what the API wrote (the default namespace is the empty stack).

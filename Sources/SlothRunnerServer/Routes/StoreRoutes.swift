@@ -89,7 +89,9 @@ struct StoreRoutes {
     }
 
     private func address(_ context: BasicRequestContext) throws -> (String, String) {
-        let stack = try context.parameters.require("stack")
+        // Path parameters arrive as sent (query values come decoded): decode each once.
+        let rawStack = try context.parameters.require("stack")
+        let stack = rawStack.removingPercentEncoding ?? rawStack
         let key = try context.parameters.require("key")
         let decodedKey = key.removingPercentEncoding ?? key
         guard !decodedKey.isEmpty, decodedKey.utf8.count <= 256 else { throw APIError.badRequest("invalid_parameter", "a state key is 1 to 256 bytes") }

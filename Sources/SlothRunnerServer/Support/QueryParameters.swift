@@ -16,7 +16,7 @@ struct QueryParameters {
                 let hint = Hint.didYouMean(name, among: known)
                 throw APIError.badRequest("invalid_parameter", "unknown query parameter '\(name)'\(hint); known: \(known.sorted().joined(separator: ", "))")
             }
-            values[name] = String(value).removingPercentEncoding ?? String(value)
+            values[name] = String(value)  // already percent-decoded by Hummingbird
         }
         self.values = values
     }
