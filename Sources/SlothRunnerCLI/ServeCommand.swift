@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lua executor threads (default: one per core).") var luaThreads: String?
     @Option(help: "Keep completed events this long; 0 keeps them forever (default 168h).") var retainCompleted: String?
     @Option(help: "Keep failed events this long; 0 keeps them forever (default 720h).") var retainFailed: String?
+    @Option(help: "Keep the change journal behind GET /stream this long; 0 keeps it forever (default 24h).") var retainChanges: String?
     @Flag(help: "Deny hooks every capability (exec, http, file, secrets, env) they do not declare in `permissions`.")
     var strictPermissions = false
     @Option(help: "Comma-separated environment variables hooks may read with env.get (default: all).")
@@ -60,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest HTTP request body accepted, in bytes (default 1048576).") var httpMaxBodyBytes: String?
     @Option(help: "Close an HTTP connection idle this long, or a request this slow to arrive (default 60s).") var httpIdleTimeout: String?
     @Option(help: "Open HTTP connections at most; beyond it new ones wait until one closes (default 10000).") var httpMaxConnections: String?
+    @Option(help: "A quiet event stream (GET /api/v1/stream) sends a heartbeat this often (default 15s).") var httpStreamHeartbeat: String?
     @Option(help: "Serve the HTTP API over TLS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
 
@@ -74,7 +76,8 @@ struct ServeCommand: AsyncParsableCommand {
             ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
             ("serve.max_output_bytes", maxOutputBytes), ("http.address", http), ("http.max_body_bytes", httpMaxBodyBytes),
             ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
-            ("http.max_connections", httpMaxConnections),
+            ("http.max_connections", httpMaxConnections), ("serve.retain_changes", retainChanges),
+            ("http.stream_heartbeat", httpStreamHeartbeat),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out

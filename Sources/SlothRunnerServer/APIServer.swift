@@ -29,6 +29,11 @@ public struct APIServerSettings: Sendable {
     public var tls: TLSConfiguration?
     /// What `/api/v1/status` reports as the version.
     public var version: String = "unknown"
+    /// A quiet event stream sends a heartbeat comment this often (proxies close silent
+    /// connections; the client learns it is still connected).
+    public var streamHeartbeatSeconds: Double = 15
+    /// How often open streams look for new entries in the change journal.
+    public var streamTickMillis: Int64 = 100
 
     public init(host: String = "127.0.0.1", port: Int = 7077, maxBodyBytes: Int = 1 << 20, idleTimeoutSeconds: Double = 60) {
         self.host = host
@@ -57,11 +62,12 @@ public enum APIServer {
         let router = Router(context: BasicRequestContext.self)
         let table = RouteTable(
             HealthRoutes.endpoints + WebhookRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
-                + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
+                + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints + StreamRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
         // Outermost, so it counts the status the client gets (errors included, as JSON).
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
-        router.add(middleware: TokenAuthMiddleware(engine: engine, loopback: settings.isLoopback))
+        let tokens = TokenBook(driver: engine.driver)
+        router.add(middleware: TokenAuthMiddleware(tokens: tokens, loopback: settings.isLoopback))
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
         if let metrics { MetricsRoutes(engine: engine, registry: metrics).register(on: router) }
         WebhookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
@@ -69,6 +75,8 @@ public enum APIServer {
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         StoreRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
+        let feed = ChangeFeed(driver: engine.driver, tickMillis: settings.streamTickMillis)
+        StreamRoutes(engine: engine, feed: feed, heartbeatMillis: Int64(settings.streamHeartbeatSeconds * 1000)).register(on: api)
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
         let application = Application(
             router: router,
@@ -82,7 +90,7 @@ public enum APIServer {
                 onListening(settings.host, port)
             },
             logger: logger)
-        return ListeningService(application: application, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
+        return ListeningService(application: application, feed: feed, tokens: tokens, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
     }
 }
 
@@ -90,11 +98,24 @@ public enum APIServer {
 /// cannot be bound (taken by another process, or a privileged port).
 struct ListeningService<App: ApplicationProtocol>: Service {
     let application: App
+    /// Closed on graceful shutdown: open event streams end their responses, so the server's
+    /// wait for requests in flight ends too.
+    let feed: ChangeFeed
+    /// Reloaded beside the server for as long as it runs.
+    let tokens: TokenBook
     let address: String
 
     func run() async throws {
         do {
-            try await application.run()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [tokens] in await tokens.refreshUntilCancelled() }
+                defer { group.cancelAll() }
+                try await withGracefulShutdownHandler {
+                    try await application.run()
+                } onGracefulShutdown: { [feed] in
+                    feed.close()
+                }
+            }
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             throw SlothError.conflict("cannot listen on \(address): the address is in use (another sloth-runner serve?); pick another with --http HOST:PORT, or --http off")
         } catch let error as IOError where error.errnoCode == EACCES {

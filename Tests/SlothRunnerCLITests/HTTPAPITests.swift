@@ -376,8 +376,13 @@ import Testing
         let writer = try await create("ci", "write")
         let admin = try await create("ops", "admin")
         #expect(reader.hasPrefix("srt_") && reader.count == 68 && reader != writer)
-        // From now on every /api request needs a token; health stays open.
+        // From now on (within the server's 100 ms reload of the tokens) every /api request
+        // needs a token; health stays open.
         var a = try await call(.GET, "/api/v1/events", token: nil)
+        try await eventually(timeout: 10, "the server did not learn of the new tokens") {
+            a = try await call(.GET, "/api/v1/events", token: nil)
+            return a.status != 200
+        }
         #expect(a.status == 401 && a.errorCode == "unauthorized" && a.headers["www-authenticate"].first?.hasPrefix("Bearer") == true, "\(a)")
         #expect(try await call(.GET, "/healthz", token: nil).status == 200)
         a = try await call(.GET, "/api/v1/events", token: "srt_" + String(repeating: "0", count: 64))
@@ -402,9 +407,12 @@ import Testing
                 if status == 403 { #expect(a.errorCode == "forbidden" && a.errorMessage.contains("needs"), "\(a)") }
             }
         }
-        // Revoked: refused from the next request on.
+        // Revoked: refused within the reload tick.
         #expect(try await cli.run("token", "revoke", "ci").status == 0)
-        a = try await call(.POST, "/api/v1/events", token: writer, body: event)
+        try await eventually(timeout: 10, "a revoked token was still accepted") {
+            a = try await call(.POST, "/api/v1/events", token: writer, body: event)
+            return a.status != 202
+        }
         #expect(a.status == 401, "\(a)")
         var r = try await cli.run("token", "list", "-o", "json")
         let listed = (try? JSONValue.parse(r.stdout))?.arrayValue ?? []

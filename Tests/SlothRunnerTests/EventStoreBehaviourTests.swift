@@ -205,4 +205,36 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
             #expect(try await store.countEvents(status: .pending) == 200)
         }
     }
+
+    /// The change journal behind `GET /stream`: every status change in commit order, numbers
+    /// that never go back, pruning that keeps the newest entry.
+    @Test(arguments: StoreDriver.all)
+    func theChangeJournalNumbersEveryStatusChange(driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            #expect(try await store.changeBounds() == (nil, nil))
+            let a = Engine.pendingEvent(from: NewEvent(type: "task.failed", stack: "prod"))
+            let b = Engine.pendingEvent(from: NewEvent(type: "deploy.started"))
+            try await store.insertEvents([a, b])
+            _ = try await store.claimEvents(owner: "n/1", leaseMillis: 60_000, limit: 10, now: nowMillis())
+            _ = try await store.releaseLeases(owner: "n/1", eventIDs: [a.id])
+            try await store.deleteEvent(id: b.id)
+            let all = try await store.changes(after: 0, limit: 100)
+            #expect(all.map(\.seq) == Array(1...6), "\(all.map(\.seq))")
+            #expect(all.map(\.kind) == [.status, .status, .status, .status, .status, .deleted])
+            #expect(all.map { $0.status?.rawValue ?? "-" } == ["pending", "pending", "processing", "processing", "pending", "-"])
+            #expect(all.prefix(2).map(\.eventID) == [a.id, b.id] && all[4].eventID == a.id)
+            // Each entry carries its event as it is now; a deleted one keeps type and stack.
+            #expect(all[0].event?.status == .pending && all[0].type == "task.failed" && all[0].stack == "prod")
+            #expect(all[5].event == nil && all[5].type == "deploy.started" && all[5].stack == nil)
+            #expect(try await store.changes(after: 4, limit: 1).map(\.seq) == [5])
+            #expect(try await store.changeBounds() == (1, 6))
+            // Pruning everything old keeps the newest entry, so the next number is 7, not 1.
+            #expect(try await store.pruneChanges(olderThan: nowMillis() + 60_000) == 5)
+            #expect(try await store.changeBounds() == (6, 6))
+            try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: "a.b"))])
+            #expect(try await store.changes(after: 6, limit: 10).map(\.seq) == [7])
+            await #expect(throws: SlothError.self) { try await store.deleteEvent(id: b.id) }
+            #expect(try await store.changeBounds() == (6, 7), "a failed deletion journals nothing")
+        }
+    }
 }

@@ -82,7 +82,7 @@ public final class Engine: Sendable {
             StorageWatch(intervalMillis: 1000),
         ]
         if configuration.claimsFromStore {
-            duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis))
+            duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis, changesMillis: configuration.retainChangesMillis))
         }
         for duty in duties {
             started.append(Task { await self.dutyLoop(duty) })

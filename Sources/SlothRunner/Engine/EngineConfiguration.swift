@@ -29,6 +29,10 @@ public struct EngineConfiguration: Sendable {
     public var retainCompletedMillis: Int64? = 7 * 86_400_000
     /// Failed events older than this are pruned (nil: never).
     public var retainFailedMillis: Int64? = 30 * 86_400_000
+    /// How long the change journal behind the live stream (`GET /stream`) keeps its entries:
+    /// a client reconnecting within it misses nothing; one reconnecting later is told what was
+    /// pruned (nil: kept forever).
+    public var retainChangesMillis: Int64? = 86_400_000
     /// Environment variables hooks may read with `env.get`; nil: all (the specification's
     /// "hooks run with sloth-runner permissions").
     public var hookEnvironment: Set<String>?
@@ -67,6 +71,7 @@ public struct EngineConfiguration: Sendable {
         try range(Int64(maxOutputBytes), 0...(16 << 20), "the output kept per run in bytes", "--max-output-bytes")
         try range(Int64(luaThreads), 1...256, "the Lua threads", "--lua-threads")
         if let keep = retainCompletedMillis { try range(keep, 1...(100 * 365 * 86_400_000), "the retention of completed events", "--retain-completed") }
+        if let keep = retainChangesMillis { try range(keep, 1000...(100 * 365 * 86_400_000), "the retention of the change journal", "--retain-changes") }
         if let keep = retainFailedMillis { try range(keep, 1...(100 * 365 * 86_400_000), "the retention of failed events", "--retain-failed") }
     }
 }

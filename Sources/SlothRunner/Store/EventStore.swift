@@ -81,8 +81,22 @@ package protocol EventStoreDriver: EventStore {
     func tokenRevoke(name: String, now: Millis) async throws -> Bool
     /// The live (unrevoked) token with this hash, if any.
     func token(hash: String) async throws -> APIToken?
+    /// Every live token by its hash: what the server checks requests against, reloaded on a
+    /// short tick rather than read per request.
+    func liveTokens() async throws -> [String: APIToken]
     /// Whether any unrevoked token exists (without one, the API is open on loopback).
     func hasLiveTokens() async throws -> Bool
+
+    // MARK: the change journal (`GET /stream`)
+    /// Journal entries after `seq`, oldest first, at most `limit`, each with its event as it is
+    /// now and, for a hook run, the execution. Entries whose event was swept away since are
+    /// still returned (without `event`).
+    func changes(after seq: Int64, limit: Int) async throws -> [EventChange]
+    /// The journal's first and last numbers (nil, nil when empty): a client asking for
+    /// everything after a number below `first - 1` missed entries that were pruned.
+    func changeBounds() async throws -> (first: Int64?, last: Int64?)
+    /// Deletes journal entries older than `cutoff`, never the newest (numbers must not go back).
+    func pruneChanges(olderThan cutoff: Millis) async throws -> Int
 
     // MARK: webhooks
     /// Stores a webhook; a name already taken is `SlothError.conflict`.

@@ -218,12 +218,16 @@ final class SQLiteConnection {
 
     struct Row {
         let stmt: OpaquePointer
-        func isNull(_ i: Int32) -> Bool { sqlite3_column_type(stmt, i) == SQLITE_NULL }
-        func int(_ i: Int32) -> Int64? { isNull(i) ? nil : sqlite3_column_int64(stmt, i) }
-        func intValue(_ i: Int32) -> Int64 { sqlite3_column_int64(stmt, i) }
-        func double(_ i: Int32) -> Double? { isNull(i) ? nil : sqlite3_column_double(stmt, i) }
+        /// Where this row's columns start: a joined query reads each table's part with that
+        /// table's own row reader (`shifted(by:)`).
+        var offset: Int32 = 0
+        func shifted(by n: Int32) -> Row { Row(stmt: stmt, offset: offset + n) }
+        func isNull(_ i: Int32) -> Bool { sqlite3_column_type(stmt, offset + i) == SQLITE_NULL }
+        func int(_ i: Int32) -> Int64? { isNull(i) ? nil : sqlite3_column_int64(stmt, offset + i) }
+        func intValue(_ i: Int32) -> Int64 { sqlite3_column_int64(stmt, offset + i) }
+        func double(_ i: Int32) -> Double? { isNull(i) ? nil : sqlite3_column_double(stmt, offset + i) }
         func text(_ i: Int32) -> String? {
-            guard let p = sqlite3_column_text(stmt, i) else { return nil }
+            guard let p = sqlite3_column_text(stmt, offset + i) else { return nil }
             return String(cString: p)
         }
         func textValue(_ i: Int32) -> String { text(i) ?? "" }

@@ -166,5 +166,31 @@ enum SQLiteSchema {
             created_at INTEGER NOT NULL
         );
         """,
+        // 11: the change journal behind `GET /stream`: one row per event state change and per
+        // hook run, numbered in commit order, so a client that reconnects with the last number it
+        // saw gets exactly what it missed. Written by triggers, so every writer (the daemon, the
+        // CLI, another node) lands in it without knowing; the number is the rowid (append-only,
+        // no AUTOINCREMENT bookkeeping — pruning always keeps the newest row, so numbers never
+        // go back). `type`/`stack` are kept only for deletions, whose event row is gone.
+        """
+        CREATE TABLE changes (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            status TEXT,
+            execution_id INTEGER,
+            type TEXT,
+            stack TEXT
+        );
+        CREATE TRIGGER changes_event_inserted AFTER INSERT ON events BEGIN
+            INSERT INTO changes (at, event_id, status) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.id, NEW.status);
+        END;
+        CREATE TRIGGER changes_event_status AFTER UPDATE OF status ON events WHEN NEW.status IS NOT OLD.status BEGIN
+            INSERT INTO changes (at, event_id, status) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.id, NEW.status);
+        END;
+        CREATE TRIGGER changes_hook_ran AFTER INSERT ON event_hook_executions BEGIN
+            INSERT INTO changes (at, event_id, execution_id) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.event_id, NEW.id);
+        END;
+        """,
     ]
 }

@@ -40,6 +40,8 @@ struct ServePlan {
         let keepCompleted = try millis("serve.retain_completed"), keepFailed = try millis("serve.retain_failed")
         engine.retainCompletedMillis = keepCompleted > 0 ? keepCompleted : nil
         engine.retainFailedMillis = keepFailed > 0 ? keepFailed : nil
+        let keepChanges = try millis("serve.retain_changes")
+        engine.retainChangesMillis = keepChanges > 0 ? max(1000, keepChanges) : nil
         engine.strictPermissions = s.boolean("serve.strict_permissions")
         if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
         sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
@@ -50,6 +52,8 @@ struct ServePlan {
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
             if let n = int("http.max_connections") { api.maxConnections = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
+            api.streamHeartbeatSeconds = try DurationText.seconds(
+                s.text("http.stream_heartbeat") ?? "15s", for: s.origin("http.stream_heartbeat"), in: 0.05...3600)
             switch (s.text("http.tls_cert"), s.text("http.tls_key")) {
             case (nil, nil): break
             case (let cert?, let key?):

@@ -5,9 +5,9 @@ import SlothRunner
 /// loopback. Once any token exists, every `/api` request needs `Authorization: Bearer TOKEN`
 /// with a role that covers it: `read` every GET, `write` also dispatch, retry, delete events and
 /// change state, `admin` also hooks (a dry run executes code). Tokens are looked up by their
-/// SHA-256, so a token created or revoked by the CLI counts from the next request on.
+/// SHA-256 in the `TokenBook`, so a token created or revoked by the CLI counts within 100 ms.
 struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let engine: Engine
+    let tokens: TokenBook
     /// Whether the server listens only on loopback: off it, a store without live tokens (all
     /// revoked while serving) refuses every request rather than opening up.
     let loopback: Bool
@@ -17,8 +17,9 @@ struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         let guarded = request.uri.path.hasPrefix("/api/") || (request.uri.path == "/metrics" && !loopback)
         guard guarded else { return try await next(request, context) }
         let needed = Self.role(for: request)
+        let live = try await tokens.current()
         guard let header = request.headers[.authorization] else {
-            if try await engine.driver.hasLiveTokens() {
+            if !live.isEmpty {
                 throw Self.unauthorized("this API needs a token: Authorization: Bearer TOKEN (an admin creates one with `sloth-runner token create NAME --role \(needed.rawValue)`)")
             }
             guard loopback else {
@@ -30,7 +31,7 @@ struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
             throw Self.unauthorized("the Authorization header must be `Bearer TOKEN`")
         }
-        guard let token = try await engine.driver.token(hash: APIToken.hash(String(parts[1]))) else {
+        guard let token = live[APIToken.hash(String(parts[1]))] else {
             throw Self.unauthorized("the token is not valid (unknown or revoked)")
         }
         guard token.role >= needed else {

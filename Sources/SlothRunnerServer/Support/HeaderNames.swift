@@ -7,3 +7,10 @@ extension HTTPField.Name {
     /// Set to `true` on the answer to a repeated key.
     static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
 }
+
+extension HTTPField.Name {
+    /// The last message an event stream client saw (browsers send it when they reconnect).
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// `no` keeps proxies such as nginx from buffering an event stream.
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+}

@@ -39,14 +39,17 @@ struct HookRefresh: EngineDuty {
     }
 }
 
-/// Deletes finished events past their retention (executions go with them by cascade).
+/// Deletes finished events past their retention (executions go with them by cascade), and
+/// the change journal's entries past theirs.
 struct RetentionPruner: EngineDuty {
     let name = "retention-pruner"
     let intervalMillis: Int64
     let completedMillis: Int64?
     let failedMillis: Int64?
+    let changesMillis: Int64?
     func perform(_ engine: Engine) async throws {
         let now = nowMillis()
+        if let keep = changesMillis { _ = try await engine.driver.pruneChanges(olderThan: now - keep) }
         var deleted = 0
         if let keep = completedMillis { deleted += try await engine.driver.deleteEvents(olderThan: now - keep, status: .completed) }
         if let keep = failedMillis { deleted += try await engine.driver.deleteEvents(olderThan: now - keep, status: .failed) }

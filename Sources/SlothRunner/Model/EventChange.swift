@@ -1,0 +1,45 @@
+/// One entry of the store's change journal: an event changed status, a hook ran for it, or it
+/// was deleted. `seq` numbers the entries in commit order, across every process writing the
+/// store, so "everything after N" is exact (`GET /stream` with `Last-Event-ID`).
+package struct EventChange: Sendable, Equatable {
+    package enum Kind: String, Sendable {
+        /// The event took `status` (stored, claimed, finished, retried, rescued).
+        case status
+        /// A hook ran for the event: `execution` says how.
+        case execution
+        /// The event was deleted (one by one; retention and cleanup sweeps are not journaled).
+        case deleted
+    }
+
+    package var seq: Int64
+    /// When the change was committed, Unix milliseconds.
+    package var at: Millis
+    package var kind: Kind
+    package var eventID: String
+    /// The event's type and stack (kept with a deletion; read from the event otherwise).
+    package var type: String
+    package var stack: String?
+    /// The status this change gave the event (`kind == .status`).
+    package var status: EventStatus?
+    /// The event as it is now (nil once deleted): what a client shows next to the change.
+    package var event: Event?
+    package var execution: HookExecution?
+
+    /// The message `GET /stream` sends: `{seq, at, kind, event_id, type, stack, status?, event?, execution?}`.
+    package var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "seq": .int(seq), "kind": .string(kind.rawValue), "event_id": .string(eventID),
+            "type": .string(type), "stack": stack.map(JSONValue.string) ?? .null,
+        ]
+        JSONValue.stamp(&o, "at", at)
+        if let status { o["status"] = .string(status.rawValue) }
+        if case .object(var fields)? = event?.json {
+            // The payload can be large (1 MiB); a live view wants the state, and asks for the
+            // data with GET /events/{id} when it needs it (the journal does not read it).
+            fields.removeValue(forKey: "data")
+            o["event"] = .object(fields)
+        }
+        if let execution { o["execution"] = execution.json }
+        return .object(o)
+    }
+}
