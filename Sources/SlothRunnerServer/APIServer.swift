@@ -21,6 +21,9 @@ public struct APIServerSettings: Sendable {
     /// How long a keep-alive connection may sit idle, or a client take to send its request,
     /// before it is closed: a slow or stuck client cannot hold a connection forever.
     public var idleTimeoutSeconds: Double
+    /// How long a client may take from the first byte of a request to the end of its headers
+    /// (a slowloris dribbling headers is cut off here, long before the idle timeout).
+    public var headerTimeoutSeconds: Double = 10
 
     /// Open connections at most: beyond it the server stops accepting until one closes (the
     /// rest wait in the kernel's backlog), so a flood of clients cannot exhaust descriptors.
@@ -78,10 +81,11 @@ public enum APIServer {
         let feed = ChangeFeed(driver: engine.driver, tickMillis: settings.streamTickMillis)
         StreamRoutes(engine: engine, feed: feed, heartbeatMillis: Int64(settings.streamHeartbeatSeconds * 1000)).register(on: api)
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
+        let headTimeout = TimeAmount.nanoseconds(Int64(settings.headerTimeoutSeconds * 1e9))
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestHeadTimeout(timeout: headTimeout, logger: logger)], idleTimeout: idle)
         let application = Application(
             router: router,
-            server: try settings.tls.map { try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: $0) }
-                ?? .http1(configuration: .init(idleTimeout: idle)),
+            server: try settings.tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: $0) } ?? .http1(configuration: http1),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "sloth-runner",
                 availableConnectionsDelegate: MaximumAvailableConnections(settings.maxConnections)),

@@ -665,6 +665,61 @@ import Testing
         daemon.kill(SIGTERM)
         #expect(try await daemon.waitExit() == 0)
     }
+
+    /// A client dribbling its headers is cut off by the header timeout (0.5 s here), long before
+    /// the idle timeout (60 s); a keep-alive connection idle between requests is not.
+    @Test func aSlowHeaderIsCutOffButAnIdleConnectionIsNot() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli, ["--http-header-timeout", "0.5s", "--http-idle-timeout", "60s"])
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        func receive(_ fd: Int32) -> Int {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            return recv(fd, &buffer, buffer.count, 0)
+        }
+        /// One whole response (head, then Content-Length bytes of body); false if the
+        /// connection ended first.
+        func receiveResponse(_ fd: Int32) -> Bool {
+            var got: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let text = String(decoding: got, as: UTF8.self)
+                if let headEnd = text.range(of: "\r\n\r\n") {
+                    let head = text[..<headEnd.lowerBound].lowercased()
+                    let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                        .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                    if text.utf8.count - text[..<headEnd.upperBound].utf8.count >= length { return true }
+                }
+                let n = recv(fd, &buffer, buffer.count, 0)
+                guard n > 0 else { return false }
+                got += buffer[..<n]
+            }
+        }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        let slow = Self.openSocket(port: port)
+        defer { close(slow) }
+        setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let started = DispatchTime.now().uptimeNanoseconds
+        _ = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".withCString { send(slow, $0, strlen($0), 0) }
+        var n = 1
+        while n > 0 { n = receive(slow) }
+        let cutAfter = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        #expect(n == 0 && cutAfter < 20, "closed by the server after \(cutAfter) s (errno \(errno)), not by the header timeout")
+
+        // A connection that finished a request and then waits longer than the header timeout
+        // is still open for the next one.
+        let idle = Self.openSocket(port: port)
+        defer { close(idle) }
+        setsockopt(idle, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        _ = request.withCString { send(idle, $0, strlen($0), 0) }
+        #expect(receiveResponse(idle))
+        var ready = pollfd(fd: idle, events: Int16(POLLIN), revents: 0)
+        #expect(poll(&ready, 1, 1500) == 0, "the idle connection was closed (or sent something) within 1.5 s")
+        _ = request.withCString { send(idle, $0, strlen($0), 0) }
+        #expect(receiveResponse(idle), "the idle connection no longer answers")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
 }
 
 final class Counter: Sendable {

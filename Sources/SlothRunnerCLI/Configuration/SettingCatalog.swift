@@ -53,6 +53,8 @@ enum SettingCatalog {
                 kind: .integer(1024...(64 << 20)), defaultValue: .integer(1 << 20), help: "largest HTTP request body accepted (413 beyond it)"),
         Setting(key: "http.idle_timeout", environment: "SLOTH_RUNNER_HTTP_IDLE_TIMEOUT", flag: "--http-idle-timeout",
                 kind: .duration(1...3600), defaultValue: .text("60s"), help: "an HTTP connection idle this long (or a request this slow to arrive) is closed"),
+        Setting(key: "http.header_timeout", environment: "SLOTH_RUNNER_HTTP_HEADER_TIMEOUT", flag: "--http-header-timeout",
+                kind: .duration(0.05...3600), defaultValue: .text("10s"), help: "a client must send a request's headers within this from its first byte, or is cut off"),
         Setting(key: "http.max_connections", environment: "SLOTH_RUNNER_HTTP_MAX_CONNECTIONS", flag: "--http-max-connections",
                 kind: .integer(1...1_000_000), defaultValue: .integer(10_000), help: "open HTTP connections at most; beyond it new ones wait until one closes"),
         Setting(key: "http.stream_heartbeat", environment: "SLOTH_RUNNER_HTTP_STREAM_HEARTBEAT", flag: "--http-stream-heartbeat",
