@@ -91,6 +91,11 @@ struct ServeCommand: AsyncParsableCommand {
         var factory = PrometheusMetricsFactory(registry: registry)
         // Hook runs last milliseconds to minutes.
         factory.defaultDurationHistogramBuckets = [.milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10), .seconds(60)]
+        // Store commits take microseconds to milliseconds, and hold 1 to a few hundred jobs.
+        factory.durationHistogramBuckets["sloth_store_commit_seconds"] = [
+            .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .seconds(1),
+        ]
+        factory.valueHistogramBuckets["sloth_store_commit_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
         MetricsSystem.bootstrap(factory)
         return registry
     }()

@@ -72,13 +72,13 @@ public enum APIServer {
         let tokens = TokenBook(driver: engine.driver)
         router.add(middleware: TokenAuthMiddleware(tokens: tokens, loopback: settings.isLoopback))
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
-        if let metrics { MetricsRoutes(engine: engine, registry: metrics).register(on: router) }
         WebhookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         StoreRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         let feed = ChangeFeed(driver: engine.driver, tickMillis: settings.streamTickMillis)
+        if let metrics { MetricsRoutes(engine: engine, registry: metrics, feed: feed).register(on: router) }
         StreamRoutes(engine: engine, feed: feed, heartbeatMillis: Int64(settings.streamHeartbeatSeconds * 1000)).register(on: api)
         let idle = TimeAmount.nanoseconds(Int64(settings.idleTimeoutSeconds * 1e9))
         let headTimeout = TimeAmount.nanoseconds(Int64(settings.headerTimeoutSeconds * 1e9))

@@ -443,6 +443,9 @@ import Testing
         for type in ["custom.ok", "custom.ok", "custom.ok", "custom.bad"] {
             ids.append(try #require(try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "\#(type)"}"#).json["id"]?.stringValue))
         }
+        // One more straight into the store by the CLI (another process): counted when claimed.
+        let fromCLI = try await cli.run("events", "dispatch", "custom.ok", "-o", "json")
+        ids.append(try #require(JSONValue.parse(fromCLI.stdout)["id"]?.stringValue, "\(fromCLI)"))
         for id in ids {
             try await eventually(timeout: 30, "event \(id) did not finish") {
                 let status = try await Self.call(base, .GET, "/api/v1/events/\(id)").json["status"]
@@ -456,11 +459,18 @@ import Testing
             samples.first { sample in sample.name == name && labels.allSatisfy { k, v in sample.labels[k] == v } }?.value
         }
         #expect(value("sloth_events_accepted_total", ["source": "api"]) == 4)
-        #expect(value("sloth_events_finished_total", ["status": "completed"]) == 3)
+        #expect(value("sloth_events_accepted_total", ["source": "cli"]) == 1)
+        #expect(value("sloth_events_finished_total", ["status": "completed"]) == 4)
         #expect(value("sloth_events_finished_total", ["status": "failed"]) == 1)
-        #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "success"]) == 3)
+        #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "success"]) == 4)
         #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "dead_letter"]) == 1)
-        #expect(value("sloth_hook_duration_seconds_count", ["hook": "judge"]) == 4)
+        #expect(value("sloth_hook_duration_seconds_count", ["hook": "judge"]) == 5)
+        // The store: every commit counted with its jobs (at least the five inserts and their
+        // outcomes), its time, and the file's size.
+        let commits = try #require(value("sloth_store_commit_seconds_count"))
+        #expect(commits >= 1 && value("sloth_store_commit_batch_size_count") == commits)
+        #expect((value("sloth_store_commit_batch_size_sum") ?? 0) >= 5)
+        #expect((value("sloth_store_size_bytes") ?? 0) > 4096)
         #expect(value("sloth_dead_letters") == 1)
         #expect(value("sloth_events_pending_in_store") == 0)
         #expect(value("hb_requests_total", ["http_route": "/api/v1/events", "http_request_method": "POST", "http_response_status_code": "202"]) == 4)

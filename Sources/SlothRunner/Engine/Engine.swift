@@ -405,7 +405,14 @@ public final class Engine: Sendable {
                             claimErrors.report(error, to: configuration.logger)
                         }
                         queue.release(n - claimed.count)
-                        if !claimed.isEmpty { metrics.claimed.increment(by: claimed.count) }
+                        if !claimed.isEmpty {
+                            metrics.claimed.increment(by: claimed.count)
+                            // Events dispatched here were never pending (stored claimed), and
+                            // hooks' events have a parent: a first claim of a root event came
+                            // from another process.
+                            let fromOutside = claimed.count { $0.attempts == 1 && $0.parentID == nil }
+                            if fromOutside > 0 { metrics.fromStore.increment(by: fromOutside) }
+                        }
                         leaseBook.add(claimed.map(\.id))
                         // A hook registered before these events were dispatched must see them:
                         // its commit precedes theirs, so reading the version now is enough.

@@ -10,6 +10,9 @@ struct EngineMetrics: Sendable {
     let retried = Counter(label: "sloth_events_finished_total", dimensions: [("status", "retry")])
     let fromHooks = Counter(label: "sloth_events_accepted_total", dimensions: [("source", "hook")])
     let claimed = Counter(label: "sloth_events_claimed_total")
+    /// Events another process wrote straight to the store (the CLI's `events dispatch`), counted
+    /// when this engine first claims them: a first claim of an event with no parent event.
+    let fromStore = Counter(label: "sloth_events_accepted_total", dimensions: [("source", "cli")])
     let leaseRescues = Counter(label: "sloth_lease_rescues_total")
 
     func finished(_ status: EventStatus) {

@@ -72,6 +72,8 @@ public protocol EventStore: Sendable {
 package protocol EventStoreDriver: EventStore {
     /// How many dead letters there are (event-hook pairs that gave up), for `status`.
     func countDeadLetters() async throws -> Int
+    /// What the store occupies on disk, in bytes (for SQLite: the database and its WAL).
+    func storageBytes() async throws -> Int64
 
     // MARK: API tokens (only their hashes)
     /// Stores a token; a name already taken is `SlothError.conflict`.

@@ -942,6 +942,13 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             secret: row.text(3), stack: row.text(4), signatureHeader: row.text(5), deliveryHeader: row.text(6), createdAt: row.intValue(7))
     }
 
+    package func storageBytes() async throws -> Int64 {
+        func size(_ file: String) -> Int64 {
+            ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return size(path) + size(path + "-wal")
+    }
+
     package func countDeadLetters() async throws -> Int {
         try await reader.perform { db in Int(try db.scalarInt("SELECT count(*) FROM hook_attempts WHERE dead = 1") ?? 0) }
     }

@@ -1,3 +1,4 @@
+import Metrics
 import Foundation
 import Synchronization
 
@@ -48,16 +49,22 @@ final class SQLiteThread: Sendable {
     private let queue = JobQueue()
     private let batches: Bool
 
-    /// Counts a batching thread's transactions, for `bench`.
+    /// Counts a batching thread's transactions, for `bench`, and reports each commit's size and
+    /// time to swift-metrics (`/metrics`; no-op unless the program bootstrapped a backend). Per
+    /// transaction, not per job: a busy writer commits a few hundred jobs at a time.
     final class Stats: Sendable {
         private let batchCount = Atomic<Int>(0)
         private let jobCount = Atomic<Int>(0)
         private let busyNanos = Atomic<UInt64>(0)
+        private let batchSize = Recorder(label: "sloth_store_commit_batch_size")
+        private let commitTime = Metrics.Timer(label: "sloth_store_commit_seconds", preferredDisplayUnit: .seconds)
 
         func record(jobs: Int, nanos: UInt64) {
             batchCount.add(1, ordering: .relaxed)
             jobCount.add(jobs, ordering: .relaxed)
             busyNanos.add(nanos, ordering: .relaxed)
+            batchSize.record(jobs)
+            commitTime.recordNanoseconds(Int64(nanos))
         }
 
         var snapshot: SQLiteWriterStats {
