@@ -237,4 +237,23 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
             #expect(try await store.changeBounds() == (6, 7), "a failed deletion journals nothing")
         }
     }
+
+    /// Idempotency keys and delivery ids hold for their lifetime, then free up.
+    @Test(arguments: StoreDriver.all)
+    func aKeyedEventRepeatsWithinItsLifetimeOnly(driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            let now = nowMillis()
+            let first = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now - 10_000)
+            #expect(try await store.insertKeyedEvent(first, originKey: "k", expiredBefore: now - 60_000).inserted)
+            let again = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
+            let repeated = try await store.insertKeyedEvent(again, originKey: "k", expiredBefore: now - 60_000)
+            #expect(!repeated.inserted && repeated.event.id == first.id)
+            // Past the lifetime (the first event is older than the cut-off): a new event.
+            let later = try await store.insertKeyedEvent(again, originKey: "k", expiredBefore: now - 5_000)
+            #expect(later.inserted && later.event.id == again.id)
+            #expect(try await store.countEvents(status: nil) == 2)
+            let third = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
+            #expect(try await store.insertKeyedEvent(third, originKey: "k", expiredBefore: now - 5_000).event.id == again.id)
+        }
+    }
 }

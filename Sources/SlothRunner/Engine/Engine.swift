@@ -212,15 +212,19 @@ public final class Engine: Sendable {
         return event
     }
 
-    /// Dispatches an event at most once per idempotency key: the first call stores it (pending),
-    /// a later one with the same key returns that event and stores nothing (`replayed`). The key
-    /// is kept with the event, so it holds as long as the event is stored (retention: 7 days by
-    /// default), and two calls racing with one key store one event.
+    /// How long an idempotency key or a webhook delivery id holds: a repeat within it returns
+    /// the first event; after it the key is free again (as Stripe's keys are).
+    package static let keyLifetimeMillis: Int64 = 24 * 3_600_000
+
+    /// Dispatches an event at most once per idempotency key within 24 hours: the first call
+    /// stores it (pending), a later one with the same key returns that event and stores nothing
+    /// (`replayed`); two calls racing with one key store one event.
     package func dispatch(_ new: NewEvent, idempotencyKey key: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
         try await dispatch(new, originKey: "idempotency:" + key)
     }
 
-    /// Stores an event once per `originKey` (an idempotency key, a webhook's delivery id).
+    /// Stores an event once per `originKey` (an idempotency key, a webhook's delivery id)
+    /// within `keyLifetimeMillis`.
     package func dispatch(_ new: NewEvent, originKey: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
         let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
         let running = phase
@@ -228,7 +232,7 @@ public final class Engine: Sendable {
         let now = nowMillis()
         let event = Engine.pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: encoded)
         let result: (event: Event, inserted: Bool)
-        do { result = try await driver.insertChildEvent(event, originKey: originKey) } catch {
+        do { result = try await driver.insertKeyedEvent(event, originKey: originKey, expiredBefore: now - Self.keyLifetimeMillis) } catch {
             throw .storage("the event was not stored: \(error)")
         }
         if result.inserted, running == .running { wakeClaimer() }

@@ -117,6 +117,10 @@ package protocol EventStoreDriver: EventStore {
     /// returned and nothing is written. A parent run again (retried, or re-claimed after a
     /// crash) thus stores each of its children at most once.
     func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool)
+    /// As `insertChildEvent`, but a key first used before `expiredBefore` no longer counts: it
+    /// is taken from the old event and the new one stored (idempotency keys and webhook
+    /// delivery ids hold for 24 hours, not as long as the event is kept).
+    func insertKeyedEvent(_ event: Event, originKey: String, expiredBefore: Millis) async throws -> (event: Event, inserted: Bool)
     /// Claims up to `limit` due pending events under a lease held by `owner`.
     func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
     /// Records what happened to claimed events, each only if its owner still holds the lease of

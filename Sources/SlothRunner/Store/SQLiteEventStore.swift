@@ -273,22 +273,32 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
     }
 
     package func insertChildEvent(_ event: Event, originKey: String) async throws -> (event: Event, inserted: Bool) {
+        try await writer.perform { db in try Self.insertKeyed(event, originKey: originKey, on: db) }
+    }
+
+    package func insertKeyedEvent(_ event: Event, originKey: String, expiredBefore: Millis) async throws -> (event: Event, inserted: Bool) {
         try await writer.perform { db in
-            let inserted = try db.run(
-                """
-                INSERT INTO events (\(Self.eventColumns), origin_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                ON CONFLICT(origin_key) WHERE origin_key IS NOT NULL DO NOTHING
-                """,
-                [.text(event.id), .text(event.type), .text(event.encodedData ?? event.data.serialized()), .text(event.status.rawValue),
-                 Self.optionalText(event.error), .int(event.timestamp), .int(event.createdAt), Self.optionalInt(event.processedAt),
-                 Self.optionalText(event.stack), .int(Int64(event.attempts)), .int(event.nextRunAt), Self.optionalText(event.leaseOwner),
-                 Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)), .text(originKey)])
-            if inserted == 1 { return (event, true) }
-            guard let existing = try db.query(
-                "SELECT \(Self.eventColumns) FROM events WHERE origin_key = ?", [.text(originKey)], Self.event(from:)
-            ).first else { throw SlothError.storage("event with origin \(originKey) neither inserted nor found") }
-            return (existing, false)
+            // In the insert's transaction: two requests racing with an expired key still store one event.
+            try db.run("UPDATE events SET origin_key = NULL WHERE origin_key = ? AND created_at < ?", [.text(originKey), .int(expiredBefore)])
+            return try Self.insertKeyed(event, originKey: originKey, on: db)
         }
+    }
+
+    private static func insertKeyed(_ event: Event, originKey: String, on db: SQLiteConnection) throws(SlothError) -> (event: Event, inserted: Bool) {
+        let inserted = try db.run(
+            """
+            INSERT INTO events (\(Self.eventColumns), origin_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            ON CONFLICT(origin_key) WHERE origin_key IS NOT NULL DO NOTHING
+            """,
+            [.text(event.id), .text(event.type), .text(event.encodedData ?? event.data.serialized()), .text(event.status.rawValue),
+             Self.optionalText(event.error), .int(event.timestamp), .int(event.createdAt), Self.optionalInt(event.processedAt),
+             Self.optionalText(event.stack), .int(Int64(event.attempts)), .int(event.nextRunAt), Self.optionalText(event.leaseOwner),
+             Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)), .text(originKey)])
+        if inserted == 1 { return (event, true) }
+        guard let existing = try db.query(
+            "SELECT \(Self.eventColumns) FROM events WHERE origin_key = ?", [.text(originKey)], Self.event(from:)
+        ).first else { throw SlothError.storage("event with origin \(originKey) neither inserted nor found") }
+        return (existing, false)
     }
 
     package func insertClaimed(_ event: Event, slot: OutcomeSlot) async throws {
