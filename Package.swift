@@ -116,6 +116,8 @@ let package = Package(
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
+        // The server's parts that need no running server (rate buckets on an injected clock).
+        .testTarget(name: "SlothRunnerServerTests", dependencies: ["SlothRunnerServer"]),
         .testTarget(
             name: "SlothRunnerCLITests",
             dependencies: [

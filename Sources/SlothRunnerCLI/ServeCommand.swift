@@ -62,6 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Close an HTTP connection idle this long, or a request this slow to arrive (default 60s).") var httpIdleTimeout: String?
     @Option(help: "Open HTTP connections at most; beyond it new ones wait until one closes (default 10000).") var httpMaxConnections: String?
     @Option(help: "Cut off a client that takes longer to send a request's headers (default 10s).") var httpHeaderTimeout: String?
+    @Option(help: "Requests per client (its API token, or its address) at most: 100/s, 600/m, 10000/h, or off (default off).") var httpRateLimit: String?
     @Option(help: "A quiet event stream (GET /api/v1/stream) sends a heartbeat this often (default 15s).") var httpStreamHeartbeat: String?
     @Option(help: "Serve the HTTP API over TLS with this PEM certificate chain (with --tls-key).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert.") var tlsKey: String?
@@ -79,6 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
             ("http.max_connections", httpMaxConnections), ("serve.retain_changes", retainChanges),
             ("http.stream_heartbeat", httpStreamHeartbeat), ("http.header_timeout", httpHeaderTimeout),
+            ("http.rate_limit", httpRateLimit),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out

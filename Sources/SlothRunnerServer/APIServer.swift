@@ -30,6 +30,8 @@ public struct APIServerSettings: Sendable {
     public var maxConnections: Int = 10_000
     /// Serve over TLS with this configuration (`--tls-cert`, `--tls-key`); nil: plain HTTP.
     public var tls: TLSConfiguration?
+    /// Requests per client at most (`--http-rate-limit`; nil: no limit): `429` beyond it.
+    public var rateLimit: RequestRate?
     /// What `/api/v1/status` reports as the version.
     public var version: String = "unknown"
     /// A quiet event stream sends a heartbeat comment this often (proxies close silent
@@ -62,7 +64,7 @@ public enum APIServer {
         engine: Engine, settings: APIServerSettings, logger: Logger, metrics: PrometheusCollectorRegistry? = nil,
         onListening: @escaping @Sendable (String, Int) -> Void
     ) throws -> some Service {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: APIRequestContext.self)
         let table = RouteTable(
             HealthRoutes.endpoints + WebhookRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
                 + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints + StreamRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
@@ -71,6 +73,7 @@ public enum APIServer {
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
         let tokens = TokenBook(driver: engine.driver)
         router.add(middleware: TokenAuthMiddleware(tokens: tokens, loopback: settings.isLoopback))
+        if let rate = settings.rateLimit { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: rate))) }
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
         WebhookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")

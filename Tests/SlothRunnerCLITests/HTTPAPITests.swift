@@ -730,6 +730,26 @@ import Testing
         daemon.kill(SIGTERM)
         #expect(try await daemon.waitExit() == 0)
     }
+
+    /// `--http-rate-limit 2/m`: a client's third request within the minute is `429` with
+    /// `Retry-After`, per token; health checks are never limited.
+    @Test func aClientOverItsRateGets429() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli, ["--http-rate-limit", "2/m"])
+        for _ in 0..<2 { #expect(try await Self.call(base, .GET, "/api/v1/events").status == 200) }
+        let refused = try await Self.call(base, .POST, "/api/v1/events", body: #"{"type": "custom.x"}"#)
+        #expect(refused.status == 429 && refused.errorCode == "rate_limited", "\(refused)")
+        let retryAfter = Int(refused.headers["retry-after"].first ?? "") ?? 0
+        #expect((1...60).contains(retryAfter), "\(refused.headers)")
+        #expect(try await countEvents(cli) == 0, "a refused request stores nothing")
+        #expect(try await Self.call(base, .GET, "/healthz").status == 200)
+        #expect(try await Self.call(base, .GET, "/metrics").text.contains("sloth_http_rate_limited_total 1"))
+        // A bad value is refused at start, naming the flag.
+        let bad = try await cli.run("serve", "--http-rate-limit", "lots")
+        #expect(bad.status == 2 && bad.stderr.contains("--http-rate-limit") && bad.stderr.contains("100/s"), "\(bad)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
 }
 
 final class Counter: Sendable {

@@ -52,6 +52,7 @@ struct ServePlan {
             if let n = int("http.max_body_bytes") { api.maxBodyBytes = n }
             if let n = int("http.max_connections") { api.maxConnections = n }
             api.idleTimeoutSeconds = try DurationText.seconds(s.text("http.idle_timeout") ?? "60s", for: s.origin("http.idle_timeout"), in: 1...3600)
+            if case .success(let rate?) = RequestRate.parse(s.text("http.rate_limit") ?? "off") { api.rateLimit = rate }
             api.headerTimeoutSeconds = try DurationText.seconds(
                 s.text("http.header_timeout") ?? "10s", for: s.origin("http.header_timeout"), in: 0.05...3600)
             api.streamHeartbeatSeconds = try DurationText.seconds(

@@ -1,5 +1,6 @@
 import Foundation
 import SlothRunner
+import SlothRunnerServer
 
 /// One configurable value: its key in the config file, its environment variable and flag, its
 /// default and what it accepts. Every value, wherever it comes from, goes through `parse`, so
@@ -28,6 +29,8 @@ struct Setting: Sendable {
         case path
         /// `HOST:PORT` (`[::1]:PORT` for IPv6), or `off`.
         case listenAddress
+        /// Requests per period (`100/s`, `600/m`), or `off`.
+        case rate
     }
 
     /// Reads `text` (a flag, a variable, a file scalar) as this setting's value; `origin` names
@@ -75,6 +78,11 @@ struct Setting: Sendable {
         case .listenAddress:
             switch ListenAddress.parse(trimmed) {
             case .success(let address): return .success(.text(address?.description ?? "off"))
+            case .failure(let why): return problem(why.message)
+            }
+        case .rate:
+            switch RequestRate.parse(trimmed) {
+            case .success(let rate): return .success(.text(rate?.description ?? "off"))
             case .failure(let why): return problem(why.message)
             }
         case .path:

@@ -55,6 +55,8 @@ enum SettingCatalog {
                 kind: .duration(1...3600), defaultValue: .text("60s"), help: "an HTTP connection idle this long (or a request this slow to arrive) is closed"),
         Setting(key: "http.header_timeout", environment: "SLOTH_RUNNER_HTTP_HEADER_TIMEOUT", flag: "--http-header-timeout",
                 kind: .duration(0.05...3600), defaultValue: .text("10s"), help: "a client must send a request's headers within this from its first byte, or is cut off"),
+        Setting(key: "http.rate_limit", environment: "SLOTH_RUNNER_HTTP_RATE_LIMIT", flag: "--http-rate-limit", kind: .rate,
+                defaultValue: .text("off"), help: "requests per client (API token, or address without one) at most, as 100/s, 600/m or 10000/h; 429 beyond it"),
         Setting(key: "http.max_connections", environment: "SLOTH_RUNNER_HTTP_MAX_CONNECTIONS", flag: "--http-max-connections",
                 kind: .integer(1...1_000_000), defaultValue: .integer(10_000), help: "open HTTP connections at most; beyond it new ones wait until one closes"),
         Setting(key: "http.stream_heartbeat", environment: "SLOTH_RUNNER_HTTP_STREAM_HEARTBEAT", flag: "--http-stream-heartbeat",

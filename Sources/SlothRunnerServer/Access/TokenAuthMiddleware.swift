@@ -6,7 +6,8 @@ import SlothRunner
 /// with a role that covers it: `read` every GET, `write` also dispatch, retry, delete events and
 /// change state, `admin` also hooks (a dry run executes code). Tokens are looked up by their
 /// SHA-256 in the `TokenBook`, so a token created or revoked by the CLI counts within 100 ms.
-struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+struct TokenAuthMiddleware: RouterMiddleware {
+    typealias Context = APIRequestContext
     let tokens: TokenBook
     /// Whether the server listens only on loopback: off it, a store without live tokens (all
     /// revoked while serving) refuses every request rather than opening up.
@@ -37,6 +38,8 @@ struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         guard token.role >= needed else {
             throw APIError(.forbidden, "forbidden", "token '\(token.name)' has the role \(token.role.rawValue); \(request.method) \(request.uri.path) needs \(needed.rawValue)")
         }
+        var context = context
+        context.tokenName = token.name
         return try await next(request, context)
     }
 

@@ -19,7 +19,7 @@ struct EventRoutes {
         (.post, "events/{id}/retry"),
     ]
 
-    func register(on api: RouterGroup<BasicRequestContext>) {
+    func register(on api: RouterGroup<APIRequestContext>) {
         api.post("events", use: dispatch)
         api.post("events:batch", use: dispatchBatch)
         api.get("events", use: list)
@@ -29,7 +29,7 @@ struct EventRoutes {
     }
 
     /// `{type, data, stack?}` → `202` with the event as stored, once it is committed.
-    @Sendable func dispatch(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func dispatch(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         let new = try Self.newEvent(from: body, at: nil)
         guard let key = request.headers[.idempotencyKey] else {
@@ -57,7 +57,7 @@ struct EventRoutes {
     }
 
     /// `{"events": [{type, data, stack?}, ...]}`: all stored in one commit, or none.
-    @Sendable func dispatchBatch(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func dispatchBatch(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         if let unknown = body.keys.first(where: { $0 != "events" }) {
             throw APIError.unprocessable("invalid_input", "unknown field '\(unknown)'\(Hint.didYouMean(unknown, among: ["events"])); a batch is {\"events\": [...]}")
@@ -83,7 +83,7 @@ struct EventRoutes {
     }
 
     /// Newest first; `next_cursor` (the last id of the page) gets the next page, null at the end.
-    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: ["type", "status", "stack", "since", "until", "limit", "cursor"])
         let now = nowMillis()
         let limit = try query.integer("limit", in: 1...Self.maxPage, default: 50)
@@ -101,14 +101,14 @@ struct EventRoutes {
     }
 
     /// An event (by id or unique prefix) with its executions and dead letters.
-    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
         let event = try await resolve(context)
         let runs = try await engine.store.executions(eventID: event.id)
         let dead = try await engine.store.deadLetters(eventID: event.id)
         return JSONResponse.make(status: .ok, event.json(executions: runs, deadLetters: dead))
     }
 
-    @Sendable func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let event = try await resolve(context)
         guard event.status != .processing else {
             throw APIError(.conflict, "event_in_flight", "event \(event.id) is being processed; delete it once it has finished")
@@ -118,7 +118,7 @@ struct EventRoutes {
     }
 
     /// Re-arms a failed event: its dead-lettered hooks get a fresh set of attempts.
-    @Sendable func retry(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
         let event = try await resolve(context)
         guard event.status == .failed else {
             throw APIError(.conflict, "not_failed", "event \(event.id) is \(event.status.rawValue); only a failed event can be retried")
@@ -127,7 +127,7 @@ struct EventRoutes {
         return JSONResponse.make(status: .accepted, try await engine.store.resolveEvent(event.id).json)
     }
 
-    private func resolve(_ context: BasicRequestContext) async throws -> Event {
+    private func resolve(_ context: APIRequestContext) async throws -> Event {
         let id = try context.parameters.require("id")
         do {
             return try await engine.store.resolveEvent(id)

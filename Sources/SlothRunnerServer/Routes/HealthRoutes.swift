@@ -12,7 +12,7 @@ struct HealthRoutes {
     static let storeProbeSeconds = 1.0
     static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "healthz"), (.get, "readyz"), (.get, "api/v1/status"), (.get, "api/v1/openapi.yaml")]
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         router.get("healthz") { _, _ in
             JSONResponse.make(status: .ok, .object(["status": .string("ok"), "uptime_ms": .int(nowMillis() - started)]))
         }

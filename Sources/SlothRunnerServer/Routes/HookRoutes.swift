@@ -20,7 +20,7 @@ struct HookRoutes {
         "name", "event_types", "stack", "description", "enabled", "max_attempts", "retry_delay_seconds", "timeout_seconds",
     ]
 
-    func register(on api: RouterGroup<BasicRequestContext>) {
+    func register(on api: RouterGroup<APIRequestContext>) {
         api.get("hooks", use: list)
         api.post("hooks", use: add)
         api.post("hooks/test", use: test)
@@ -32,7 +32,7 @@ struct HookRoutes {
         api.get("hooks/{name}/history", use: history)
     }
 
-    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: ["stack", "event_type", "enabled"])
         var enabled: Bool?
         if let raw = query.text("enabled") {
@@ -45,7 +45,7 @@ struct HookRoutes {
 
     /// The Lua source as the body (any content type but JSON; `hook add`'s flags as query
     /// parameters), or `{"source": "...", "name": ..., ...}` as JSON.
-    @Sendable func add(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func add(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (source, overrides) = try await registration(request)
         let loaded = try await HookLoader.load(source: source, filePath: (overrides.name ?? "api") + ".lua", overrides: overrides, runtime: engine.runtime)
         try await engine.store.addHook(loaded.hook)
@@ -53,7 +53,7 @@ struct HookRoutes {
         return JSONResponse.make(status: .created, hookAnswer(loaded.hook, warnings: loaded.warnings))
     }
 
-    @Sendable func replace(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func replace(_ request: Request, context: APIRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
         guard let existing = try await engine.store.hook(named: name) else { throw APIError.notFound("no hook named '\(name)'") }
         var (source, overrides) = try await registration(request)
@@ -68,7 +68,7 @@ struct HookRoutes {
         return JSONResponse.make(status: .ok, hookAnswer(loaded.hook, warnings: loaded.warnings))
     }
 
-    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
         let hook = try await named(context)
         let stats = try await engine.store.hookStats(hookID: hook.id)
         guard case .object(var o) = hook.json(stats: stats) else { throw APIError(.internalServerError, "internal", "hook JSON") }
@@ -76,21 +76,21 @@ struct HookRoutes {
         return JSONResponse.make(status: .ok, .object(o))
     }
 
-    @Sendable func remove(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func remove(_ request: Request, context: APIRequestContext) async throws -> Response {
         let hook = try await named(context)
         try await engine.store.removeHook(name: hook.name)
         try await engine.reloadHooks()
         return Response(status: .noContent)
     }
 
-    func setEnabled(_ enabled: Bool, _ context: BasicRequestContext) async throws -> Response {
+    func setEnabled(_ enabled: Bool, _ context: APIRequestContext) async throws -> Response {
         let hook = try await named(context)
         try await engine.store.setHookEnabled(name: hook.name, enabled: enabled)
         try await engine.reloadHooks()
         return JSONResponse.make(status: .ok, try await named(context).json(stats: nil))
     }
 
-    @Sendable func history(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func history(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: ["limit", "failed"])
         let hook = try await named(context)
         let limit = try query.integer("limit", in: 1...1000, default: 20)
@@ -101,7 +101,7 @@ struct HookRoutes {
 
     /// `{"source": "..." | "name": "registered", "event": {type, data, stack}}`: runs the hook once,
     /// stores nothing (events it dispatches are listed, not stored; its state is a scratch one).
-    @Sendable func test(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func test(_ request: Request, context: APIRequestContext) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         if let unknown = body.keys.sorted().first(where: { !["source", "name", "event"].contains($0) }) {
             throw APIError.unprocessable("invalid_input", "unknown field '\(unknown)'\(Hint.didYouMean(unknown, among: ["source", "name", "event"])); a test is {source or name, event}")
@@ -132,7 +132,7 @@ struct HookRoutes {
         return JSONResponse.make(status: .ok, outcome.json)
     }
 
-    private func named(_ context: BasicRequestContext) async throws -> Hook {
+    private func named(_ context: APIRequestContext) async throws -> Hook {
         let name = try context.parameters.require("name")
         guard let hook = try await engine.store.hook(named: name) else { throw APIError.notFound("no hook named '\(name)'") }
         return hook

@@ -30,7 +30,7 @@ struct MetricsRoutes {
         self.feed = feed
     }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         router.get("metrics") { _, _ in
             let status = engine.status
             queued.record(status.queued)

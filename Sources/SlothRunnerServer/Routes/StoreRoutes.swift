@@ -16,7 +16,7 @@ struct StoreRoutes {
         (.get, "secrets"),
     ]
 
-    func register(on api: RouterGroup<BasicRequestContext>) {
+    func register(on api: RouterGroup<APIRequestContext>) {
         api.get("types", use: types)
         api.get("state", use: listState)
         api.get("state/{stack}/{key}", use: getState)
@@ -25,7 +25,7 @@ struct StoreRoutes {
         api.get("secrets", use: secrets)
     }
 
-    @Sendable func types(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func types(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: ["category"])
         let category = query.text("category")
         let entries = EventCatalog.entries.filter { category == nil || $0.category == category }
@@ -36,14 +36,14 @@ struct StoreRoutes {
         return JSONResponse.make(status: .ok, .object(["types": .array(entries.map(\.json))]))
     }
 
-    @Sendable func listState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func listState(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: ["stack", "prefix"])
         let stack = query.text("stack").map { $0 == Self.defaultStack ? "" : $0 }
         let entries = try await engine.store.stateEntries(stack: stack, prefix: query.text("prefix") ?? "", now: nowMillis())
         return JSONResponse.make(status: .ok, .object(["entries": .array(entries.map(\.json))]))
     }
 
-    @Sendable func getState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func getState(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (stack, key) = try address(context)
         guard let value = try await engine.store.stateGet(stack: stack, key: key, now: nowMillis()) else {
             throw APIError.notFound("no state '\(key)' in \(stack.isEmpty ? "the default namespace" : "stack \(stack)")")
@@ -52,7 +52,7 @@ struct StoreRoutes {
     }
 
     /// `{"value": any JSON, "ttl": "1h"?}`.
-    @Sendable func putState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func putState(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (stack, key) = try address(context)
         let body = try await request.jsonObject(limit: maxBodyBytes)
         if let unknown = body.keys.sorted().first(where: { $0 != "value" && $0 != "ttl" }) {
@@ -74,7 +74,7 @@ struct StoreRoutes {
         return JSONResponse.make(status: .ok, .object(o))
     }
 
-    @Sendable func deleteState(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func deleteState(_ request: Request, context: APIRequestContext) async throws -> Response {
         let (stack, key) = try address(context)
         guard try await engine.store.stateDelete(stack: stack, key: key) else {
             throw APIError.notFound("no state '\(key)' in \(stack.isEmpty ? "the default namespace" : "stack \(stack)")")
@@ -82,13 +82,13 @@ struct StoreRoutes {
         return Response(status: .noContent)
     }
 
-    @Sendable func secrets(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func secrets(_ request: Request, context: APIRequestContext) async throws -> Response {
         _ = try QueryParameters(request, known: [])
         let all = try await engine.store.secretList()
         return JSONResponse.make(status: .ok, .object(["secrets": .array(all.map(\.json))]))
     }
 
-    private func address(_ context: BasicRequestContext) throws -> (String, String) {
+    private func address(_ context: APIRequestContext) throws -> (String, String) {
         // Path parameters arrive as sent (query values come decoded): decode each once.
         let rawStack = try context.parameters.require("stack")
         let stack = rawStack.removingPercentEncoding ?? rawStack

@@ -17,11 +17,11 @@ struct StreamRoutes {
 
     static let endpoints: [(HTTPRequest.Method, String)] = [(.get, "stream")]
 
-    func register(on api: RouterGroup<BasicRequestContext>) {
+    func register(on api: RouterGroup<APIRequestContext>) {
         api.get("stream", use: stream)
     }
 
-    @Sendable func stream(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func stream(_ request: Request, context: APIRequestContext) async throws -> Response {
         let query = try QueryParameters(request, known: StreamFilter.parameters)
         let filter = try StreamFilter(query)
         let resumeText = request.headers[.lastEventID] ?? query.text("last_event_id")

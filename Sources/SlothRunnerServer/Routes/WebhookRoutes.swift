@@ -17,11 +17,11 @@ struct WebhookRoutes {
     static let accepted = Counter(label: "sloth_events_accepted_total", dimensions: [("source", "webhook")])
     static let endpoints: [(HTTPRequest.Method, String)] = [(.post, "webhooks/{name}")]
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<APIRequestContext>) {
         router.post("webhooks/{name}", use: deliver)
     }
 
-    @Sendable func deliver(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    @Sendable func deliver(_ request: Request, context: APIRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
         guard let hook = try await engine.driver.webhook(named: name) else { throw APIError.notFound("no webhook named '\(name)'") }
         let body: [UInt8]
