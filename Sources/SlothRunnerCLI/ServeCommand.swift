@@ -102,6 +102,36 @@ struct ServeCommand: AsyncParsableCommand {
         return registry
     }()
 
+    /// The config file's `webhooks:` become the store's declared webhooks (added, changed, and
+    /// those the file no longer declares removed), all checked before any is written: a bad entry
+    /// stops `serve` with its file and line, and changes nothing. Without a config file the
+    /// store's webhooks are left as they are.
+    static func applyDeclaredWebhooks(_ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+        guard let path = settings.configPath, let entries = settings.webhooks else { return }
+        let secrets = Set(try await store.secretList().map(\.name))
+        var declared: [Webhook] = []
+        for entry in entries {
+            func field(_ key: String) -> String { "\(path):\(entry.fields[key]?.line ?? entry.line): webhooks.\(entry.name).\(key)" }
+            let webhook: Webhook
+            do {
+                webhook = try Webhook.declare(
+                    name: entry.name, eventType: entry.fields["event_type"]!.text, verify: entry.fields["verify"]!.text,
+                    secret: entry.fields["secret"]?.text, stack: entry.fields["stack"]?.text,
+                    signatureHeader: entry.fields["signature_header"]?.text, deliveryHeader: entry.fields["delivery_header"]?.text,
+                    declaredIn: path, now: nowMillis(), field: field, secretExists: { secrets.contains($0) })
+            } catch {
+                // Errors from the name or the type say which webhook; those from a field say where already.
+                throw error.description.hasPrefix(path) ? error : SlothError.invalidInput("\(path):\(entry.line): webhooks.\(entry.name): \(error.description)")
+            }
+            declared.append(webhook)
+        }
+        let result = try await store.webhookSync(declared: declared)
+        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
+            logger.notice("webhooks from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)",
+                          metadata: ["config": "\(path)"])
+        }
+    }
+
     func run() async throws {
         try await runReporting {
             _ = Self.metricsRegistry
@@ -123,6 +153,10 @@ struct ServeCommand: AsyncParsableCommand {
             ExecSupervision.adoptOrphans()
             let store = try global.openStore(settings, synchronous: plan.sync)
             do { try plan.checkAccess(liveTokens: try await store.hasLiveTokens()) } catch {
+                store.closeNow()
+                throw error
+            }
+            do { try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger) } catch {
                 store.closeNow()
                 throw error
             }

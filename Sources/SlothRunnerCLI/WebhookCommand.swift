@@ -42,31 +42,11 @@ struct WebhookAdd: AsyncParsableCommand {
 
     func run() async throws {
         try await global.withStore { store in
-            try Webhook.validateName(name)
-            guard let verification = Webhook.Verification(rawValue: verify.lowercased()) else {
-                let known = Webhook.Verification.allCases.map(\.rawValue)
-                throw SlothError.invalidInput("--verify must be one of \(known.joined(separator: ", ")), not '\(verify)'\(NameSuggestion.hint(for: verify.lowercased(), among: known))")
-            }
-            if verification == .none, secret != nil { throw SlothError.invalidInput("--verify none takes no --secret") }
-            if verification != .none {
-                guard let secret else { throw SlothError.invalidInput("--verify \(verification.rawValue) needs --secret NAME: the secret holding the key") }
-                guard try await store.secretList().contains(where: { $0.name == secret }) else {
-                    throw SlothError.notFound("secret '\(secret)' does not exist; set it first: `sloth-runner secret set \(secret)`")
-                }
-            }
-            if signatureHeader != nil, verification != .hmacSHA256 { throw SlothError.invalidInput("--signature-header applies to --verify hmac-sha256 only") }
-            for header in [signatureHeader, deliveryHeader].compactMap({ $0 }) {
-                guard !header.isEmpty, header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }) else {
-                    throw SlothError.invalidInput("'\(header)' is not a header name (letters, digits, '-')")
-                }
-            }
-            if let stack { try StackCheck.validate(stack) }
-            let hook = Webhook(
-                name: name, eventType: eventType, verification: verification, secret: secret, stack: stack, signatureHeader: signatureHeader,
-                deliveryHeader: deliveryHeader, createdAt: nowMillis())
-            // The type must be valid once its headers are filled in.
-            let sample = try hook.eventType { _ in "sample" }
-            _ = try NewEvent(type: sample).validated()
+            let secrets = Set(try await store.secretList().map(\.name))
+            let hook = try Webhook.declare(
+                name: name, eventType: eventType, verify: verify, secret: secret, stack: stack, signatureHeader: signatureHeader,
+                deliveryHeader: deliveryHeader, now: nowMillis(), field: { "--" + $0.replacingOccurrences(of: "_", with: "-") },
+                secretExists: { secrets.contains($0) })
             try await store.webhookAdd(hook)
             if global.json { printJSON(hook.json) } else { print("Webhook '\(name)' added: POST /webhooks/\(name) on serve's HTTP address.") }
         }
@@ -87,8 +67,8 @@ struct WebhookList: AsyncParsableCommand {
             let all = try await store.webhookList()
             if global.json { printJSON(.array(all.map(\.json))); return }
             if all.isEmpty { print("No webhooks. Declare one with `sloth-runner webhook add NAME --event-type T --verify V --secret S`."); return }
-            var t = Table(["Name", "Event type", "Verify", "Secret", "Stack"])
-            for w in all { t.add([w.name, w.eventType, w.verification.rawValue, w.secret ?? "-", w.stack ?? "-"]) }
+            var t = Table(["Name", "Event type", "Verify", "Secret", "Stack", "Declared in"])
+            for w in all { t.add([w.name, w.eventType, w.verification.rawValue, w.secret ?? "-", w.stack ?? "-", w.declaredIn ?? "webhook add"]) }
             print(t.render(headers: !global.noHeaders))
         }
     }
@@ -110,6 +90,7 @@ struct WebhookGet: AsyncParsableCommand {
             if let h = w.signatureHeader { print("Signature:   \(h)") }
             if let h = w.deliveryHeader { print("Delivery id: \(h)") }
             print("Stack:       \(w.stack ?? "-")")
+            print("Declared in: \(w.declaredIn ?? "webhook add")")
         }
     }
 }
@@ -121,7 +102,11 @@ struct WebhookRemove: AsyncParsableCommand {
 
     func run() async throws {
         try await global.withStore { store in
+            let declaredIn = try await store.webhook(named: name)?.declaredIn
             guard try await store.webhookRemove(name: name) else { throw SlothError.notFound("no webhook named '\(name)'") }
+            if let declaredIn {
+                warn("'\(name)' is declared in \(declaredIn); serve declares it again at its next start unless it is removed there")
+            }
             if global.json { printJSON(.object(["name": .string(name), "removed": .bool(true)])) } else { print("Webhook '\(name)' removed.") }
         }
     }

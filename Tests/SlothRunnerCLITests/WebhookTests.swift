@@ -148,4 +148,74 @@ import Testing
         #expect(try await cli.run("webhook", "remove", "x").status == 0)
         #expect(try await cli.run("webhook", "get", "x").status == 3)
     }
+
+    /// Webhooks declared in the config file: `serve` makes the store match the file at start
+    /// (added, changed, dropped ones removed; one from `webhook add` left alone), and a bad
+    /// entry stops it with the file and line, changing nothing.
+    @Test func webhooksDeclaredInTheConfigFile() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("secret", "set", "alerts_key", "--value", "k-1").status == 0)
+        #expect(try await cli.run("webhook", "add", "manual", "--event-type", "custom.manual", "--verify", "token", "--secret", "alerts_key").status == 0)
+        let config = cli.file("declared.yaml", """
+            webhooks:
+              alerts:
+                event_type: custom.alert
+                verify: token
+                secret: alerts_key
+                stack: production
+              ci:
+                event_type: ci.{X-Event}
+                verify: hmac-sha256
+                secret: alerts_key
+                signature_header: X-CI-Signature
+            """)
+        let daemon = try await cli.startServe(["--config", config])
+        let base = try #require(daemon.apiURL, "\(daemon.log)")
+        var a = try await API.call(base, .POST, "/webhooks/alerts", body: #"{"level": "high"}"#, headers: [("Authorization", "Bearer k-1")])
+        #expect(a.status == 202 && a.json["type"] == .string("custom.alert") && a.json["stack"] == .string("production"), "\(a)")
+        let body = #"{"ok": true}"#
+        a = try await API.call(base, .POST, "/webhooks/ci", body: body, headers: [("X-Event", "build"), ("X-CI-Signature", Self.hmac("k-1", body))])
+        #expect(a.status == 202 && a.json["type"] == .string("ci.build"), "\(a)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+        var r = try await cli.run("webhook", "list", "-o", "json")
+        var listed = (try? JSONValue.parse(r.stdout))?.arrayValue ?? []
+        #expect(listed.compactMap { $0["name"]?.stringValue } == ["alerts", "ci", "manual"], "\(r)")
+        #expect(listed.first { $0["name"] == .string("alerts") }?["declared_in"] == .string(config))
+        #expect(listed.first { $0["name"] == .string("manual") }?["declared_in"] == .null)
+
+        // The file changes: ci is dropped, alerts changes stack. The next start follows it.
+        _ = cli.file("declared.yaml", """
+            webhooks:
+              alerts:
+                event_type: custom.alert
+                verify: token
+                secret: alerts_key
+                stack: staging
+            """)
+        let second = try await cli.startServe(["--config", config])
+        #expect(second.log.contains("webhooks from \(config)") && second.log.contains("removed [\"ci\"]"), "\(second.log)")
+        second.kill(SIGTERM)
+        #expect(try await second.waitExit() == 0)
+        r = try await cli.run("webhook", "list", "-o", "json")
+        listed = (try? JSONValue.parse(r.stdout))?.arrayValue ?? []
+        #expect(listed.compactMap { $0["name"]?.stringValue } == ["alerts", "manual"], "\(r)")
+        #expect(listed.first?["stack"] == .string("staging"))
+
+        // Bad entries: refused with the file and line; the store keeps what it had.
+        let cases: [(String, Int32, String)] = [
+            ("webhooks:\n  alerts:\n    event_type: custom.alert\n    verfy: token\n", 2, "declared.yaml:4: unknown field 'webhooks.alerts.verfy'"),
+            ("webhooks:\n  alerts:\n    event_type: custom.alert\n    verify: token\n    secret: nope\n", 3, "declared.yaml:5: webhooks.alerts.secret: secret 'nope' does not exist"),
+            ("webhooks:\n  alerts:\n    event_type: custom.alert\n    verify: sometimes\n    secret: alerts_key\n", 2, "declared.yaml:4: webhooks.alerts.verify must be one of"),
+            ("webhooks:\n  Bad Name:\n    event_type: custom.alert\n    verify: none\n", 2, "declared.yaml:2: webhooks.Bad Name: webhook name"),
+            ("webhooks:\n  alerts:\n    verify: none\n", 2, "webhooks.alerts needs event_type"),
+        ]
+        for (text, status, message) in cases {
+            _ = cli.file("declared.yaml", text)
+            let refused = try await cli.run("serve", "--config", config)
+            #expect(refused.status == status && refused.stderr.contains(message), "\(text): \(refused)")
+        }
+        r = try await cli.run("webhook", "list", "-o", "json")
+        #expect(((try? JSONValue.parse(r.stdout))?.arrayValue ?? []).count == 2, "\(r)")
+    }
 }

@@ -30,6 +30,9 @@ package struct Webhook: Sendable, Equatable {
     /// `X-GitHub-Delivery` and Stripe's event id are used without it).
     package var deliveryHeader: String?
     package var createdAt: Millis
+    /// The config file that declares it (`webhooks:`), nil for one added with `webhook add`:
+    /// `serve` makes the store match the file at every start.
+    package var declaredIn: String?
 
     package static let defaultSignatureHeader = "X-Signature-256"
     /// How far a Stripe signature's timestamp may be from now.
@@ -37,8 +40,9 @@ package struct Webhook: Sendable, Equatable {
 
     package init(
         name: String, eventType: String, verification: Verification, secret: String?, stack: String?, signatureHeader: String?,
-        deliveryHeader: String?, createdAt: Millis
+        deliveryHeader: String?, createdAt: Millis, declaredIn: String? = nil
     ) {
+        self.declaredIn = declaredIn
         self.name = name
         self.eventType = eventType
         self.verification = verification
@@ -47,6 +51,43 @@ package struct Webhook: Sendable, Equatable {
         self.signatureHeader = signatureHeader
         self.deliveryHeader = deliveryHeader
         self.createdAt = createdAt
+    }
+
+    /// A webhook from its declaration (`webhook add`'s flags, or a `webhooks:` entry of the
+    /// config file), checked the same way for both; `field` names a field as the user wrote it
+    /// (`--verify`, or `config.yaml:12: webhooks.github.verify`). `secretExists` is asked for
+    /// the secret named.
+    package static func declare(
+        name: String, eventType: String, verify: String, secret: String?, stack: String?, signatureHeader: String?,
+        deliveryHeader: String?, declaredIn: String? = nil, now: Millis, field: (String) -> String, secretExists: (String) -> Bool
+    ) throws(SlothError) -> Webhook {
+        try validateName(name)
+        guard let verification = Verification(rawValue: verify.lowercased()) else {
+            let known = Verification.allCases.map(\.rawValue)
+            throw .invalidInput("\(field("verify")) must be one of \(known.joined(separator: ", ")), not '\(verify)'\(NameSuggestion.hint(for: verify.lowercased(), among: known))")
+        }
+        if verification == .none, secret != nil { throw .invalidInput("\(field("verify")) none takes no \(field("secret"))") }
+        if verification != .none {
+            guard let secret else { throw .invalidInput("\(field("verify")) \(verification.rawValue) needs \(field("secret")) NAME: the secret holding the key") }
+            guard secretExists(secret) else {
+                throw .notFound("\(field("secret")): secret '\(secret)' does not exist; set it first: `sloth-runner secret set \(secret)`")
+            }
+        }
+        if signatureHeader != nil, verification != .hmacSHA256 { throw .invalidInput("\(field("signature_header")) applies to verify hmac-sha256 only") }
+        for header in [signatureHeader, deliveryHeader].compactMap({ $0 }) {
+            guard !header.isEmpty, header.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }) else {
+                throw .invalidInput("'\(header)' is not a header name (letters, digits, '-')")
+            }
+        }
+        if let stack { _ = try NewEvent(type: "custom.x", stack: stack).validated() }
+        var hook = Webhook(
+            name: name, eventType: eventType, verification: verification, secret: secret, stack: stack, signatureHeader: signatureHeader,
+            deliveryHeader: deliveryHeader, createdAt: now)
+        hook.declaredIn = declaredIn
+        // The type must be valid once its headers are filled in.
+        let sample = try hook.eventType { _ in "sample" }
+        _ = try NewEvent(type: sample).validated()
+        return hook
     }
 
     package static func validateName(_ name: String) throws(SlothError) {
@@ -87,7 +128,7 @@ package struct Webhook: Sendable, Equatable {
             "name": .string(name), "event_type": .string(eventType), "verify": .string(verification.rawValue),
             "secret": secret.map(JSONValue.string) ?? .null, "stack": stack.map(JSONValue.string) ?? .null,
             "signature_header": signatureHeader.map(JSONValue.string) ?? .null, "delivery_header": deliveryHeader.map(JSONValue.string) ?? .null,
-            "path": .string("/webhooks/\(name)"),
+            "path": .string("/webhooks/\(name)"), "declared_in": declaredIn.map(JSONValue.string) ?? .null,
         ]
         JSONValue.stamp(&o, "created_at", createdAt)
         return .object(o)

@@ -107,6 +107,10 @@ package protocol EventStoreDriver: EventStore {
     func webhookList() async throws -> [Webhook]
     /// Removes a webhook; false if there was none.
     func webhookRemove(name: String) async throws -> Bool
+    /// Makes the store's webhooks match those a config file declares, in one transaction:
+    /// adds and changes them (one added with `webhook add` under the same name is taken over),
+    /// removes the ones declared before and no longer. Returns the names by what happened.
+    func webhookSync(declared: [Webhook]) async throws -> (added: [String], changed: [String], removed: [String])
     /// Commits one event already claimed by this node. If its outcome reached `slot` before the
     /// insert runs, the event is written once, in its final state, with its executions, in the
     /// same transaction: no second write of the row. A busy store may hold the insert back a

@@ -192,5 +192,10 @@ enum SQLiteSchema {
             INSERT INTO changes (at, event_id, execution_id) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.event_id, NEW.id);
         END;
         """,
+        // 12: webhooks declared in the config file (the file's path): `serve` makes the store
+        // match the file at start — adds, changes, and removes the ones the file dropped.
+        """
+        ALTER TABLE webhooks ADD COLUMN declared_in TEXT;
+        """,
     ]
 }

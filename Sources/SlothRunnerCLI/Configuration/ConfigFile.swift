@@ -8,6 +8,16 @@ import Yams
 struct ConfigFile: Sendable {
     let path: String
     let values: [String: (value: SettingValue, line: Int)]
+    /// The `webhooks:` section: each webhook's fields as written, with their lines.
+    var webhooks: [WebhookEntry] = []
+
+    /// One entry of `webhooks:` (`NAME: {event_type: ..., verify: ..., secret: ...}`).
+    struct WebhookEntry: Sendable {
+        let name: String
+        let line: Int
+        let fields: [String: (text: String, line: Int)]
+    }
+    static let webhookFields = ["event_type", "verify", "secret", "stack", "signature_header", "delivery_header"]
 
     /// The largest file read: a config file is a screenful, not a database.
     static let maxBytes = 1 << 20
@@ -25,16 +35,21 @@ struct ConfigFile: Sendable {
             throw .invalidInput("\(path): not valid YAML: \(error)")
         }
         guard let root else { return ConfigFile(path: path, values: [:]) }  // an empty file sets nothing
+        var webhooks: [WebhookEntry] = []
         guard let top = root.mapping else { throw .invalidInput("\(path):\(line(root)): the config file must be a mapping of settings (key: value), not a \(kindName(root))") }
         var values: [String: (SettingValue, Int)] = [:]
         for (keyNode, valueNode) in top {
             let name = try keyText(keyNode, path: path)
+            if name == "webhooks" {
+                webhooks = try webhookEntries(valueNode, path: path)
+                continue
+            }
             if let setting = SettingCatalog.byKey[name], !name.contains(".") {
                 values[setting.key] = (try value(valueNode, for: setting, path: path), line(keyNode))
                 continue
             }
             guard let keys = SettingCatalog.sections[name] else {
-                let known = SettingCatalog.sections.keys.map { $0 } + SettingCatalog.all.filter { !$0.key.contains(".") }.map(\.key)
+                let known = SettingCatalog.sections.keys.map { $0 } + ["webhooks"] + SettingCatalog.all.filter { !$0.key.contains(".") }.map(\.key)
                 throw .invalidInput("\(path):\(line(keyNode)): unknown setting '\(name)'" + NameSuggestion.hint(for: name, among: known))
             }
             if case .scalar(let s) = valueNode, s.tag == .implicit, s.string.isEmpty || s.string == "~" || s.string == "null" { continue }  // an empty section
@@ -49,7 +64,38 @@ struct ConfigFile: Sendable {
                 values[setting.key] = (try value(subValueNode, for: setting, path: path), line(subKeyNode))
             }
         }
-        return ConfigFile(path: path, values: values)
+        return ConfigFile(path: path, values: values, webhooks: webhooks)
+    }
+
+    private static func webhookEntries(_ node: Node, path: String) throws(SlothError) -> [WebhookEntry] {
+        if case .scalar(let s) = node, s.tag == .implicit, s.string.isEmpty || s.string == "~" || s.string == "null" { return [] }
+        guard let section = node.mapping else {
+            throw .invalidInput("\(path):\(line(node)): 'webhooks' must map each webhook's name to its fields (event_type, verify, secret, ...), not a \(kindName(node))")
+        }
+        var out: [WebhookEntry] = []
+        for (nameNode, fieldsNode) in section {
+            let name = try keyText(nameNode, path: path)
+            guard let mapping = fieldsNode.mapping else {
+                throw .invalidInput("\(path):\(line(fieldsNode)): webhooks.\(name) must be a mapping of its fields (event_type, verify, secret, ...), not a \(kindName(fieldsNode))")
+            }
+            var fields: [String: (String, Int)] = [:]
+            for (keyNode, valueNode) in mapping {
+                let key = try keyText(keyNode, path: path)
+                guard webhookFields.contains(key) else {
+                    throw .invalidInput("\(path):\(line(keyNode)): unknown field 'webhooks.\(name).\(key)'" + NameSuggestion.hint(for: key, among: webhookFields)
+                        + "; known: \(webhookFields.joined(separator: ", "))")
+                }
+                guard case .scalar(let scalar) = valueNode else {
+                    throw .invalidInput("\(path):\(line(valueNode)): webhooks.\(name).\(key) takes a value, not a \(kindName(valueNode))")
+                }
+                fields[key] = (scalar.string, line(keyNode))
+            }
+            for required in ["event_type", "verify"] where fields[required] == nil {
+                throw .invalidInput("\(path):\(line(nameNode)): webhooks.\(name) needs \(required)")
+            }
+            out.append(WebhookEntry(name: name, line: line(nameNode), fields: fields))
+        }
+        return out
     }
 
     private static func value(_ node: Node, for setting: Setting, path: String) throws(SlothError) -> SettingValue {

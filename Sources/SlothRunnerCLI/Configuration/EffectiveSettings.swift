@@ -29,6 +29,8 @@ struct EffectiveSettings: Sendable {
 
     let entries: [Entry]
     let configPath: String?
+    /// The config file's `webhooks:` (empty without the section; nil without a file).
+    let webhooks: [ConfigFile.WebhookEntry]?
     private let byKey: [String: Int]
 
     /// `flags`: setting key → the flag's text, for flags given on the command line.
@@ -45,12 +47,13 @@ struct EffectiveSettings: Sendable {
                 entries.append(Entry(setting: setting, value: setting.defaultValue, source: .builtIn))
             }
         }
-        return EffectiveSettings(entries: entries, configPath: file?.path)
+        return EffectiveSettings(entries: entries, configPath: file?.path, webhooks: file?.webhooks)
     }
 
-    private init(entries: [Entry], configPath: String?) {
+    private init(entries: [Entry], configPath: String?, webhooks: [ConfigFile.WebhookEntry]?) {
         self.entries = entries
         self.configPath = configPath
+        self.webhooks = webhooks
         byKey = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.setting.key, $0) })
     }
 
