@@ -224,6 +224,31 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
         """)
 
+    // The change journal (`GET /stream`): a row per status change and per hook run, written by
+    // the statements that make the change, in their transaction. (Triggers would catch every
+    // writer by themselves, but a write that fires one needs a statement journal: SQLite copies
+    // every page the statement touches a second time, which halved the engine's throughput.
+    // Every writer of this store goes through these functions, the CLI included.)
+    static let journalStatusSQL = HotStatement("INSERT INTO changes (at, event_id, status) VALUES (?, ?, ?)")
+    static let journalRunSQL = HotStatement("INSERT INTO changes (at, event_id, execution_id) VALUES (?, ?, ?)")
+
+    static func journal(_ eventID: String, status: String, on db: SQLiteConnection) throws(SlothError) {
+        let now = nowMillis()
+        try db.run(journalStatusSQL) { b in
+            b.bind(1, now)
+            b.bind(2, eventID)
+            b.bind(3, status)
+        }
+    }
+
+    /// Runs an UPDATE that moves events to `pending` (it must end with its WHERE clause) and
+    /// journals each event it moved; returns how many.
+    static func movePending(_ sql: String, _ args: [SQLValue], on db: SQLiteConnection) throws(SlothError) -> Int {
+        let ids = try db.query(sql + " RETURNING id", args) { $0.textValue(0) }
+        for id in ids { try journal(id, status: EventStatus.pending.rawValue, on: db) }
+        return ids.count
+    }
+
     static func event(from row: SQLiteConnection.Row) throws(SlothError) -> Event {
         let dataText = row.textValue(2)
         let data: JSONValue
@@ -294,7 +319,10 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
              Self.optionalText(event.error), .int(event.timestamp), .int(event.createdAt), Self.optionalInt(event.processedAt),
              Self.optionalText(event.stack), .int(Int64(event.attempts)), .int(event.nextRunAt), Self.optionalText(event.leaseOwner),
              Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)), .text(originKey)])
-        if inserted == 1 { return (event, true) }
+        if inserted == 1 {
+            try journal(event.id, status: event.status.rawValue, on: db)
+            return (event, true)
+        }
         guard let existing = try db.query(
             "SELECT \(Self.eventColumns) FROM events WHERE origin_key = ?", [.text(originKey)], Self.event(from:)
         ).first else { throw SlothError.storage("event with origin \(originKey) neither inserted nor found") }
@@ -340,6 +368,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             b.bind(14, e.parentID)
             b.bind(15, Int64(e.chainDepth))
         }
+        try journal(e.id, status: (outcome?.status ?? e.status).rawValue, on: db)
     }
 
     package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
@@ -352,6 +381,10 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 """, [.text(owner), .int(now + leaseMillis), .int(now), .int(Int64(limit))]
             ) { row throws(SlothError) in try SQLiteEventStore.event(from: row) }
             .sorted { $0.id < $1.id }
+            .map { event throws(SlothError) in
+                try Self.journal(event.id, status: EventStatus.processing.rawValue, on: db)
+                return event
+            }
         }
     }
 
@@ -394,6 +427,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
              .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
         guard changed == 1 else { return false }
+        try journal(o.eventID, status: o.status.rawValue, on: db)
         try writeEffects(of: o, on: db)
         return true
     }
@@ -456,6 +490,12 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             b.bind(11, Int64(x.usage.peakMemoryBytes))
             b.bind(12, x.message)
         }
+        let run = db.lastInsertRowID
+        try db.run(journalRunSQL) { b in
+            b.bind(1, nowMillis())
+            b.bind(2, x.eventID)
+            b.bind(3, run)
+        }
     }
 
     /// Hook counters are summed over a writer batch and written once per hook at its end:
@@ -514,9 +554,9 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                     """, [.int(until), .text(owner), .text(JSONValue.array(chunk.map(JSONValue.string)).serialized())])
                 at += chunk.count
             }
-            return try db.run(
+            return try Self.movePending(
                 "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_expires_at < ?",
-                [.int(now)])
+                [.int(now)], on: db)
         }
     }
 
@@ -525,33 +565,33 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             if let ids = eventIDs {
                 var n = 0
                 for id in ids {
-                    n += try db.run(
+                    n += try Self.movePending(
                         "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ? AND status = 'processing'",
-                        [.text(id), .text(owner)])
+                        [.text(id), .text(owner)], on: db)
                 }
                 return n
             }
-            return try db.run(
+            return try Self.movePending(
                 "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND status = 'processing'",
-                [.text(owner)])
+                [.text(owner)], on: db)
         }
     }
 
     package func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
         try await writer.perform { db in
-            try db.run(
+            try Self.movePending(
                 """
                 UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
                 WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, length(?1)) = ?1 AND lease_owner <> ?2 AND status = 'processing'
-                """, [.text(nodePrefix), .text(current)])
+                """, [.text(nodePrefix), .text(current)], on: db)
         }
     }
 
     package func rescueExpiredLeases(now: Millis) async throws -> Int {
         try await writer.perform { db in
-            try db.run(
+            try Self.movePending(
                 "UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'processing' AND lease_expires_at < ?",
-                [.int(now)])
+                [.int(now)], on: db)
         }
     }
 
@@ -731,13 +771,13 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     public func deleteEvent(id: String) async throws {
         try await writer.perform { db in
-            // Journaled here, not by a trigger: a retention sweep of a million events must not
-            // write a million journal rows; a deletion one by one is news to a live view.
+            // Journaled one by one only: a retention sweep of a million events must not write a
+            // million journal rows; a deletion one by one is news to a live view.
             let journaled = try db.run(
                 """
                 INSERT INTO changes (at, event_id, status, type, stack)
-                SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), id, 'deleted', type, stack FROM events WHERE id = ?
-                """, [.text(id)])
+                SELECT ?, id, 'deleted', type, stack FROM events WHERE id = ?
+                """, [.int(nowMillis()), .text(id)])
             guard journaled == 1, try db.run("DELETE FROM events WHERE id = ?", [.text(id)]) == 1 else {
                 throw SlothError.notFound("no event with id \(id)")
             }
@@ -863,9 +903,9 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 throw SlothError.invalidInput("event \(id) is \(status); only failed (or completed) events can be retried")
             }
             try db.run("UPDATE hook_attempts SET dead = 0, attempts = 0, updated_at = ? WHERE event_id = ?", [.int(now), .text(id)])
-            try db.run(
+            _ = try Self.movePending(
                 "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
-                [.int(now), .text(id)])
+                [.int(now), .text(id)], on: db)
         }
     }
 

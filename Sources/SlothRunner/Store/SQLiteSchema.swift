@@ -166,12 +166,13 @@ enum SQLiteSchema {
             created_at INTEGER NOT NULL
         );
         """,
-        // 11: the change journal behind `GET /stream`: one row per event state change and per
+        // 11: the change journal behind `GET /stream`: one row per event status change and per
         // hook run, numbered in commit order, so a client that reconnects with the last number it
-        // saw gets exactly what it missed. Written by triggers, so every writer (the daemon, the
-        // CLI, another node) lands in it without knowing; the number is the rowid (append-only,
-        // no AUTOINCREMENT bookkeeping — pruning always keeps the newest row, so numbers never
-        // go back). `type`/`stack` are kept only for deletions, whose event row is gone.
+        // saw gets exactly what it missed. Written by the store's own statements in the same
+        // transaction as the change (so every process using the store — daemon, CLI — lands in
+        // it); the number is the rowid (append-only, no AUTOINCREMENT bookkeeping: pruning always
+        // keeps the newest row, so numbers never go back). `type`/`stack` are kept only for
+        // deletions, whose event row is gone.
         """
         CREATE TABLE changes (
             seq INTEGER PRIMARY KEY,
@@ -182,20 +183,16 @@ enum SQLiteSchema {
             type TEXT,
             stack TEXT
         );
-        CREATE TRIGGER changes_event_inserted AFTER INSERT ON events BEGIN
-            INSERT INTO changes (at, event_id, status) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.id, NEW.status);
-        END;
-        CREATE TRIGGER changes_event_status AFTER UPDATE OF status ON events WHEN NEW.status IS NOT OLD.status BEGIN
-            INSERT INTO changes (at, event_id, status) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.id, NEW.status);
-        END;
-        CREATE TRIGGER changes_hook_ran AFTER INSERT ON event_hook_executions BEGIN
-            INSERT INTO changes (at, event_id, execution_id) VALUES (CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER), NEW.event_id, NEW.id);
-        END;
         """,
         // 12: webhooks declared in the config file (the file's path): `serve` makes the store
         // match the file at start — adds, changes, and removes the ones the file dropped.
+        // (A development build created the journal with triggers; they cost a statement journal
+        // per write and are dropped where present.)
         """
         ALTER TABLE webhooks ADD COLUMN declared_in TEXT;
+        DROP TRIGGER IF EXISTS changes_event_inserted;
+        DROP TRIGGER IF EXISTS changes_event_status;
+        DROP TRIGGER IF EXISTS changes_hook_ran;
         """,
     ]
 }
