@@ -21,6 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
               sloth-runner bench --waiting --wait-https --events 10000
               sloth-runner bench --exec --events 5000
               sloth-runner bench --store-size 2000000
+              sloth-runner bench --http-url http://127.0.0.1:7077/api/v1/events --rate 1000 --body '{"type":"custom.x"}'
             """
     )
 
@@ -42,9 +43,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "With --waiting: the same over HTTPS, the server's certificate from a test CA the hook trusts with ca_file.") var waitHTTPS = false
     @Option(help: "With --waiting: each hook does http.get(URL) instead of sleeping; URL should answer after --wait-seconds.") var waitURL: String?
     @Option(help: "Fill a store with this many events (and executions), time every listing and inspection, and dispatch latency during a large cleanup.") var storeSize: Int?
+    @Option(help: "Measure latency at a fixed load against a running serve: --rate requests/s (default 1000) to this http:// URL on keep-alive connections, each timed from when it was due.") var httpURL: String?
+    @Option(help: "With --http-url: seconds to run.") var seconds = 10.0
+    @Option(help: "With --http-url: keep-alive connections.") var connections = 16
+    @Option(help: "With --http-url: a JSON body to POST (default: GET).") var body = ""
     @Flag(help: "Measure exec: --events runs of a hook doing exec.run({\"true\"}), 16 at a time (or --concurrency); runs/s and latency.") var exec = false
 
     func run() async throws {
+        if let httpURL {
+            try await HTTPLatencyBench.run(url: httpURL, rate: rate ?? 1000, seconds: seconds, connections: connections, body: body, json: global.json)
+            return
+        }
         try await runReporting {
             guard let syncMode = SQLiteSynchronous(rawValue: sync) else { throw SlothError.invalidInput("--sync must be normal or full") }
             guard events > 0, hooks >= 0, concurrency > 0 else { throw SlothError.invalidInput("--events and --concurrency must be positive") }
