@@ -75,7 +75,8 @@ public enum APIServer {
         router.add(middleware: TokenAuthMiddleware(tokens: tokens, loopback: settings.isLoopback))
         if let rate = settings.rateLimit { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: rate))) }
         HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
-        WebhookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
+        let webhooks = WebhookBook(driver: engine.driver, vault: engine.configuration.secrets)
+        WebhookRoutes(engine: engine, book: webhooks, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
@@ -97,7 +98,7 @@ public enum APIServer {
                 onListening(settings.host, port)
             },
             logger: logger)
-        return ListeningService(application: application, feed: feed, tokens: tokens, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
+        return ListeningService(application: application, feed: feed, tokens: tokens, webhooks: webhooks, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
     }
 }
 
@@ -108,14 +109,16 @@ struct ListeningService<App: ApplicationProtocol>: Service {
     /// Closed on graceful shutdown: open event streams end their responses, so the server's
     /// wait for requests in flight ends too.
     let feed: ChangeFeed
-    /// Reloaded beside the server for as long as it runs.
+    /// Both reloaded beside the server for as long as it runs.
     let tokens: TokenBook
+    let webhooks: WebhookBook
     let address: String
 
     func run() async throws {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [tokens] in await tokens.refreshUntilCancelled() }
+                group.addTask { [webhooks] in await webhooks.refreshUntilCancelled() }
                 defer { group.cancelAll() }
                 try await withGracefulShutdownHandler {
                     try await application.run()

@@ -218,4 +218,25 @@ import Testing
         r = try await cli.run("webhook", "list", "-o", "json")
         #expect(((try? JSONValue.parse(r.stdout))?.arrayValue ?? []).count == 2, "\(r)")
     }
+
+    /// The server holds webhooks and their opened keys in memory: a key rotated with
+    /// `secret set` (another process) counts within its reload tick, and the old key stops.
+    @Test func aRotatedKeyCountsWithinATick() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("secret", "set", "hook_key", "--value", "old-key").status == 0)
+        #expect(try await cli.run("webhook", "add", "rotating", "--event-type", "custom.rotated", "--verify", "token", "--secret", "hook_key").status == 0)
+        let (daemon, base) = try await HTTPAPITests().serve(cli)
+        func deliver(_ key: String) async throws -> Int {
+            try await API.call(base, .POST, "/webhooks/rotating", body: "{}", headers: [("Authorization", "Bearer \(key)")]).status
+        }
+        #expect(try await deliver("old-key") == 202)
+        #expect(try await cli.run("secret", "set", "hook_key", "--value", "new-key").status == 0)
+        try await eventually(timeout: 10, "the rotated key was not taken up") { try await deliver("new-key") == 202 }
+        #expect(try await deliver("old-key") == 401)
+        // A webhook removed with the CLI is gone within the tick too.
+        #expect(try await cli.run("webhook", "remove", "rotating").status == 0)
+        try await eventually(timeout: 10, "the removed webhook still answered") { try await deliver("new-key") == 404 }
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
 }

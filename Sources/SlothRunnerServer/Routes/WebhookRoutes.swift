@@ -11,6 +11,7 @@ import SlothRunner
 /// delivery id) returns the first event and stores nothing.
 struct WebhookRoutes {
     let engine: Engine
+    let book: WebhookBook
     let maxBodyBytes: Int
     let loopback: Bool
 
@@ -23,7 +24,8 @@ struct WebhookRoutes {
 
     @Sendable func deliver(_ request: Request, context: APIRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
-        guard let hook = try await engine.driver.webhook(named: name) else { throw APIError.notFound("no webhook named '\(name)'") }
+        guard let entry = try await book.entry(named: name) else { throw APIError.notFound("no webhook named '\(name)'") }
+        let hook = entry.webhook
         let body: [UInt8]
         do { body = Array(buffer: try await request.body.collect(upTo: maxBodyBytes)) } catch is NIOTooManyBytesError {
             throw reject(hook, "too_large", APIError(.contentTooLarge, "payload_too_large", "the delivery is larger than \(maxBodyBytes) bytes"))
@@ -31,8 +33,7 @@ struct WebhookRoutes {
         if hook.verification == .none, !loopback {
             throw reject(hook, "unverified", APIError(.forbidden, "forbidden", "webhook '\(hook.name)' verifies nothing, which is allowed only while serve listens on loopback"))
         }
-        var key: String?
-        if let secret = hook.secret, let vault = engine.configuration.secrets { key = try await vault.get(secret) }
+        let key = entry.key
         if hook.verification != .none, key == nil {
             throw APIError(.serviceUnavailable, "webhook_misconfigured", "webhook '\(hook.name)' needs the secret '\(hook.secret ?? "")', which is not set (`sloth-runner secret set \(hook.secret ?? "NAME")`)")
         }
