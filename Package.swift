@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -81,11 +82,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
-            plugins: ["OpenAPIDocumentPlugin"]
+            // The web UI's templates and assets are embedded by WebAssetsPlugin, not compiled.
+            exclude: ["WebUI/Assets"],
+            plugins: ["OpenAPIDocumentPlugin", "WebAssetsPlugin"]
         ),
         // The server serves the repository's openapi.yaml, embedded at build time.
         .plugin(name: "OpenAPIDocumentPlugin", capability: .buildTool()),
+        // And its web UI, embedded the same way.
+        .plugin(name: "WebAssetsPlugin", capability: .buildTool()),
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [

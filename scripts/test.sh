@@ -10,3 +10,6 @@ swift build --build-tests
 swift test --skip-build
 # The HTTP API against its OpenAPI document, with generated input (schemathesis from PyPI).
 ./scripts/schemathesis.sh
+# The web UI in a real browser (Chromium headless, chromium-driver, selenium); screenshots in
+# artifacts/screenshots/.
+./scripts/webui-tests.sh

@@ -66,15 +66,23 @@ public enum APIServer {
     ) throws -> some Service {
         let router = Router(context: APIRequestContext.self)
         let table = RouteTable(
-            HealthRoutes.endpoints + WebhookRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
+            HealthRoutes.endpoints + WebhookRoutes.endpoints + WebUIRoutes.endpoints + (metrics == nil ? [] : MetricsRoutes.endpoints)
                 + (EventRoutes.endpoints + HookRoutes.endpoints + StoreRoutes.endpoints + StreamRoutes.endpoints).map { ($0.0, "api/v1/" + $0.1) })
-        // Outermost, so it counts the status the client gets (errors included, as JSON).
+        // Outermost: every answer, errors included, carries the security headers.
+        router.add(middleware: SecurityHeadersMiddleware())
+        // Then metrics, so they count the status the client gets (errors included, as JSON).
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: JSONErrorMiddleware(logger: logger, routes: table))
         let tokens = TokenBook(driver: engine.driver)
-        router.add(middleware: TokenAuthMiddleware(tokens: tokens, loopback: settings.isLoopback))
-        if let rate = settings.rateLimit { router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(rate: rate))) }
-        HealthRoutes(engine: engine, started: nowMillis(), version: settings.version).register(on: router)
+        router.add(middleware: SameOriginMiddleware())
+        let limiter = settings.rateLimit.map { RateLimiter(rate: $0) }
+        let sessions = WebSessions()
+        router.add(middleware: TokenAuthMiddleware(tokens: tokens, limiter: limiter, sessions: sessions, loopback: settings.isLoopback))
+        if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
+        let started = nowMillis()
+        HealthRoutes(engine: engine, started: started, version: settings.version).register(on: router)
+        WebUIRoutes(engine: engine, tokens: tokens, sessions: sessions, loopback: settings.isLoopback, secure: settings.tls != nil,
+                    version: settings.version, started: started).register(on: router)
         let webhooks = WebhookBook(driver: engine.driver, vault: engine.configuration.secrets)
         WebhookRoutes(engine: engine, book: webhooks, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")

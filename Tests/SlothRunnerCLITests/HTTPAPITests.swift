@@ -380,9 +380,10 @@ import Testing
         // needs a token; health stays open.
         var a = try await call(.GET, "/api/v1/events", token: nil)
         try await eventually(timeout: 10, "the server did not learn of the new tokens") {
-            a = try await call(.GET, "/api/v1/events", token: nil)
-            return a.status != 200
+            // The last one created known means all are (the server reloads them all at once).
+            try await call(.GET, "/api/v1/events", token: admin).status == 200
         }
+        a = try await call(.GET, "/api/v1/events", token: nil)
         #expect(a.status == 401 && a.errorCode == "unauthorized" && a.headers["www-authenticate"].first?.hasPrefix("Bearer") == true, "\(a)")
         #expect(try await call(.GET, "/healthz", token: nil).status == 200)
         a = try await call(.GET, "/api/v1/events", token: "srt_" + String(repeating: "0", count: 64))
@@ -744,9 +745,43 @@ import Testing
         #expect(try await countEvents(cli) == 0, "a refused request stores nothing")
         #expect(try await Self.call(base, .GET, "/healthz").status == 200)
         #expect(try await Self.call(base, .GET, "/metrics").text.contains("sloth_http_rate_limited_total 1"))
+        // A token has a budget of its own; guessing tokens from a spent address is throttled too.
+        let created = try await cli.run("token", "create", "reader", "--role", "read")
+        let token = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await eventually(timeout: 10, "the token was never accepted") {
+            try await Self.call(base, .GET, "/api/v1/events", headers: [("Authorization", "Bearer \(token)")]).status == 200
+        }
+        let guessed = try await Self.call(base, .GET, "/api/v1/events", headers: [("Authorization", "Bearer srt_guess")])
+        #expect(guessed.status == 429, "\(guessed)")
         // A bad value is refused at start, naming the flag.
         let bad = try await cli.run("serve", "--http-rate-limit", "lots")
         #expect(bad.status == 2 && bad.stderr.contains("--http-rate-limit") && bad.stderr.contains("100/s"), "\(bad)")
+        daemon.kill(SIGTERM)
+        #expect(try await daemon.waitExit() == 0)
+    }
+
+    /// A page on another site cannot make a browser change anything here (the API is open on
+    /// loopback without a token): cross-site state changes are refused; programs, same-origin
+    /// pages, reads and webhooks are not affected.
+    @Test func crossSiteChangesAreRefused() async throws {
+        let cli = CLI()
+        let (daemon, base) = try await serve(cli)
+        let hostPort = String(base.dropFirst("http://".count))
+        let event = #"{"type": "custom.csrf"}"#
+        var a = try await Self.call(base, .POST, "/api/v1/events", body: event, headers: [("Origin", "http://evil.example"), ("Content-Type", "text/plain")])
+        #expect(a.status == 403 && a.errorCode == "cross_origin", "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/hooks?name=x", body: "return {}", headers: [("Sec-Fetch-Site", "cross-site")])
+        #expect(a.status == 403 && a.errorCode == "cross_origin", "\(a)")
+        a = try await Self.call(base, .DELETE, "/api/v1/state/-/k", headers: [("Origin", "null")])
+        #expect(a.status == 403, "\(a)")
+        #expect(try await countEvents(cli) == 0)
+        // The same origin, a program without the headers, and reads pass.
+        a = try await Self.call(base, .POST, "/api/v1/events", body: event, headers: [("Origin", "http://\(hostPort)"), ("Sec-Fetch-Site", "same-origin")])
+        #expect(a.status == 202, "\(a)")
+        a = try await Self.call(base, .POST, "/api/v1/events", body: event)
+        #expect(a.status == 202, "\(a)")
+        a = try await Self.call(base, .GET, "/api/v1/events", headers: [("Origin", "http://evil.example")])
+        #expect(a.status == 200, "\(a)")
         daemon.kill(SIGTERM)
         #expect(try await daemon.waitExit() == 0)
     }

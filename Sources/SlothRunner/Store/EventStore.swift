@@ -89,6 +89,11 @@ package protocol EventStoreDriver: EventStore {
     /// Whether any unrevoked token exists (without one, the API is open on loopback).
     func hasLiveTokens() async throws -> Bool
 
+    /// The events hook runs of `eventID` dispatched, oldest first, at most `limit`.
+    func childEvents(of eventID: String, limit: Int) async throws -> [Event]
+    /// Events created since `since`, counted per `bucketMillis` (bucket start, total, failed).
+    func activity(since: Millis, bucketMillis: Int64) async throws -> [(start: Millis, total: Int, failed: Int)]
+
     // MARK: the change journal (`GET /stream`)
     /// Journal entries after `seq`, oldest first, at most `limit`, each with its event as it is
     /// now and, for a hook run, the execution. Entries whose event was swept away since are

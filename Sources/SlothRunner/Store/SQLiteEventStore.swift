@@ -784,6 +784,26 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         }
     }
 
+    package func childEvents(of eventID: String, limit: Int) async throws -> [Event] {
+        try await reader.perform { db in
+            try db.query(
+                "SELECT \(Self.eventColumns) FROM events WHERE parent_id = ? ORDER BY id LIMIT ?", [.text(eventID), .int(Int64(limit))],
+                Self.event(from:))
+        }
+    }
+
+    package func activity(since: Millis, bucketMillis: Int64) async throws -> [(start: Millis, total: Int, failed: Int)] {
+        try await reader.perform { db in
+            // By id range (ids are time-ordered), so only the window's rows are read.
+            try db.query(
+                """
+                SELECT (created_at / ?1) * ?1 AS b, COUNT(*), SUM(status = 'failed') FROM events
+                WHERE id >= ?2 GROUP BY b ORDER BY b
+                """, [.int(bucketMillis), .text(EventID.lowerBound(millis: since))]
+            ) { (start: $0.intValue(0), total: Int($0.intValue(1)), failed: Int($0.intValue(2))) }
+        }
+    }
+
     // MARK: the change journal
 
     /// The event's columns for a journal entry, without its data (parsing up to 1 MiB per entry

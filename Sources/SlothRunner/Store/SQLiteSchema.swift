@@ -194,5 +194,10 @@ enum SQLiteSchema {
         DROP TRIGGER IF EXISTS changes_event_status;
         DROP TRIGGER IF EXISTS changes_hook_ran;
         """,
+        // 13: the events a hook run dispatched, by their parent (the web UI's "events it
+        // caused"); partial, since most events have no parent and never enter it.
+        """
+        CREATE INDEX idx_events_parent ON events(parent_id, id) WHERE parent_id IS NOT NULL;
+        """,
     ]
 }

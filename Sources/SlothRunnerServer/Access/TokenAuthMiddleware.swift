@@ -9,6 +9,12 @@ import SlothRunner
 struct TokenAuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let tokens: TokenBook
+    /// With a rate limit, requests refused for a missing or bad token count against their
+    /// address's budget: guessing tokens is throttled like anything else.
+    var limiter: RateLimiter?
+    /// The web UI's sessions: a browser's requests carry a session cookie instead of the token,
+    /// and every state-changing one the session's CSRF token.
+    var sessions: WebSessions?
     /// Whether the server listens only on loopback: off it, a store without live tokens (all
     /// revoked while serving) refuses every request rather than opening up.
     let loopback: Bool
@@ -20,7 +26,19 @@ struct TokenAuthMiddleware: RouterMiddleware {
         let needed = Self.role(for: request)
         let live = try await tokens.current()
         guard let header = request.headers[.authorization] else {
+            if !live.isEmpty, let session = sessions?.session(of: request, liveTokens: live) {
+                guard session.role >= needed else {
+                    throw APIError(.forbidden, "forbidden", "you are logged in with token '\(session.tokenName)', role \(session.role.rawValue); \(request.method) \(request.uri.path) needs \(needed.rawValue)")
+                }
+                if request.method != .get, request.method != .head, request.headers[WebSessions.csrfHeader] != session.csrf {
+                    throw APIError(.forbidden, "csrf", "a change from the web UI must carry its CSRF token (X-CSRF-Token); reload the page")
+                }
+                var context = context
+                context.tokenName = session.tokenName
+                return try await next(request, context)
+            }
             if !live.isEmpty {
+                try throttle(context)
                 throw Self.unauthorized("this API needs a token: Authorization: Bearer TOKEN (an admin creates one with `sloth-runner token create NAME --role \(needed.rawValue)`)")
             }
             guard loopback else {
@@ -30,9 +48,11 @@ struct TokenAuthMiddleware: RouterMiddleware {
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty else {
+            try throttle(context)
             throw Self.unauthorized("the Authorization header must be `Bearer TOKEN`")
         }
         guard let token = live[APIToken.hash(String(parts[1]))] else {
+            try throttle(context)
             throw Self.unauthorized("the token is not valid (unknown or revoked)")
         }
         guard token.role >= needed else {
@@ -41,6 +61,12 @@ struct TokenAuthMiddleware: RouterMiddleware {
         var context = context
         context.tokenName = token.name
         return try await next(request, context)
+    }
+
+    /// `429` instead of `401` once the address has used its budget.
+    private func throttle(_ context: Context) throws(APIError) {
+        guard let limiter, let wait = limiter.take(RateLimitMiddleware.addressKey(context)) else { return }
+        throw RateLimitMiddleware.tooMany(limiter, wait: wait)
     }
 
     static func role(for request: Request) -> APIToken.Role {

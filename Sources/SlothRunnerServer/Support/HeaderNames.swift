@@ -14,3 +14,8 @@ extension HTTPField.Name {
     /// `no` keeps proxies such as nginx from buffering an event stream.
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
 }
+
+extension HTTPField.Name {
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+}

@@ -1,0 +1,170 @@
+// sloth-runner web UI: live updates (EventSource on /api/v1/stream) and actions (the JSON API).
+// No inline scripts (the Content-Security-Policy forbids them); text is always set with
+// textContent, never innerHTML, so nothing from an event or a hook can become markup.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  const page = document.body.dataset.page;
+
+  async function api(method, path, body, raw) {
+    const headers = { "X-CSRF-Token": csrf };
+    if (body !== undefined && !raw) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, { method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : (raw ? body : JSON.stringify(body)) });
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
+    if (!response.ok) {
+      const message = json && json.error ? json.error.message : response.status + " " + text;
+      throw new Error(message);
+    }
+    return json;
+  }
+
+  function say(text, bad) {
+    const out = document.getElementById("action-result");
+    if (!out) return;
+    out.textContent = text;
+    out.className = bad ? "error" : "";
+  }
+
+  // Times: the browser's zone, UTC on hover (the title holds the UTC form).
+  function localize(root) {
+    for (const t of root.querySelectorAll("time[datetime]")) {
+      const d = new Date(t.getAttribute("datetime"));
+      if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime").replace("T", " ").replace("Z", " UTC"); }
+    }
+  }
+  localize(document);
+
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-action]");
+    if (!button) return;
+    const id = button.dataset.id;
+    try {
+      if (button.dataset.action === "retry") {
+        await api("POST", "/api/v1/events/" + id + "/retry");
+        say("Retried: the event is pending again.");
+        setTimeout(() => location.reload(), 700);
+      } else if (button.dataset.action === "delete") {
+        if (!confirm("Delete event " + id + " with its executions?")) return;
+        await api("DELETE", "/api/v1/events/" + id);
+        location.href = "/events";
+      }
+    } catch (err) { say(err.message, true); }
+  });
+
+  document.addEventListener("change", async (e) => {
+    const box = e.target.closest("input[data-action=toggle]");
+    if (!box) return;
+    const name = box.dataset.hook;
+    try {
+      await api("POST", "/api/v1/hooks/" + encodeURIComponent(name) + (box.checked ? "/enable" : "/disable"));
+      box.nextElementSibling.textContent = box.checked ? "on" : "off";
+      say("Hook " + name + (box.checked ? " enabled." : " disabled."));
+    } catch (err) {
+      box.checked = !box.checked;
+      say(err.message, true);
+    }
+  });
+
+  const testForm = document.getElementById("test-hook");
+  if (testForm) testForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const set = (id, text) => { document.getElementById(id).textContent = text; };
+    let event;
+    try { event = JSON.parse(document.getElementById("test-event").value); } catch (err) { set("test-outcome", "the event is not JSON: " + err.message); return; }
+    try {
+      const r = await api("POST", "/api/v1/hooks/test", { name: testForm.dataset.hook, event });
+      set("test-outcome", (r.success ? "success" : "failure") + (r.message ? ": " + r.message : "") + (r.warnings && r.warnings.length ? " (" + r.warnings.join("; ") + ")" : ""));
+      set("test-usage", (r.duration_ms !== undefined ? r.duration_ms + " ms · " : "") + r.instructions + " instructions · peak " + r.peak_memory_bytes + " B");
+      set("test-output", r.output || "");
+      set("test-error", r.error || "");
+    } catch (err) { set("test-outcome", err.message); }
+  });
+
+  const addForm = document.getElementById("add-hook");
+  if (addForm) {
+    document.getElementById("hook-file").addEventListener("change", async (e) => {
+      const f = e.target.files[0];
+      if (f) document.getElementById("hook-source").value = await f.text();
+    });
+    addForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const out = document.getElementById("add-result");
+      try {
+        const h = await api("POST", "/api/v1/hooks", document.getElementById("hook-source").value, true);
+        out.textContent = "Added " + h.name + ".";
+        setTimeout(() => location.reload(), 700);
+      } catch (err) { out.textContent = err.message; }
+    });
+  }
+
+  // Live: new events at the top of the events list, statuses updated in place.
+  const table = document.getElementById("events");
+  if (page === "events" && table && table.dataset.live === "true") {
+    const body = table.tBodies[0];
+    const want = { type: table.dataset.type, status: table.dataset.status, stack: table.dataset.stack };
+    const matches = (m) => (!want.type || (want.type.endsWith(".*") ? m.type.startsWith(want.type.slice(0, -1)) : m.type === want.type))
+      && (!want.stack || m.stack === want.stack) && (!want.status || m.status === want.status);
+    const source = new EventSource("/api/v1/stream?kind=status");
+    source.addEventListener("status", (e) => {
+      const m = JSON.parse(e.data);
+      const row = body.querySelector('tr[data-id="' + CSS.escape(m.event_id) + '"]');
+      if (row) {
+        const cell = row.children[2];
+        cell.textContent = m.status;
+        cell.className = "status s-" + m.status;
+        if (m.event) row.children[4].textContent = m.event.attempts;
+        return;
+      }
+      if (!matches(m)) return;
+      const tr = document.createElement("tr");
+      tr.dataset.id = m.event_id;
+      tr.className = "fresh";
+      const cells = [null, m.type, m.status, m.stack || "", m.event ? m.event.attempts : "", null];
+      for (let i = 0; i < cells.length; i++) {
+        const td = document.createElement("td");
+        if (i === 0) {
+          const t = document.createElement("time");
+          t.setAttribute("datetime", m.at);
+          t.textContent = m.at;
+          td.appendChild(t);
+        } else if (i === 5) {
+          const a = document.createElement("a");
+          a.href = "/events/" + m.event_id;
+          const c = document.createElement("code");
+          c.textContent = m.event_id.slice(0, 13);
+          a.appendChild(c);
+          td.appendChild(a);
+        } else td.textContent = cells[i];
+        if (i === 2) td.className = "status s-" + m.status;
+        tr.appendChild(td);
+      }
+      localize(tr);
+      body.insertBefore(tr, body.firstChild);
+      const empty = document.getElementById("empty");
+      if (empty) empty.remove();
+    });
+  }
+
+  // Live: the overview's counters follow the daemon's status.
+  if (page === "overview") {
+    const refresh = async () => {
+      try {
+        const s = await api("GET", "/api/v1/status");
+        for (const k of ["queued", "in_flight", "pending_in_store", "dead_letters", "events_per_second_last_minute"]) {
+          const el = document.getElementById(k);
+          if (el) el.textContent = s[k];
+        }
+      } catch (err) { /* the next change retries */ }
+    };
+    const source = new EventSource("/api/v1/stream?kind=status");
+    let pending = false;
+    source.addEventListener("status", () => {
+      if (pending) return;
+      pending = true;
+      setTimeout(() => { pending = false; refresh(); }, 500);
+    });
+  }
+})();

@@ -1,0 +1,248 @@
+"""The web UI in a real browser: Chromium headless through chromium-driver and selenium (Debian
+packages, installed by scripts/install-system-deps.sh --test), against a real `serve` on a free
+port with a temporary home per test. Run by scripts/webui-tests.sh (which test.sh runs).
+Each test saves a screenshot of its page under $SCREENSHOTS."""
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import unittest
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BIN = os.environ["SLOTH_RUNNER_BIN"]
+SHOTS = os.environ.get("SCREENSHOTS", "artifacts/screenshots")
+WAIT = 30  # seconds a condition may take before the test fails (conditions, never sleeps)
+
+
+class Daemon:
+    """A `serve` of its own: temporary home, port 0, the URL read from its log."""
+
+    def __init__(self, home):
+        self.home = home
+        self.env = dict(os.environ, SLOTH_RUNNER_HOME=home, NO_COLOR="1")
+        self.log_path = os.path.join(home, "serve.log")
+        self.proc = None
+        self.url = None
+
+    def cli(self, *args, check=True):
+        r = subprocess.run([BIN, *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError(f"sloth-runner {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def hook(self, name, source):
+        path = os.path.join(self.home, name + ".lua")
+        with open(path, "w") as f:
+            f.write(source)
+        self.cli("hook", "add", path)
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN, "serve", "--http", "127.0.0.1:0", "--grace", "2s"], env=self.env, stderr=self.log)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            with open(self.log_path) as f:
+                m = re.search(r"HTTP API listening on (http://[^ ]+)/api/v1", f.read())
+            if m:
+                self.url = m.group(1)
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("serve did not start: " + open(self.log_path).read())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+        self.log.close()
+
+    def dispatch(self, event_type, data=None):
+        r = self.cli("events", "dispatch", event_type, "--data", json.dumps(data or {}), "-o", "json")
+        return json.loads(r.stdout)["id"]
+
+    def event(self, event_id):
+        return json.loads(self.cli("events", "show", event_id, "-o", "json").stdout)
+
+
+class WebUITest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="sloth-webui-")
+        self.daemon = Daemon(self.tmp.name)
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1440,1000"]:
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.browser.set_page_load_timeout(WAIT)
+
+    def tearDown(self):
+        try:
+            os.makedirs(SHOTS, exist_ok=True)
+            self.browser.save_screenshot(os.path.join(SHOTS, self.id().split(".")[-1] + ".png"))
+        finally:
+            self.browser.quit()
+            self.daemon.stop()
+            self.tmp.cleanup()
+
+    def open(self, path):
+        self.browser.get(self.daemon.url + path)
+
+    def until(self, condition, message):
+        WebDriverWait(self.browser, WAIT, poll_frequency=0.05).until(lambda _: condition(), message)
+
+    def console_errors(self):
+        return [e for e in self.browser.get_log("browser") if e["level"] == "SEVERE"]
+
+    def shot(self, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        self.browser.save_screenshot(os.path.join(SHOTS, name + ".png"))
+
+    def test_every_page_loads_without_errors(self):
+        d = self.daemon
+        d.hook("notify", "return { name = 'notify', event_type = 'task.*', execute = function(e) print('notified ' .. e.type); return true, 'sent' end }")
+        d.start()
+        first = d.dispatch("task.failed", {"task": {"task_name": "deploy"}})
+        self.until(lambda: d.event(first)["status"] == "completed", "the event did not complete")
+        for path, heading in [("/", "Overview"), ("/events", "Events"), ("/events/" + first, "Event"), ("/hooks", "Hooks"),
+                              ("/hooks/notify", "Hook notify"), ("/types", "Event types")]:
+            self.open(path)
+            self.assertTrue(self.browser.find_element(By.TAG_NAME, "h1").text.startswith(heading), path)
+            self.assertEqual(self.console_errors(), [], path)
+            self.shot("page" + (path.replace("/", "_") if path != "/" else "_overview")[:40])
+        # The overview at a phone's width, and the event detail, for the README.
+        self.open("/events/" + first)
+        self.shot("event-detail")
+        self.browser.set_window_size(360, 900)
+        self.open("/")
+        self.assertEqual(self.console_errors(), [])
+        self.shot("overview-360px")
+        self.browser.set_window_size(1440, 1000)
+        self.open("/")
+        self.shot("overview")
+
+    def test_disabling_a_hook_in_the_ui_stops_it(self):
+        d = self.daemon
+        d.hook("counter", "return { name = 'counter', event_type = 'custom.count', execute = function(e) return true end }")
+        d.start()
+        self.open("/hooks")
+        toggle = self.browser.find_element(By.CSS_SELECTOR, "input[data-action=toggle][data-hook=counter]")
+        self.assertTrue(toggle.is_selected())
+        toggle.click()
+        self.until(lambda: "disabled" in self.browser.find_element(By.ID, "action-result").text, "the UI did not confirm")
+        listed = json.loads(d.cli("hook", "list", "-o", "json").stdout)
+        self.assertFalse(listed[0]["enabled"])
+        skipped = d.dispatch("custom.count")
+        self.until(lambda: d.event(skipped)["status"] == "completed", "the event did not finish")
+        self.assertEqual(d.event(skipped)["executions"], [], "a disabled hook ran")
+        self.browser.find_element(By.CSS_SELECTOR, "input[data-action=toggle][data-hook=counter]").click()
+        self.until(lambda: "enabled" in self.browser.find_element(By.ID, "action-result").text, "the UI did not confirm")
+        ran = d.dispatch("custom.count")
+        self.until(lambda: len(d.event(ran)["executions"]) == 1, "the enabled hook did not run")
+
+    def test_retrying_a_failed_event_shows_the_new_attempt(self):
+        d = self.daemon
+        d.hook("flaky", "return { name = 'flaky', event_type = 'custom.flaky', max_attempts = 1, execute = function(e) error('broken') end }")
+        d.start()
+        failed = d.dispatch("custom.flaky")
+        self.until(lambda: d.event(failed)["status"] == "failed", "the event did not fail")
+        self.open("/events/" + failed)
+        self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "tr.execution")), 1)
+        self.browser.find_element(By.CSS_SELECTOR, "button[data-action=retry]").click()
+        # The page reloads by itself once the retry is accepted; the second run shows up.
+        self.until(lambda: d.event(failed)["status"] == "failed" and len(d.event(failed)["executions"]) == 2, "the retry did not run")
+        self.open("/events/" + failed)
+        rows = self.browser.find_elements(By.CSS_SELECTOR, "tr.execution")
+        self.assertEqual(len(rows), 2)
+        self.assertIn("broken", self.browser.find_element(By.ID, "executions").text)
+
+    def test_the_test_panel_runs_the_hook_on_edited_json(self):
+        d = self.daemon
+        d.hook("greet", "return { name = 'greet', event_type = 'custom.greet', execute = function(e) print('hello ' .. tostring(e.data.who)); return true, 'greeted' end }")
+        d.start()
+        self.open("/hooks/greet")
+        area = self.browser.find_element(By.ID, "test-event")
+        area.clear()
+        area.send_keys('{"type": "custom.greet", "data": {"who": "panel"}}')
+        self.browser.find_element(By.CSS_SELECTOR, "#test-hook button[type=submit]").click()
+        self.until(lambda: "hello panel" in self.browser.find_element(By.ID, "test-output").text, "no output shown")
+        self.assertIn("success: greeted", self.browser.find_element(By.ID, "test-outcome").text)
+        self.assertIn("instructions", self.browser.find_element(By.ID, "test-usage").text)
+        self.assertEqual(json.loads(d.cli("events", "list", "-o", "json").stdout), [], "the dry run stored an event")
+
+    def test_an_event_from_the_cli_appears_without_a_reload(self):
+        d = self.daemon
+        d.start()
+        self.open("/events")
+        self.browser.execute_script("window.__notReloaded = true")
+        event_id = d.dispatch("custom.live", {"n": 1})
+        self.until(lambda: self.browser.find_elements(By.CSS_SELECTOR, f'tr[data-id="{event_id}"]'), "the new event did not appear")
+        self.assertTrue(self.browser.execute_script("return window.__notReloaded === true"), "the page reloaded")
+        self.assertEqual(self.console_errors(), [])
+
+    def test_tokens_login_roles_and_csrf(self):
+        d = self.daemon
+        reader = d.cli("token", "create", "viewer", "--role", "read").stdout.strip()
+        d.hook("guarded", "return { name = 'guarded', event_type = 'custom.g', execute = function(e) return true end }")
+        d.start()
+        self.open("/hooks")
+        self.until(lambda: "/login" in self.browser.current_url, "no login asked")
+        self.browser.find_element(By.ID, "token").send_keys("srt_wrong")
+        self.browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        self.until(lambda: "not valid" in self.browser.page_source, "a wrong token was not refused")
+        self.browser.find_element(By.ID, "token").send_keys(reader)
+        self.browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        self.until(lambda: self.browser.current_url.endswith("/hooks"), "the login did not lead back")
+        cookie = self.browser.get_cookie("sloth_session")
+        self.assertTrue(cookie["httpOnly"])
+        self.assertEqual(cookie["sameSite"], "Strict")
+        # A read token sees the page but not the switch, and the server refuses the change anyway.
+        toggle = self.browser.find_element(By.CSS_SELECTOR, "input[data-action=toggle][data-hook=guarded]")
+        self.assertFalse(toggle.is_displayed())
+        status = self.browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            fetch('/api/v1/hooks/guarded/disable', {method: 'POST', headers: {'X-CSRF-Token': csrf}})
+              .then(r => r.json().then(j => done(r.status + ' ' + j.error.code)));
+        """)
+        self.assertEqual(status, "403 forbidden")
+        self.assertTrue(json.loads(d.cli("hook", "list", "-o", "json").stdout)[0]["enabled"])
+        # An admin session, but a POST without the CSRF token: refused.
+        admin = d.cli("token", "create", "ops", "--role", "admin").stdout.strip()
+        self.browser.delete_all_cookies()
+        self.open("/login?next=/hooks")
+        self.browser.find_element(By.ID, "token").send_keys(admin)
+        self.browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+        self.until(lambda: self.browser.current_url.endswith("/hooks"), "the admin login did not lead back")
+        status = self.browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch('/api/v1/hooks/guarded/disable', {method: 'POST'}).then(r => r.json().then(j => done(r.status + ' ' + j.error.code)));
+        """)
+        self.assertEqual(status, "403 csrf")
+        self.assertTrue(json.loads(d.cli("hook", "list", "-o", "json").stdout)[0]["enabled"])
+        # With it, the change goes through.
+        self.browser.find_element(By.CSS_SELECTOR, "input[data-action=toggle][data-hook=guarded]").click()
+        self.until(lambda: not json.loads(d.cli("hook", "list", "-o", "json").stdout)[0]["enabled"], "the admin could not disable")
+
+    def test_html_in_output_is_shown_as_text(self):
+        d = self.daemon
+        d.hook("html", "return { name = 'html', event_type = 'custom.html', execute = function(e) print('<b id=\"injected\">bold</b><script>window.pwned=1</script>'); return true end }")
+        d.start()
+        event_id = d.dispatch("custom.html")
+        self.until(lambda: len(d.event(event_id)["executions"]) == 1, "the hook did not run")
+        self.open("/events/" + event_id)
+        self.assertEqual(self.browser.find_elements(By.ID, "injected"), [])
+        self.assertIn('<b id="injected">bold</b>', self.browser.find_element(By.ID, "executions").text)
+        self.assertIsNone(self.browser.execute_script("return window.pwned"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
