@@ -81,10 +81,11 @@ public enum APIServer {
         if let limiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
         let started = nowMillis()
         HealthRoutes(engine: engine, started: started, version: settings.version).register(on: router)
-        WebUIRoutes(engine: engine, tokens: tokens, sessions: sessions, loopback: settings.isLoopback, secure: settings.tls != nil,
-                    version: settings.version, started: started).register(on: router)
+        let webhookActivity = WebhookActivity()
+        WebUIRoutes(engine: engine, tokens: tokens, sessions: sessions, webhookActivity: webhookActivity, loopback: settings.isLoopback,
+                    secure: settings.tls != nil, version: settings.version, started: started).register(on: router)
         let webhooks = WebhookBook(driver: engine.driver, vault: engine.configuration.secrets)
-        WebhookRoutes(engine: engine, book: webhooks, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
+        WebhookRoutes(engine: engine, book: webhooks, activity: webhookActivity, maxBodyBytes: settings.maxBodyBytes, loopback: settings.isLoopback).register(on: router)
         let api = router.group("api/v1")
         EventRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)
         HookRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).register(on: api)

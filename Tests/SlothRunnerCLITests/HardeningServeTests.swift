@@ -68,7 +68,7 @@ import SlothRunner
         let pidFile = cli.home + "/escaped.pid"
         #expect(try await cli.run("hook", "add", cli.file("escape.lua", """
             return { name = "escape", event_type = "x.escape", execute = function()
-              local r = require("exec").run("setsid sh -c 'echo $$ > \(pidFile); exec sleep 303' & sleep 0.2; kill -9 $PPID; sleep 30")
+              local r = require("exec").run("setsid sh -c 'echo $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile); exec sleep 303' & until [ -s \(pidFile) ]; do sleep 0.01; done; kill -9 $PPID; sleep 30")
               return true, "exit " .. r.exit_code
             end }
             """)).status == 0)

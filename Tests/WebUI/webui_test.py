@@ -113,7 +113,8 @@ class WebUITest(unittest.TestCase):
         first = d.dispatch("task.failed", {"task": {"task_name": "deploy"}})
         self.until(lambda: d.event(first)["status"] == "completed", "the event did not complete")
         for path, heading in [("/", "Overview"), ("/events", "Events"), ("/events/" + first, "Event"), ("/hooks", "Hooks"),
-                              ("/hooks/notify", "Hook notify"), ("/types", "Event types")]:
+                              ("/hooks/notify", "Hook notify"), ("/webhooks", "Webhooks"), ("/state", "State"),
+                              ("/secrets", "Secrets"), ("/types", "Event types")]:
             self.open(path)
             self.assertTrue(self.browser.find_element(By.TAG_NAME, "h1").text.startswith(heading), path)
             self.assertEqual(self.console_errors(), [], path)
@@ -242,6 +243,58 @@ class WebUITest(unittest.TestCase):
         self.assertEqual(self.browser.find_elements(By.ID, "injected"), [])
         self.assertIn('<b id="injected">bold</b>', self.browser.find_element(By.ID, "executions").text)
         self.assertIsNone(self.browser.execute_script("return window.pwned"))
+
+    def test_state_secrets_and_webhooks_pages(self):
+        d = self.daemon
+        d.cli("secret", "set", "hook_key", "--value", "TOPSECRET-VALUE")
+        d.cli("webhook", "add", "alerts", "--event-type", "custom.alert", "--verify", "token", "--secret", "hook_key")
+        d.start()
+        # State: set a key from the page, change it in place, delete it.
+        self.open("/state")
+        form = self.browser.find_element(By.ID, "state-set")
+        form.find_element(By.NAME, "stack").send_keys("prod")
+        form.find_element(By.NAME, "key").send_keys("deploys")
+        form.find_element(By.NAME, "value").send_keys('{"count": 1}')
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        self.until(lambda: self.browser.find_elements(By.CSS_SELECTOR, 'tr[data-key="deploys"]'), "the new key is not listed")
+        self.assertEqual(json.loads(d.cli("state", "get", "deploys", "--stack", "prod").stdout), {"count": 1})
+        area = self.browser.find_element(By.CSS_SELECTOR, 'tr[data-key="deploys"] textarea')
+        area.clear()
+        area.send_keys('{"count": 2}')
+        self.browser.find_element(By.CSS_SELECTOR, 'tr[data-key="deploys"] button[data-action=state-save]').click()
+        self.until(lambda: json.loads(d.cli("state", "get", "deploys", "--stack", "prod").stdout) == {"count": 2}, "not saved")
+        self.browser.find_element(By.CSS_SELECTOR, 'tr[data-key="deploys"] button[data-action=state-delete]').click()
+        self.browser.switch_to.alert.accept()
+        self.until(lambda: d.cli("state", "get", "deploys", "--stack", "prod", check=False).returncode != 0, "not deleted")
+        # Secrets: names and dates, never a value; set one, delete one.
+        self.open("/secrets")
+        self.assertIn("hook_key", self.browser.page_source)
+        self.assertNotIn("TOPSECRET-VALUE", self.browser.page_source)
+        form = self.browser.find_element(By.ID, "secret-set")
+        form.find_element(By.NAME, "name").send_keys("new_secret")
+        form.find_element(By.NAME, "value").send_keys("ANOTHER-VALUE")
+        form.find_element(By.CSS_SELECTOR, "button").click()
+        self.until(lambda: self.browser.find_elements(By.CSS_SELECTOR, 'tr[data-secret="new_secret"]'), "the new secret is not listed")
+        self.assertNotIn("ANOTHER-VALUE", self.browser.page_source)
+        self.assertIn("new_secret", d.cli("secret", "list").stdout)
+        self.browser.find_element(By.CSS_SELECTOR, 'button[data-action=secret-delete][data-name="new_secret"]').click()
+        self.browser.switch_to.alert.accept()
+        self.until(lambda: "new_secret" not in d.cli("secret", "list").stdout, "the secret was not deleted")
+        # Webhooks: a delivery and a rejection show up with the webhook's URL.
+        import urllib.request
+        for token in ["TOPSECRET-VALUE", "wrong"]:
+            request = urllib.request.Request(d.url + "/webhooks/alerts", data=b"{}", method="POST", headers={"Authorization": "Bearer " + token})
+            try:
+                urllib.request.urlopen(request, timeout=WAIT)
+            except urllib.error.HTTPError as e:
+                self.assertEqual(e.code, 401)
+        self.open("/webhooks")
+        page = self.browser.find_element(By.TAG_NAME, "main").text
+        self.assertIn(d.url + "/webhooks/alerts", page)
+        self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "table.deliveries a")), 1)
+        self.assertIn("invalid_signature", self.browser.find_element(By.CSS_SELECTOR, "table.rejections").text)
+        self.assertNotIn("TOPSECRET-VALUE", self.browser.page_source)
+        self.assertEqual(self.console_errors(), [])
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
 
     static func role(for request: Request) -> APIToken.Role {
         if request.method == .get || request.method == .head { return .read }
-        if request.uri.path.hasPrefix("/api/v1/hooks") { return .admin }
+        if request.uri.path.hasPrefix("/api/v1/hooks") || request.uri.path.hasPrefix("/api/v1/secrets") { return .admin }
         return .write
     }
 

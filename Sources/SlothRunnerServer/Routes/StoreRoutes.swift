@@ -13,7 +13,7 @@ struct StoreRoutes {
     static let defaultStack = "-"
     static let endpoints: [(HTTPRequest.Method, String)] = [
         (.get, "types"), (.get, "state"), (.get, "state/{stack}/{key}"), (.put, "state/{stack}/{key}"), (.delete, "state/{stack}/{key}"),
-        (.get, "secrets"),
+        (.get, "secrets"), (.put, "secrets/{name}"), (.delete, "secrets/{name}"),
     ]
 
     func register(on api: RouterGroup<APIRequestContext>) {
@@ -23,6 +23,8 @@ struct StoreRoutes {
         api.put("state/{stack}/{key}", use: putState)
         api.delete("state/{stack}/{key}", use: deleteState)
         api.get("secrets", use: secrets)
+        api.put("secrets/{name}", use: putSecret)
+        api.delete("secrets/{name}", use: deleteSecret)
     }
 
     @Sendable func types(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -86,6 +88,31 @@ struct StoreRoutes {
         _ = try QueryParameters(request, known: [])
         let all = try await engine.store.secretList()
         return JSONResponse.make(status: .ok, .object(["secrets": .array(all.map(\.json))]))
+    }
+
+    /// `{"value": "..."}`: sealed and stored (replacing any); the answer holds the name and
+    /// dates only. Admin: a secret reaches every hook allowed to read it.
+    @Sendable func putSecret(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        let body = try await request.jsonObject(limit: min(maxBodyBytes, SecretVault.maxValueBytes * 2 + 1024))
+        if let unknown = body.keys.sorted().first(where: { $0 != "value" }) {
+            throw APIError.unprocessable("invalid_input", "unknown field '\(unknown)'\(Hint.didYouMean(unknown, among: ["value"])); a secret is {\"value\": \"...\"}")
+        }
+        guard case .string(let value)? = body["value"] else { throw APIError.unprocessable("invalid_input", "\"value\" is required, as a string") }
+        guard let vault = engine.configuration.secrets else {
+            throw APIError(.serviceUnavailable, "secrets_unavailable", "this server has no secret vault")
+        }
+        do { try await vault.set(name, value: value) } catch let error as SlothError { throw APIError(error) }
+        guard let info = try await engine.store.secretList().first(where: { $0.name == name }) else {
+            throw APIError(.internalServerError, "internal", "the secret was stored but is not listed")
+        }
+        return JSONResponse.make(status: .ok, info.json)
+    }
+
+    @Sendable func deleteSecret(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        guard try await engine.store.secretDelete(name: name) else { throw APIError.notFound("no secret named '\(name)'") }
+        return Response(status: .noContent)
     }
 
     private func address(_ context: APIRequestContext) throws -> (String, String) {

@@ -12,6 +12,7 @@ import SlothRunner
 struct WebhookRoutes {
     let engine: Engine
     let book: WebhookBook
+    let activity: WebhookActivity
     let maxBodyBytes: Int
     let loopback: Bool
 
@@ -58,12 +59,14 @@ struct WebhookRoutes {
             throw APIError(error)
         }
         if !stored.replayed { Self.accepted.increment() }
+        activity.delivered(hook.name, eventID: stored.event.id, deliveryID: delivery)
         var response = JSONResponse.make(status: .accepted, stored.event.json)
         if stored.replayed { response.headers[.idempotentReplayed] = "true" }
         return response
     }
 
     private func reject(_ hook: Webhook, _ reason: String, _ error: APIError) -> APIError {
+        activity.rejected(hook.name, reason: reason, message: error.message)
         Counter(label: "sloth_webhook_rejections_total", dimensions: [("webhook", hook.name), ("reason", reason)]).increment()
         return error
     }

@@ -12,6 +12,7 @@ struct WebUIRoutes {
     let engine: Engine
     let tokens: TokenBook
     let sessions: WebSessions
+    let webhookActivity: WebhookActivity
     let loopback: Bool
     let secure: Bool
     let version: String
@@ -22,6 +23,7 @@ struct WebUIRoutes {
 
     static let endpoints: [(HTTPRequest.Method, String)] = [
         (.get, ""), (.get, "events"), (.get, "events/{id}"), (.get, "hooks"), (.get, "hooks/{name}"), (.get, "types"),
+        (.get, "webhooks"), (.get, "state"), (.get, "secrets"),
         (.get, "login"), (.post, "login"), (.post, "logout"), (.get, "ui/{file}"),
     ]
 
@@ -61,6 +63,13 @@ struct WebUIRoutes {
         router.get("events/{id}", use: event)
         router.get("hooks", use: hooks)
         router.get("hooks/{name}", use: hook)
+        router.get("webhooks", use: webhooks)
+        router.get("state", use: state)
+        router.get("secrets") { request, _ in
+            guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
+            let all = try await engine.store.secretList().map { ($0.json.mustache as? [String: Any]) ?? [:] }
+            return page(request, "secrets", title: "Secrets", viewer: viewer, ["nav": ["secrets": true], "secrets": all])
+        }
         router.get("types") { request, _ in
             guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
             let types: [[String: Any]] = EventCatalog.entries.map { ["type": $0.type, "description": $0.note.isEmpty ? $0.category : $0.note, "fields": $0.fields] }
@@ -280,6 +289,50 @@ struct WebUIRoutes {
         return page(request, "hook", title: "Hook \(h.name)", viewer: viewer, [
             "nav": ["hooks": true], "hook": hookContext, "history": historyRows, "failedOnly": failedOnly,
         ])
+    }
+
+    @Sendable func webhooks(_ request: Request, context: APIRequestContext) async throws -> Response {
+        guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
+        let base = (secure ? "https://" : "http://") + (request.head.authority ?? "HOST")
+        let rows: [[String: Any]] = try await engine.driver.webhookList().map { w in
+            var o = (w.json.mustache as? [String: Any]) ?? [:]
+            o["url"] = base + "/webhooks/" + w.name
+            o["declared"] = w.declaredIn ?? "webhook add"
+            let recent = webhookActivity.recent(w.name)
+            o["deliveries"] = recent.deliveries.map { e -> [String: Any] in
+                var d: [String: Any] = ["at": RFC3339.string(millis: e.at)]
+                if let id = e.eventID { d["event_id"] = id; d["short"] = String(id.prefix(13)) }
+                if let delivery = e.deliveryID { d["delivery_id"] = delivery }
+                return d
+            }
+            o["rejections"] = recent.rejections.map { ["at": RFC3339.string(millis: $0.at), "reason": $0.reason ?? "", "message": $0.message ?? ""] }
+            return o
+        }
+        return page(request, "webhooks", title: "Webhooks", viewer: viewer, ["nav": ["webhooks": true], "webhooks": rows])
+    }
+
+    @Sendable func state(_ request: Request, context: APIRequestContext) async throws -> Response {
+        guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
+        let q = request.uri.queryParameters
+        let chosen = q["stack"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let prefix = q["prefix"].map(String.init) ?? ""
+        let stack = chosen.map { $0 == StoreRoutes.defaultStack ? "" : $0 }
+        let now = nowMillis()
+        let entries = try await engine.store.stateEntries(stack: stack, prefix: prefix, now: now)
+        let stacks = Set(try await engine.store.stateEntries(stack: nil, prefix: "", now: now).map(\.stack)).sorted()
+        let rows: [[String: Any]] = entries.prefix(1000).enumerated().map { i, e in
+            var o: [String: Any] = [
+                "index": i, "key": e.key, "value": e.value.serialized(), "canWrite": viewer.role >= .write,
+                "stack_path": e.stack.isEmpty ? StoreRoutes.defaultStack : e.stack, "stack_label": e.stack.isEmpty ? "(default)" : e.stack,
+            ]
+            if let at = e.expiresAt { o["expires_at"] = RFC3339.string(millis: at) }
+            return o
+        }
+        let choices: [[String: Any]] = stacks.map { s in
+            let value = s.isEmpty ? StoreRoutes.defaultStack : s
+            return ["value": value, "label": s.isEmpty ? "(default)" : s, "selected": value == chosen]
+        }
+        return page(request, "state", title: "State", viewer: viewer, ["nav": ["state": true], "entries": rows, "stacks": choices, "prefix": prefix])
     }
 
     // MARK: helpers

@@ -54,6 +54,51 @@
     } catch (err) { say(err.message, true); }
   });
 
+  // State: save or delete a row, set a new key. Secrets: set or delete (values never come back).
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-action^=state-], button[data-action=secret-delete]");
+    if (!button) return;
+    const row = button.closest("tr");
+    try {
+      if (button.dataset.action === "state-save") {
+        const value = JSON.parse(row.querySelector("textarea").value);
+        await api("PUT", "/api/v1/state/" + encodeURIComponent(row.dataset.stack) + "/" + encodeURIComponent(row.dataset.key), { value });
+        say("Saved " + row.dataset.key + ".");
+      } else if (button.dataset.action === "state-delete") {
+        if (!confirm("Delete " + row.dataset.key + "?")) return;
+        await api("DELETE", "/api/v1/state/" + encodeURIComponent(row.dataset.stack) + "/" + encodeURIComponent(row.dataset.key));
+        row.remove();
+        say("Deleted.");
+      } else {
+        if (!confirm("Delete the secret " + button.dataset.name + "? Hooks reading it will get nil.")) return;
+        await api("DELETE", "/api/v1/secrets/" + encodeURIComponent(button.dataset.name));
+        row.remove();
+        say("Deleted.");
+      }
+    } catch (err) { say(err.message, true); }
+  });
+  const stateForm = document.getElementById("state-set");
+  if (stateForm) stateForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(stateForm);
+    try {
+      const body = { value: JSON.parse(f.get("value")) };
+      if (f.get("ttl")) body.ttl = f.get("ttl");
+      await api("PUT", "/api/v1/state/" + encodeURIComponent(f.get("stack") || "-") + "/" + encodeURIComponent(f.get("key")), body);
+      location.reload();
+    } catch (err) { say(err.message, true); }
+  });
+  const secretForm = document.getElementById("secret-set");
+  if (secretForm) secretForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = new FormData(secretForm);
+    try {
+      await api("PUT", "/api/v1/secrets/" + encodeURIComponent(f.get("name")), { value: f.get("value") });
+      secretForm.reset();
+      location.reload();
+    } catch (err) { say(err.message, true); }
+  });
+
   document.addEventListener("change", async (e) => {
     const box = e.target.closest("input[data-action=toggle]");
     if (!box) return;
