@@ -32,6 +32,8 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "serve did not start:"; cat "$home/serve.log"; exit 1; }
+first=$(curl -s -o /dev/null -w '%{time_starttransfer}' "$url/")
+printf '%-32s %7.1f ms (first load: counts the day once)\n' "/ (overview)" "$(echo "$first * 1000" | bc -l)"
 for path in "/events" "/events?status=failed" "/events?type=deploy.started" "/events?stack=prod" "/events?type=task.*" \
             "/events?since=1h" "/" "/hooks" "/types"; do
   curl -s -o /dev/null "$url$path"

@@ -20,6 +20,8 @@ struct WebUIRoutes {
     /// The CSRF token of the open UI (no API token exists): pages carry it so the same script
     /// works; the API does not ask for it then.
     let openCSRF = WebSessions.random()
+    /// The overview's chart buckets that have ended, counted once.
+    let activity = ActivityCache()
 
     static let endpoints: [(HTTPRequest.Method, String)] = [
         (.get, ""), (.get, "events"), (.get, "events/{id}"), (.get, "hooks"), (.get, "hooks/{name}"), (.get, "types"),
@@ -108,16 +110,10 @@ struct WebUIRoutes {
         let pending = try await engine.store.countEvents(status: .pending)
         let dead = try await engine.deadLetterCount()
         let minute: Int64 = 60_000, hour: Int64 = 3_600_000
-        let lastHour = try await engine.driver.activity(since: now - hour + minute, bucketMillis: minute)
-        let lastDay = try await engine.driver.activity(since: now - 24 * hour + hour, bucketMillis: hour)
-        func series(_ rows: [(start: Millis, total: Int, failed: Int)], step: Int64, count: Int, label: (Millis) -> String) -> [(label: String, total: Int, failed: Int)] {
-            let byStart = Dictionary(rows.map { ($0.start, $0) }, uniquingKeysWith: { a, _ in a })
-            let last = (now / step) * step
-            return (0..<count).reversed().map { i in
-                let start = last - Int64(i) * step
-                let row = byStart[start]
-                return (label(start), row?.total ?? 0, row?.failed ?? 0)
-            }
+        let lastHour = try await activity.series(driver: engine.driver, step: minute, count: 60, now: now)
+        let lastDay = try await activity.series(driver: engine.driver, step: hour, count: 24, now: now)
+        func series(_ rows: [(start: Millis, total: Int, failed: Int)], label: (Millis) -> String) -> [(label: String, total: Int, failed: Int)] {
+            rows.map { (label($0.start), $0.total, $0.failed) }
         }
         let clock: (Millis) -> String = { RFC3339.string(millis: $0).dropFirst(11).prefix(5) + " UTC" }
         let day: (Millis) -> String = { RFC3339.string(millis: $0).dropFirst(5).prefix(11).replacingOccurrences(of: "T", with: " ") + " UTC" }
@@ -135,8 +131,8 @@ struct WebUIRoutes {
         ]
         return page(request, "overview", title: "Overview", viewer: viewer, [
             "nav": ["overview": true], "status": statusContext,
-            "hourChart": WebPages.barChart(series(lastHour, step: minute, count: 60, label: clock), title: "Events per minute over the last hour"),
-            "dayChart": WebPages.barChart(series(lastDay, step: hour, count: 24, label: day), title: "Events per hour over the last day"),
+            "hourChart": WebPages.barChart(series(lastHour, label: clock), title: "Events per minute over the last hour"),
+            "dayChart": WebPages.barChart(series(lastDay, label: day), title: "Events per hour over the last day"),
             "failing": Array(failing), "slowest": Array(slowest), "uptime": DurationText.format(millis: now - started),
         ])
     }
