@@ -9,6 +9,7 @@
 # Figures, not a test: run it on a quiet machine.   ./scripts/bench-http.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/serve.sh
 seconds="${1:-10}"
 command -v wrk >/dev/null || { SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo; $SUDO apt-get install -y -qq wrk >/dev/null; }
 swift build -c release >/dev/null
@@ -21,16 +22,7 @@ LUA
 "$bin" hook add "$home/trivial.lua" >/dev/null
 "$bin" secret set bench_key --value bench-secret >/dev/null
 "$bin" webhook add signed --event-type custom.webhook --verify hmac-sha256 --secret bench_key >/dev/null
-"$bin" serve --http 127.0.0.1:0 2>"$home/serve.log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$home"' EXIT
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -o 'listening on http://[^ /]*' "$home/serve.log" | sed 's/listening on //' || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "serve did not start:"; cat "$home/serve.log"; exit 1; }
+start_serve
 sleep 1
 echo "== idle RSS of serve: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$pid/status)"
 body='{"type":"custom.bench","data":{"n":1}}'

@@ -5,6 +5,7 @@
 # byte, best of 5 after a warm-up). Figures, not a test.   ./scripts/bench-webui.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/serve.sh
 n="${1:-1000000}"
 swift build -c release >/dev/null
 bin="$(swift build -c release --show-bin-path)/sloth-runner"
@@ -23,15 +24,7 @@ SELECT printf('%012x-0000-7000-8000-%012x', $now - ($n - x) * 50, x),
        $now - ($n - x) * 50, $now - ($n - x) * 50, $now - ($n - x) * 50, CASE WHEN x % 3 = 0 THEN 'prod' END, 1, 0
 FROM c;
 SQL
-"$bin" serve --http 127.0.0.1:0 2>"$home/serve.log" &
-pid=$!
-url=""
-for _ in $(seq 1 200); do
-  url=$(grep -o 'listening on http://[^ /]*' "$home/serve.log" | sed 's/listening on //' || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "serve did not start:"; cat "$home/serve.log"; exit 1; }
+start_serve
 first=$(curl -s -o /dev/null -w '%{time_starttransfer}' "$url/")
 printf '%-32s %7.1f ms (first load: counts the day once)\n' "/ (overview)" "$(echo "$first * 1000" | bc -l)"
 for path in "/events" "/events?status=failed" "/events?type=deploy.started" "/events?stack=prod" "/events?type=task.*" \

@@ -8,6 +8,7 @@
 # EventStreamTests checks it (messages, resumption, filters, errors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/serve.sh
 venv=.build/schemathesis-venv
 version="3.39.16"
 # Hypothesis 6.13x and later changed an internal that hypothesis-jsonschema 0.23 uses ("'many'
@@ -22,16 +23,7 @@ home="$(mktemp -d /tmp/sloth-schemathesis.XXXXXX)"
 export SLOTH_RUNNER_HOME="$home"
 # With a token, so the run also checks that every /api operation refuses a request without one.
 token=$("$bin" token create schemathesis --role admin 2>/dev/null)
-"$bin" serve --http 127.0.0.1:0 --grace 2s 2>"$home/serve.log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true; rm -rf "$home"' EXIT
-url=""
-for _ in $(seq 1 200); do
-  url=$(grep -o 'listening on http://[^ /]*' "$home/serve.log" | sed 's/listening on //' || true)
-  [ -n "$url" ] && break
-  sleep 0.05
-done
-[ -n "$url" ] || { echo "serve did not start:"; cat "$home/serve.log"; exit 1; }
+start_serve --grace 2s
 echo "schemathesis $version against $url"
 "$venv/bin/st" run "$url/api/v1/openapi.yaml" --base-url "$url" -H "Authorization: Bearer $token" \
   --experimental=openapi-3.1 --checks all --hypothesis-max-examples 25 --hypothesis-seed 7 --hypothesis-derandomize \

@@ -13,7 +13,9 @@ import unittest
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 BIN = os.environ["SLOTH_RUNNER_BIN"]
@@ -295,6 +297,30 @@ class WebUITest(unittest.TestCase):
         self.assertIn("invalid_signature", self.browser.find_element(By.CSS_SELECTOR, "table.rejections").text)
         self.assertNotIn("TOPSECRET-VALUE", self.browser.page_source)
         self.assertEqual(self.console_errors(), [])
+
+    def test_the_keyboard_works_the_controls_and_dark_mode_follows_the_system(self):
+        d = self.daemon
+        d.hook("keys", "return { name = 'keys', event_type = 'custom.k', execute = function(e) return true end }")
+        d.start()
+        self.open("/hooks")
+        ActionChains(self.browser).send_keys(Keys.TAB).perform()
+        self.assertEqual(self.browser.switch_to.active_element.text, "Skip to content")
+        # Tab on until the hook's switch has the focus; Space toggles it.
+        active = None
+        for _ in range(40):
+            ActionChains(self.browser).send_keys(Keys.TAB).perform()
+            active = self.browser.switch_to.active_element
+            if active.get_attribute("data-action") == "toggle":
+                break
+        self.assertEqual(active.get_attribute("data-hook"), "keys", "the switch is not reachable by keyboard")
+        ActionChains(self.browser).send_keys(Keys.SPACE).perform()
+        self.until(lambda: not json.loads(d.cli("hook", "list", "-o", "json").stdout)[0]["enabled"], "Space did not disable the hook")
+        light = self.browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        self.browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        dark = self.browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        self.assertNotEqual(light, dark)
+        self.assertEqual(dark, "rgb(22, 24, 26)")
+        self.shot("hooks-dark")
 
 
 if __name__ == "__main__":
