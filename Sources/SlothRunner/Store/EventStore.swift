@@ -81,8 +81,6 @@ package protocol EventStoreDriver: EventStore {
     func tokenList() async throws -> [APIToken]
     /// Marks a token revoked; false if there is no such (unrevoked) token.
     func tokenRevoke(name: String, now: Millis) async throws -> Bool
-    /// The live (unrevoked) token with this hash, if any.
-    func token(hash: String) async throws -> APIToken?
     /// Every live token by its hash: what the server checks requests against, reloaded on a
     /// short tick rather than read per request.
     func liveTokens() async throws -> [String: APIToken]

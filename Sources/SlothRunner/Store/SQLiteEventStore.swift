@@ -952,15 +952,6 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         }
     }
 
-    package func token(hash: String) async throws -> APIToken? {
-        try await reader.perform { db in
-            try db.query(
-                "SELECT name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [.text(hash)],
-                Self.token(from:)
-            ).first
-        }
-    }
-
     package func liveTokens() async throws -> [String: APIToken] {
         try await reader.perform { db in
             let rows = try db.query("SELECT token_hash, name, role, created_at, revoked_at FROM api_tokens WHERE revoked_at IS NULL", []) {
