@@ -27,12 +27,19 @@ struct WebAssetsPlugin: BuildToolPlugin {
             } > "$tmp"
             if [ -f "$out" ] && cmp -s "$tmp" "$out"; then rm "$tmp"; else mv "$tmp" "$out"; fi
             """##
+        // A build command with every asset as an input (not a prebuild command): the build
+        // system then re-embeds when an asset changes, even when no Swift file did.
+        let files = try FileManager.default.subpathsOfDirectory(atPath: assets.path)
+            .filter { !$0.split(separator: "/").contains { $0.hasPrefix(".") } }
+            .map { assets.appending(path: $0) }
+            .filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
         return [
-            .prebuildCommand(
+            .buildCommand(
                 displayName: "Embedding the web UI's assets",
                 executable: URL(fileURLWithPath: "/bin/sh"),
                 arguments: ["-c", script, "sh", assets.path, output.path],
-                outputFilesDirectory: output)
+                inputFiles: files,
+                outputFiles: [output.appending(path: "WebAssets.swift")])
         ]
     }
 }

@@ -132,6 +132,60 @@ class WebUITest(unittest.TestCase):
         self.open("/")
         self.shot("overview")
 
+    # Every control a person can use has a name a screen reader says: a <label>, an aria-label,
+    # or its own text. Returns the controls that have none.
+    UNLABELLED = """
+        const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+            || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())
+            || (el.tagName === 'A' && el.textContent.trim()) || el.type === 'hidden' || el.type === 'submit' && el.value;
+        return Array.from(document.querySelectorAll('input, select, textarea, button, a[href]'))
+            .filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 120));
+    """
+
+    def test_every_page_fits_a_phone_and_names_its_controls(self):
+        d = self.daemon
+        d.hook("wide", "return { name = 'wide', event_type = 'custom.*', execute = function(e) print(string.rep('x', 400)); return true end }")
+        d.start()
+        first = d.dispatch("custom.wide", {"long": "y" * 300})
+        self.until(lambda: d.event(first)["status"] == "completed", "the event did not complete")
+        d.cli("state", "set", "a-rather-long-key-name-for-a-narrow-screen", json.dumps({"nested": "z" * 200}))
+        self.browser.set_window_size(360, 800)
+        for path in ["/", "/events", "/events/" + first, "/hooks", "/hooks/wide", "/webhooks", "/state", "/secrets", "/types"]:
+            self.open(path)
+            # The page itself never scrolls sideways at 360 px: wide tables, code and output
+            # scroll inside their own box.
+            inner = self.browser.execute_script("return window.innerWidth")
+            scroll = self.browser.execute_script("return document.documentElement.scrollWidth")
+            self.assertLessEqual(scroll, inner, f"{path} is {scroll} px wide in a {inner} px window")
+            self.assertEqual(self.browser.execute_script(self.UNLABELLED), [], path)
+            self.assertEqual(self.console_errors(), [], path)
+            self.shot("360px" + (path.replace("/", "_") if path != "/" else "_overview")[:40])
+
+    def test_the_overview_follows_the_stream_without_a_reload(self):
+        d = self.daemon
+        d.hook("half", "return { name = 'half', event_type = 'custom.half', max_attempts = 1, execute = function(e) if e.data.fail then error('no') end return true end }")
+        d.start()
+        self.open("/")
+        self.browser.execute_script("window.__notReloaded = true")
+        # The hour chart's totals over its bars (a minute may turn while the test runs).
+        totals = lambda: self.browser.execute_script(
+            "let t = 0, f = 0;"
+            "for (const bar of document.querySelectorAll('#live svg.chart')[0].querySelectorAll('rect.bar')) {"
+            "  const m = bar.textContent.match(/: (\\d+) events, (\\d+) failed/); t += +m[1]; f += +m[2]; }"
+            "return [t, f]")
+        self.assertEqual(totals(), [0, 0])
+        ids = [d.dispatch("custom.half", {"fail": n == 2}) for n in range(3)]
+        for i in ids:
+            self.until(lambda: d.event(i)["status"] in ("completed", "failed"), "an event did not finish")
+        # The chart counts the three events and the failure, the failing-hooks table names the
+        # hook, and the page never reloaded.
+        self.until(lambda: totals() == [3, 1], "the chart did not follow the stream")
+        self.until(lambda: "half" in self.browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=failing]").text,
+                   "the failing hooks did not follow")
+        self.assertTrue(self.browser.execute_script("return window.__notReloaded === true"), "the page reloaded")
+        self.assertEqual(self.console_errors(), [])
+        self.shot("overview-live")
+
     def test_disabling_a_hook_in_the_ui_stops_it(self):
         d = self.daemon
         d.hook("counter", "return { name = 'counter', event_type = 'custom.count', execute = function(e) return true end }")
@@ -198,6 +252,9 @@ class WebUITest(unittest.TestCase):
         d.start()
         self.open("/hooks")
         self.until(lambda: "/login" in self.browser.current_url, "no login asked")
+        # The overview's live part is refused too, not sent to anyone without a session.
+        self.assertEqual(self.browser.execute_async_script(
+            "fetch('/overview/live').then((r) => arguments[0](r.status))"), 401)
         self.browser.find_element(By.ID, "token").send_keys("srt_wrong")
         self.browser.find_element(By.CSS_SELECTOR, "form.login button").click()
         self.until(lambda: "not valid" in self.browser.page_source, "a wrong token was not refused")

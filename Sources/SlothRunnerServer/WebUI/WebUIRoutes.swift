@@ -61,6 +61,7 @@ struct WebUIRoutes {
             return Self.redirect("/login", cookie: WebSessions.setCookie(nil, secure: secure))
         }
         router.get("", use: overview)
+        router.get("overview/live", use: overviewLive)
         router.get("events", use: events)
         router.get("events/{id}", use: event)
         router.get("hooks", use: hooks)
@@ -105,6 +106,22 @@ struct WebUIRoutes {
 
     @Sendable func overview(_ request: Request, context: APIRequestContext) async throws -> Response {
         guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
+        return page(request, "overview", title: "Overview", viewer: viewer, try await overviewFigures())
+    }
+
+    /// The overview's live part alone (counters, charts, hook tables): the page fetches it when
+    /// the event stream says something changed, and when a minute turns, and swaps it in.
+    @Sendable func overviewLive(_ request: Request, context: APIRequestContext) async throws -> Response {
+        guard try await viewer(request) != nil else {
+            return Response(status: .unauthorized, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "log in again")))
+        }
+        var figures = try await overviewFigures()
+        figures["version"] = version
+        figures["node"] = engine.configuration.nodeID
+        return WebPages.render("overview-live", figures)
+    }
+
+    func overviewFigures() async throws -> [String: Any] {
         let now = nowMillis()
         let status = engine.status
         let pending = try await engine.store.countEvents(status: .pending)
@@ -129,12 +146,12 @@ struct WebUIRoutes {
             "queued": status.queued, "in_flight": status.inFlight, "pending_in_store": pending, "dead_letters": dead,
             "events_per_second_last_minute": (status.finishedPerSecond * 100).rounded() / 100, "phase": status.phase,
         ]
-        return page(request, "overview", title: "Overview", viewer: viewer, [
+        return [
             "nav": ["overview": true], "status": statusContext,
             "hourChart": WebPages.barChart(series(lastHour, label: clock), title: "Events per minute over the last hour"),
             "dayChart": WebPages.barChart(series(lastDay, label: day), title: "Events per hour over the last day"),
             "failing": Array(failing), "slowest": Array(slowest), "uptime": DurationText.format(millis: now - started),
-        ])
+        ]
     }
 
     @Sendable func events(_ request: Request, context: APIRequestContext) async throws -> Response {

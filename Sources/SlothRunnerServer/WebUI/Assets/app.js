@@ -1,6 +1,7 @@
 // sloth-runner web UI: live updates (EventSource on /api/v1/stream) and actions (the JSON API).
 // No inline scripts (the Content-Security-Policy forbids them); text is always set with
-// textContent, never innerHTML, so nothing from an event or a hook can become markup.
+// textContent, never innerHTML, so nothing from an event or a hook can become markup; the only
+// markup taken in is the overview's live part, rendered and escaped by the server like a page.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
@@ -193,23 +194,41 @@
     });
   }
 
-  // Live: the overview's counters follow the daemon's status.
+  // Live: the overview's counters, charts and hook tables follow the event stream. The server
+  // renders the part again (escaped, as every page is) and the page swaps in what changed, so
+  // no markup is ever built here from event data. A part holding the keyboard focus waits for
+  // the next round rather than losing the focus under the user.
   if (page === "overview") {
+    const live = document.getElementById("live");
+    let timer = null, busy = false, again = false;
+    const schedule = () => { if (timer === null) timer = setTimeout(() => { timer = null; refresh(); }, 1000); };
     const refresh = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
       try {
-        const s = await api("GET", "/api/v1/status");
-        for (const k of ["queued", "in_flight", "pending_in_store", "dead_letters", "events_per_second_last_minute"]) {
-          const el = document.getElementById(k);
-          if (el) el.textContent = s[k];
+        const response = await fetch("/overview/live", { credentials: "same-origin" });
+        if (response.ok) {
+          const fresh = new DOMParser().parseFromString(await response.text(), "text/html").body.children;
+          const old = live.children;
+          if (fresh.length !== old.length) {
+            live.replaceChildren(...Array.from(fresh, (n) => document.importNode(n, true)));
+          } else {
+            for (let i = fresh.length - 1; i >= 0; i--) {
+              if (old[i].outerHTML === fresh[i].outerHTML) continue;
+              if (old[i].contains(document.activeElement)) { again = true; continue; }
+              old[i].replaceWith(document.importNode(fresh[i], true));
+            }
+          }
+          localize(live);
+          live.dataset.refreshed = String(Date.now());
         }
-      } catch (err) { /* the next change retries */ }
+      } catch (err) { /* the next change or minute retries */ }
+      busy = false;
+      if (again) { again = false; schedule(); }
     };
     const source = new EventSource("/api/v1/stream?kind=status");
-    let pending = false;
-    source.addEventListener("status", () => {
-      if (pending) return;
-      pending = true;
-      setTimeout(() => { pending = false; refresh(); }, 500);
-    });
+    source.addEventListener("status", schedule);
+    // A minute turning moves the hour chart even when nothing happens.
+    setInterval(schedule, 60000);
   }
 })();
