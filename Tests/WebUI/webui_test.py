@@ -174,7 +174,7 @@ class WebUITest(unittest.TestCase):
             "  const m = bar.textContent.match(/: (\\d+) events, (\\d+) failed/); t += +m[1]; f += +m[2]; }"
             "return [t, f]")
         self.assertEqual(totals(), [0, 0])
-        ids = [d.dispatch("custom.half", {"fail": n == 2}) for n in range(3)]
+        ids = [d.dispatch("custom.half", {"fail": n == 0}) for n in range(3)]
         for i in ids:
             self.until(lambda: d.event(i)["status"] in ("completed", "failed"), "an event did not finish")
         # The chart counts the three events and the failure, the failing-hooks table names the
@@ -185,6 +185,14 @@ class WebUITest(unittest.TestCase):
         self.assertTrue(self.browser.execute_script("return window.__notReloaded === true"), "the page reloaded")
         self.assertEqual(self.console_errors(), [])
         self.shot("overview-live")
+        # The hook's history: newest first, or on request its failures first (the oldest run here).
+        first_run = lambda: self.browser.find_element(By.CSS_SELECTOR, "#history tbody tr td:nth-child(3)").text
+        self.open("/hooks/half")
+        self.assertEqual(first_run(), "success")
+        self.browser.find_element(By.LINK_TEXT, "Failures first").click()
+        self.until(lambda: "failed=1" in self.browser.current_url, "no failures-first view")
+        self.assertIn("no", first_run())
+        self.assertEqual(len(self.browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")), 3)
 
     def test_disabling_a_hook_in_the_ui_stops_it(self):
         d = self.daemon

@@ -264,9 +264,13 @@ struct WebUIRoutes {
         guard let h = try await engine.store.hook(named: name) else {
             return page(request, "hook", title: "Hook", viewer: viewer, ["nav": ["hooks": true], "error": "no hook named '\(name)'"], status: .notFound)
         }
-        let failedOnly = request.uri.queryParameters["failed"] != nil
+        let failuresFirst = request.uri.queryParameters["failed"] != nil
         let stats = try await engine.store.hookStats(hookID: h.id)
-        let history = try await engine.store.hookHistory(hookID: h.id, limit: 100, failedOnly: failedOnly)
+        // Failures first on request: the last 100 failures, then the last 100 runs without them.
+        var history = try await engine.store.hookHistory(hookID: h.id, limit: 100, failedOnly: failuresFirst)
+        if failuresFirst {
+            history += try await engine.store.hookHistory(hookID: h.id, limit: 100, failedOnly: false).filter(\.success)
+        }
         // The test panel starts from the catalog's fields for the hook's (first) type.
         let type = h.eventTypes.first { !$0.contains("*") } ?? "custom.test"
         var data: [String: JSONValue] = [:]
@@ -300,7 +304,7 @@ struct WebUIRoutes {
             return row
         }
         return page(request, "hook", title: "Hook \(h.name)", viewer: viewer, [
-            "nav": ["hooks": true], "hook": hookContext, "history": historyRows, "failedOnly": failedOnly,
+            "nav": ["hooks": true], "hook": hookContext, "history": historyRows, "failuresFirst": failuresFirst,
         ])
     }
 
