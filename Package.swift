@@ -66,6 +66,18 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Event sources: what produces events on its own (the engine's own events, the
+        // scheduler, …), each a small plugin run as a service of `serve`'s group. Between the
+        // engine and the server: sources → server → CLI.
+        .target(
+            name: "SlothRunnerSources",
+            dependencies: [
+                "SlothRunner",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The daemon's HTTP API (Hummingbird 2): its own module, so the engine never depends on
         // a web framework and the arrow stays one-way (engine → server → CLI).
         .target(
@@ -95,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [
-                "SlothRunner", "SlothRunnerServer", "CLinux", "CSQLite",
+                "SlothRunner", "SlothRunnerSources", "SlothRunnerServer", "CLinux", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `sloth-runner status` asks the daemon over its HTTP API.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -124,6 +136,8 @@ let package = Package(
         .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
         // The server's parts that need no running server (rate buckets on an injected clock).
         .testTarget(name: "SlothRunnerServerTests", dependencies: ["SlothRunnerServer"]),
+        // Sources on an injected clock against a real store and engine.
+        .testTarget(name: "SlothRunnerSourcesTests", dependencies: ["SlothRunnerSources", "SlothRunner"]),
         .testTarget(
             name: "SlothRunnerCLITests",
             dependencies: [

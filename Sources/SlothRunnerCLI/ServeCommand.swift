@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import SlothRunner
+import SlothRunnerSources
 import SlothRunnerServer
 import Synchronization
 
@@ -52,6 +53,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keep the change journal behind GET /stream this long; 0 keeps it forever (default 24h).") var retainChanges: String?
     @Flag(help: "Deny hooks every capability (exec, http, file, secrets, env) they do not declare in `permissions`.")
     var strictPermissions = false
+    @Flag(help: "Do not emit the engine's own events (system.startup, system.shutdown, system.error).")
+    var noEngineEvents = false
     @Option(help: "Comma-separated environment variables hooks may read with env.get (default: all).")
     var hookEnv: String?
     @Option(help: "Most events one hook run may dispatch (default 1000).") var maxDispatchesPerRun: String?
@@ -74,7 +77,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("serve.workers", workers), ("serve.queue_size", queueSize), ("serve.node_id", nodeID), ("serve.lease", lease),
             ("serve.grace", grace), ("serve.poll", poll), ("serve.sync", sync), ("serve.max_chain_depth", maxChainDepth),
             ("serve.lua_threads", luaThreads), ("serve.retain_completed", retainCompleted), ("serve.retain_failed", retainFailed),
-            ("serve.strict_permissions", strictPermissions ? "true" : nil), ("serve.hook_env", hookEnv),
+            ("serve.strict_permissions", strictPermissions ? "true" : nil), ("sources.engine_events", noEngineEvents ? "false" : nil), ("serve.hook_env", hookEnv),
             ("serve.max_dispatches_per_run", maxDispatchesPerRun), ("serve.max_data_bytes", maxDataBytes),
             ("serve.max_output_bytes", maxOutputBytes), ("http.address", http), ("http.max_body_bytes", httpMaxBodyBytes),
             ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
@@ -166,15 +169,30 @@ struct ServeCommand: AsyncParsableCommand {
                              metadata: ["hook": "\(stuck.hookName ?? "")"])
             }
             let holder = ServiceHolder()
-            config.onFatal = { error in holder.service?.fail(error) }
+            config.onFatal = { error in
+                holder.failure = error
+                holder.service?.fail(error)
+            }
             let engine = Engine(store: store, runtime: runtime, configuration: config)
             let service = EngineService(engine: engine, graceSeconds: plan.graceSeconds)
             holder.service = service
 
             // Shut down in reverse order: the HTTP API first (no new requests; those in flight
             // finish, so every 202 it gave is durable), then the engine drains.
+            // The event sources come after the engine: they stop first, so `system.shutdown` is
+            // committed before the engine drains.
+            let signalCount = SignalCounter()
+            let sources = SourcesService(
+                engine: engine,
+                plugins: (plan.engineEvents ? [
+                    EngineEventsSource(version: "\(BuildInfo.version) (commit \(BuildInfo.commit))") {
+                        signalCount.firstSignal.map(SignalWaiter.name) ?? (holder.failure.map { "fatal: \($0)" } ?? "shutdown")
+                    } as any EventSourcePlugin,
+                ] : []) + [SchedulerSource()],
+                logger: logger, reportsErrors: plan.engineEvents)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: sources, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
             ]
             if let http = plan.http {
                 let server = try APIServer.make(engine: engine, settings: http, logger: logger, metrics: Self.metricsRegistry) { host, port in
@@ -190,9 +208,8 @@ struct ServeCommand: AsyncParsableCommand {
             // than by the group's own `gracefulShutdownSignals`, which are installed only once
             // `run()` is under way: one arriving while serve starts would kill nothing and stop
             // nothing. The group remembers a shutdown asked for before it runs.
-            let signalCount = SignalCounter()
             let signals = SignalWaiter([SIGINT, SIGTERM]) { sig in
-                switch signalCount.next() {
+                switch signalCount.next(sig) {
                 case 1:
                     logger.info("received \(SignalWaiter.name(sig)); draining for up to \(DurationText.format(millis: Int64(plan.graceSeconds * 1000))) (send it again to stop at once)", metadata: ["signal": "\(SignalWaiter.name(sig))"])
                     Task { await group.triggerGracefulShutdown() }
@@ -230,17 +247,30 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// The engine service, set once it exists (the engine's fatal handler is made before it).
 private final class ServiceHolder: Sendable {
-    private let value = Mutex<EngineService?>(nil)
+    private let value = Mutex<(service: EngineService?, failure: SlothError?)>((nil, nil))
     var service: EngineService? {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
+        get { value.withLock { $0.service } }
+        set { value.withLock { $0.service = newValue } }
+    }
+    /// The fatal error that stopped the engine, if one did.
+    var failure: SlothError? {
+        get { value.withLock { $0.failure } }
+        set { value.withLock { $0.failure = newValue } }
     }
 }
 
 /// Counts SIGINT/SIGTERM as they arrive, and keeps the one that cut the drain short.
 private final class SignalCounter: Sendable {
-    private let state = Mutex<(count: Int, last: Int32?)>((0, nil))
-    func next() -> Int { state.withLock { $0.count += 1; return $0.count } }
+    private let state = Mutex<(count: Int, first: Int32?, last: Int32?)>((0, nil, nil))
+    func next(_ sig: Int32) -> Int {
+        state.withLock {
+            $0.count += 1
+            if $0.first == nil { $0.first = sig }
+            return $0.count
+        }
+    }
+    /// The signal that began the shutdown (`system.shutdown`'s reason).
+    var firstSignal: Int32? { state.withLock { $0.first } }
     var lastSignal: Int32? {
         get { state.withLock { $0.last } }
         set { state.withLock { $0.last = newValue } }

@@ -87,8 +87,12 @@ final class CLI: Sendable {
 
     /// Starts `sloth-runner serve` in the background and waits until it says it is serving (and,
     /// unless it runs with `--http off`, where its HTTP API listens: `daemon.apiURL`).
+    /// The engine's own events (system.startup, system.shutdown) are off unless `environment`
+    /// turns them on: most tests count the events they dispatched.
     func startServe(_ extra: [String] = [], environment: [String: String] = [:]) async throws -> Daemon {
         let log = home + "/serve-\(UUID().uuidString).log"
+        var environment = environment
+        if environment["SLOTH_RUNNER_ENGINE_EVENTS"] == nil { environment["SLOTH_RUNNER_ENGINE_EVENTS"] = "false" }
         let p = makeProcess(["serve"] + extra, stdout: home + "/.serve-out", stderr: log, environment: environment)
         try p.run()
         let daemon = Daemon(process: p, logPath: log)

@@ -28,7 +28,8 @@ class Daemon:
 
     def __init__(self, home):
         self.home = home
-        self.env = dict(os.environ, SLOTH_RUNNER_HOME=home, NO_COLOR="1")
+        # The engine's own events (system.startup, …) off: the tests count what they dispatch.
+        self.env = dict(os.environ, SLOTH_RUNNER_HOME=home, NO_COLOR="1", SLOTH_RUNNER_ENGINE_EVENTS="false")
         self.log_path = os.path.join(home, "serve.log")
         self.proc = None
         self.url = None

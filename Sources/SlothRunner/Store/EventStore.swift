@@ -103,6 +103,29 @@ package protocol EventStoreDriver: EventStore {
     /// Deletes journal entries older than `cutoff`, never the newest (numbers must not go back).
     func pruneChanges(olderThan cutoff: Millis) async throws -> Int
 
+    // MARK: schedules (the scheduler source)
+    /// Stores a schedule; a name already taken is `SlothError.conflict`.
+    func scheduleAdd(_ schedule: Schedule) async throws
+    func schedule(named name: String) async throws -> Schedule?
+    func scheduleList() async throws -> [Schedule]
+    /// Removes a schedule; false if there was none.
+    func scheduleRemove(name: String) async throws -> Bool
+    /// Enables or disables a schedule; enabling moves its `firedThrough` to `now`, so the slots
+    /// of the time it was off are not caught up. False if there is none.
+    func scheduleSetEnabled(name: String, enabled: Bool, now: Millis) async throws -> Bool
+    /// In one transaction: when the schedule is enabled and handled exactly through `from`,
+    /// moves it to `through` and stores `events` (pending); otherwise stores nothing and returns
+    /// false (another scheduler or a CLI change came first). A slot thus fires once, whatever
+    /// crashes.
+    func scheduleFire(name: String, from: Millis, through: Millis, events: [Event]) async throws -> Bool
+    /// Bumped by every schedule change but firing: a running scheduler polls it cheaply.
+    func schedulesVersion() async throws -> Int64
+
+    // MARK: what the daemon's event sources report (`sloth-runner sources`)
+    /// Replaces every row with `statuses` (the running daemon's sources, as they are now).
+    func sourceStatusReplace(_ statuses: [SourceStatus]) async throws
+    func sourceStatusList() async throws -> [SourceStatus]
+
     // MARK: webhooks
     /// Stores a webhook; a name already taken is `SlothError.conflict`.
     func webhookAdd(_ webhook: Webhook) async throws

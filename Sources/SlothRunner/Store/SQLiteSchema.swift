@@ -199,5 +199,37 @@ enum SQLiteSchema {
         """
         CREATE INDEX idx_events_parent ON events(parent_id, id) WHERE parent_id IS NOT NULL;
         """,
+        // 14: event sources. Schedules, each with the instant up to which its slots are handled
+        // (moved in the same transaction as the events fired for them: a slot fires once across
+        // crashes); `schedules_version` tells a running scheduler that the CLI changed them.
+        // What each source of the running daemon reports of itself, for `sloth-runner sources`.
+        """
+        CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            cron TEXT NOT NULL,
+            timezone TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            stack TEXT,
+            catch_up TEXT NOT NULL CHECK (catch_up IN ('skip', 'once', 'all')),
+            max_catch_up INTEGER NOT NULL,
+            enabled INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            fired_through INTEGER NOT NULL,
+            declared_in TEXT
+        );
+        INSERT INTO meta(key, value) VALUES ('schedules_version', 0);
+        CREATE TABLE source_status (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            error TEXT,
+            last_event_at INTEGER,
+            last_event_type TEXT,
+            emitted INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        """,
     ]
 }

@@ -11,6 +11,8 @@ struct ServePlan {
     var engine = EngineConfiguration()
     var sync = SQLiteSynchronous.normal
     var graceSeconds: Double = 30
+    /// Whether the engine-events source runs (system.startup, system.shutdown, system.error).
+    var engineEvents = true
     /// The HTTP API's settings; nil with `--http off`.
     var http: APIServerSettings?
     /// Where the address came from, for the message when it may not be used.
@@ -43,6 +45,7 @@ struct ServePlan {
         let keepChanges = try millis("serve.retain_changes")
         engine.retainChangesMillis = keepChanges > 0 ? max(1000, keepChanges) : nil
         engine.strictPermissions = s.boolean("serve.strict_permissions")
+        engineEvents = s.boolean("sources.engine_events")
         if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
         sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
         graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)

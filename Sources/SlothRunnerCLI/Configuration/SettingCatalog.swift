@@ -37,6 +37,8 @@ enum SettingCatalog {
         Setting(key: "serve.retain_changes", environment: "SLOTH_RUNNER_RETAIN_CHANGES", flag: "--retain-changes",
                 kind: .duration(0...DurationText.maxSeconds), defaultValue: .text("24h"),
                 help: "keep the change journal behind GET /stream this long (a client reconnecting later is told what it missed); 0 keeps it forever"),
+        Setting(key: "sources.engine_events", environment: "SLOTH_RUNNER_ENGINE_EVENTS", flag: "--no-engine-events", kind: .boolean,
+                defaultValue: .boolean(true), help: "emit the engine's own events: system.startup, system.shutdown, system.error"),
         Setting(key: "serve.strict_permissions", environment: "SLOTH_RUNNER_STRICT_PERMISSIONS", flag: "--strict-permissions", kind: .boolean,
                 defaultValue: .boolean(false), help: "deny hooks every capability they do not declare in `permissions`"),
         Setting(key: "serve.hook_env", environment: "SLOTH_RUNNER_HOOK_ENV", flag: "--hook-env", kind: .list, defaultValue: nil,

@@ -1,0 +1,46 @@
+import Logging
+import SlothRunner
+
+/// One producer of events that arrive on their own (the clock, the machine, its files and
+/// services, the engine itself), in the manner of Oban's plugins: a small type that does one
+/// thing. `SourcesService` runs each in `serve`'s service group, restarts it when it fails, and
+/// keeps what it reports for `sloth-runner sources`.
+public protocol EventSourcePlugin: Sendable {
+    /// Unique among the daemon's sources: `engine`, `scheduler`, `check:web`.
+    var name: String { get }
+    /// What it is: `engine`, `scheduler`, `monitor`, `check`, `watch`.
+    var kind: String { get }
+    /// Runs until the task is cancelled (the daemon shutting down), emitting through
+    /// `context`. Throwing marks the source failing; it is started again after a backoff.
+    func run(_ context: SourceContext) async throws
+}
+
+/// What a source gets to work with.
+public struct SourceContext: Sendable {
+    public let engine: Engine
+    public let clock: any SourceClock
+    public let logger: Logger
+    let name: String
+    let book: SourceStatusBook
+
+    /// Dispatches an event through the engine (durable when this returns), with the source's
+    /// name added to its data (`source`), counted in the source's figures.
+    @discardableResult
+    public func emit(_ type: String, _ data: [String: JSONValue], stack: String? = nil) async throws(SlothError) -> Event {
+        var data = data
+        if data["source"] == nil { data["source"] = .string(name) }
+        let event = try await engine.dispatch(NewEvent(type: type, data: .object(data), stack: stack))
+        book.emitted(name, type: type, at: clock.now(), count: 1)
+        return event
+    }
+
+    /// Tells the book the source works (after a failure, clears it).
+    public func running() { book.set(name, state: .running, error: nil, at: clock.now()) }
+
+    /// Tells the book the source is failing, and why, while it goes on (a check that cannot
+    /// reach its target is not failing: the source works; a watcher out of inotify watches is).
+    public func failing(_ why: String) { book.set(name, state: .failing, error: why, at: clock.now()) }
+
+    /// Counts events a source stored by another path (the scheduler's slot transactions).
+    public func counted(_ count: Int, type: String) { book.emitted(name, type: type, at: clock.now(), count: count) }
+}
