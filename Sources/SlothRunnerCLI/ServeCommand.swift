@@ -188,7 +188,7 @@ struct ServeCommand: AsyncParsableCommand {
                     EngineEventsSource(version: "\(BuildInfo.version) (commit \(BuildInfo.commit))") {
                         signalCount.firstSignal.map(SignalWaiter.name) ?? (holder.failure.map { "fatal: \($0)" } ?? "shutdown")
                     } as any EventSourcePlugin,
-                ] : []) + [SchedulerSource()],
+                ] : []) + [SchedulerSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
                 logger: logger, reportsErrors: plan.engineEvents)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SlothRunner
 
@@ -106,5 +107,79 @@ import SlothRunner
         let types = try await store.listEvents(EventFilter(limit: 100)).reversed().map(\.type)
         #expect(types == ["schedule.created", "schedule.disabled", "schedule.enabled", "schedule.deleted"])
     }
-}
 
+    /// A fake /proc whose CPU counters a background task moves on every few milliseconds, at
+    /// the busy share the test sets: the monitor reads it through serve like the real one.
+    final class BusyProc: Sendable {
+        let root: String
+        final class Share: Sendable { let percent = Mutex<Int>(10) }
+        private let busy = Share()
+        private let task: Task<Void, Never>
+        init(_ dir: String) throws {
+            root = dir + "/proc"
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            try "MemTotal: 8000000 kB\nMemAvailable: 6000000 kB\n".write(toFile: root + "/meminfo", atomically: true, encoding: .utf8)
+            try "0.5 0.4 0.3 1/100 42\n".write(toFile: root + "/loadavg", atomically: true, encoding: .utf8)
+            try "/dev/sda1 / ext4 rw 0 0\n".write(toFile: root + "/mounts", atomically: true, encoding: .utf8)
+            let root = self.root, busy = self.busy
+            try "cpu  1000 0 0 500 0 0 0 0\n".write(toFile: root + "/stat", atomically: true, encoding: .utf8)
+            task = Task.detached {
+                var total: UInt64 = 1000, idle: UInt64 = 500
+                while !Task.isCancelled {
+                    let share = busy.percent.withLock { $0 }
+                    total += 100
+                    idle += UInt64(100 - share)
+                    try? "cpu  \(total - idle) 0 0 \(idle) 0 0 0 0\n".write(toFile: root + "/stat", atomically: true, encoding: .utf8)
+                    try? await Task.sleep(nanoseconds: 10_000_000)
+                }
+            }
+        }
+        func set(busy share: Int) { busy.percent.withLock { $0 = share } }
+        deinit { task.cancel() }
+    }
+
+    @Test func monitorThroughServeFiresOneHighAndOneNormal() async throws {
+        let cli = CLI()
+        #expect(try await cli.run("hook", "add", cli.file("recorder.lua", Self.recorder)).status == 0)
+        let proc = try BusyProc(cli.home)
+        let config = cli.file("config.yaml", """
+            monitor:
+              interval: 100ms
+              proc_root: \(proc.root)
+              cpu: {above: 90, for: 300ms, clear_below: 80}
+            """)
+        let daemon = try await cli.startServe(["--http", "off", "--config", config])
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        func count(_ type: String) async throws -> Int { try await events(store, type).count }
+        proc.set(busy: 95)
+        try await eventually(timeout: 30, "no cpu_high:\n\(daemon.log)") { try await count("system.cpu_high") == 1 }
+        // Staying high (well past the duration) adds nothing.
+        let high = try #require(try await events(store, "system.cpu_high").first)
+        try await eventually(timeout: 30, "the monitor stopped sampling") {
+            try await cli.run("sources", "-o", "json").stdout.contains("\"monitor\"")
+        }
+        proc.set(busy: 20)
+        try await eventually(timeout: 30, "no cpu_normal:\n\(daemon.log)") { try await count("system.cpu_normal") == 1 }
+        #expect(try await count("system.cpu_high") == 1)
+        if case .double(let usage) = high.data["usage_percent"] { #expect(usage > 90) } else { Issue.record("no usage_percent in \(high.data)") }
+        #expect(try await store.executions(eventID: high.id).first?.output.contains("system.cpu_high") == true)
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        let finalHigh = try await count("system.cpu_high"), finalNormal = try await count("system.cpu_normal")
+        #expect(finalHigh == 1 && finalNormal == 1)
+    }
+
+    @Test func badSourceConfigurationIsAClearErrorAtStartup() async throws {
+        let cli = CLI()
+        let config = cli.file("config.yaml", """
+            monitor:
+              interval: 1s
+              cpu:
+                above: 120
+            """)
+        let r = try await cli.run("serve", "--http", "off", "--config", config)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("config.yaml:4: monitor.cpu.above: must be a number from 0 to 100, not '120'"))
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import SlothRunner
+import SlothRunnerSources
 import Yams
 
 /// The settings a YAML config file holds, each with the line it is on (for errors and
@@ -10,6 +11,10 @@ struct ConfigFile: Sendable {
     let values: [String: (value: SettingValue, line: Int)]
     /// The `webhooks:` section: each webhook's fields as written, with their lines.
     var webhooks: [WebhookEntry] = []
+    /// The event sources' sections (`monitor:`, `checks:`, `watches:`, `schedules:`) as
+    /// written, each read and checked by its source.
+    var sources: [String: SourceConfigNode] = [:]
+    static let sourceSections = ["monitor"]
 
     /// One entry of `webhooks:` (`NAME: {event_type: ..., verify: ..., secret: ...}`).
     struct WebhookEntry: Sendable {
@@ -36,6 +41,7 @@ struct ConfigFile: Sendable {
         }
         guard let root else { return ConfigFile(path: path, values: [:]) }  // an empty file sets nothing
         var webhooks: [WebhookEntry] = []
+        var sources: [String: SourceConfigNode] = [:]
         guard let top = root.mapping else { throw .invalidInput("\(path):\(line(root)): the config file must be a mapping of settings (key: value), not a \(kindName(root))") }
         var values: [String: (SettingValue, Int)] = [:]
         for (keyNode, valueNode) in top {
@@ -44,12 +50,16 @@ struct ConfigFile: Sendable {
                 webhooks = try webhookEntries(valueNode, path: path)
                 continue
             }
+            if sourceSections.contains(name) {
+                sources[name] = try sourceNode(valueNode, path: path, field: name)
+                continue
+            }
             if let setting = SettingCatalog.byKey[name], !name.contains(".") {
                 values[setting.key] = (try value(valueNode, for: setting, path: path), line(keyNode))
                 continue
             }
             guard let keys = SettingCatalog.sections[name] else {
-                let known = SettingCatalog.sections.keys.map { $0 } + ["webhooks"] + SettingCatalog.all.filter { !$0.key.contains(".") }.map(\.key)
+                let known = SettingCatalog.sections.keys.map { $0 } + ["webhooks"] + sourceSections + SettingCatalog.all.filter { !$0.key.contains(".") }.map(\.key)
                 throw .invalidInput("\(path):\(line(keyNode)): unknown setting '\(name)'" + NameSuggestion.hint(for: name, among: known))
             }
             if case .scalar(let s) = valueNode, s.tag == .implicit, s.string.isEmpty || s.string == "~" || s.string == "null" { continue }  // an empty section
@@ -64,7 +74,27 @@ struct ConfigFile: Sendable {
                 values[setting.key] = (try value(subValueNode, for: setting, path: path), line(subKeyNode))
             }
         }
-        return ConfigFile(path: path, values: values, webhooks: webhooks)
+        return ConfigFile(path: path, values: values, webhooks: webhooks, sources: sources)
+    }
+
+    private static func sourceNode(_ node: Node, path: String, field: String) throws(SlothError) -> SourceConfigNode {
+        switch node {
+        case .scalar(let s):
+            return SourceConfigNode(value: .scalar(s.string), line: line(node), file: path, field: field)
+        case .sequence(let items):
+            var out: [SourceConfigNode] = []
+            for (i, item) in items.enumerated() { out.append(try sourceNode(item, path: path, field: "\(field)[\(i)]")) }
+            return SourceConfigNode(value: .sequence(out), line: line(node), file: path, field: field)
+        case .mapping(let mapping):
+            var pairs: [(key: String, value: SourceConfigNode)] = []
+            for (k, v) in mapping {
+                let key = try keyText(k, path: path)
+                pairs.append((key, try sourceNode(v, path: path, field: field + "." + key)))
+            }
+            return SourceConfigNode(value: .mapping(pairs), line: line(node), file: path, field: field)
+        case .alias:
+            throw .invalidInput("\(path):\(line(node)): \(field): aliases are not supported here")
+        }
     }
 
     private static func webhookEntries(_ node: Node, path: String) throws(SlothError) -> [WebhookEntry] {

@@ -1,5 +1,6 @@
 import Foundation
 import SlothRunner
+import SlothRunnerSources
 
 /// Every setting's value and where it came from: a flag, else the environment, else the config
 /// file, else the default.
@@ -31,6 +32,8 @@ struct EffectiveSettings: Sendable {
     let configPath: String?
     /// The config file's `webhooks:` (empty without the section; nil without a file).
     let webhooks: [ConfigFile.WebhookEntry]?
+    /// The config file's event-source sections (`monitor:`, …), each read by its source.
+    let sources: [String: SourceConfigNode]
     private let byKey: [String: Int]
 
     /// `flags`: setting key → the flag's text, for flags given on the command line.
@@ -47,10 +50,11 @@ struct EffectiveSettings: Sendable {
                 entries.append(Entry(setting: setting, value: setting.defaultValue, source: .builtIn))
             }
         }
-        return EffectiveSettings(entries: entries, configPath: file?.path, webhooks: file?.webhooks)
+        return EffectiveSettings(entries: entries, configPath: file?.path, webhooks: file?.webhooks, sources: file?.sources ?? [:])
     }
 
-    private init(entries: [Entry], configPath: String?, webhooks: [ConfigFile.WebhookEntry]?) {
+    private init(entries: [Entry], configPath: String?, webhooks: [ConfigFile.WebhookEntry]?, sources: [String: SourceConfigNode]) {
+        self.sources = sources
         self.entries = entries
         self.configPath = configPath
         self.webhooks = webhooks

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SlothRunner
+import SlothRunnerSources
 import NIOSSL
 import SlothRunnerServer
 
@@ -13,6 +14,8 @@ struct ServePlan {
     var graceSeconds: Double = 30
     /// Whether the engine-events source runs (system.startup, system.shutdown, system.error).
     var engineEvents = true
+    /// The config file's `monitor:` section, checked.
+    var monitor: SystemMonitorSource.Settings?
     /// The HTTP API's settings; nil with `--http off`.
     var http: APIServerSettings?
     /// Where the address came from, for the message when it may not be used.
@@ -46,6 +49,7 @@ struct ServePlan {
         engine.retainChangesMillis = keepChanges > 0 ? max(1000, keepChanges) : nil
         engine.strictPermissions = s.boolean("serve.strict_permissions")
         engineEvents = s.boolean("sources.engine_events")
+        monitor = try s.sources["monitor"].map(SystemMonitorSource.Settings.parse)
         if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
         sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
         graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)

@@ -8,7 +8,8 @@ struct SourcesCommand: AsyncParsableCommand {
         abstract: "List serve's event sources: running or failing (and why), last event, events emitted.",
         discussion: """
             Sources produce events on their own: `engine` (system.startup, system.shutdown,
-            system.error) and `scheduler` (the schedules of `sloth-runner schedule`). What is shown
+            system.error), `scheduler` (the schedules of `sloth-runner schedule`) and `monitor`
+            (the config file's `monitor:` thresholds on CPU, memory, load and disk). What is shown
             is what the running serve last reported (every second); with no serve running, each
             source is shown stopped, with what it reported before.
 
@@ -25,11 +26,16 @@ struct SourcesCommand: AsyncParsableCommand {
             lock.release()
             var rows = try await store.sourceStatusList()
             if !serving { rows = rows.map { var r = $0; r.state = .stopped; return r } }
-            if rows.isEmpty {
-                // Never served: what serve would start.
-                let now = nowMillis()
-                rows = [SourceStatus(name: "engine", kind: "engine", state: .stopped, updatedAt: now),
-                        SourceStatus(name: "scheduler", kind: "scheduler", state: .stopped, updatedAt: now)]
+            // What serve would start now, with what it last reported of each; sources it ran
+            // before and the configuration dropped are left out.
+            let settings = try global.settings()
+            let plan = try ServePlan(settings)
+            var configured: [(String, String)] = plan.engineEvents ? [("engine", "engine")] : []
+            configured.append(("scheduler", "scheduler"))
+            if plan.monitor != nil { configured.append(("monitor", "monitor")) }
+            if !serving {
+                let known = Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                rows = configured.map { name, kind in known[name] ?? SourceStatus(name: name, kind: kind, state: .stopped, updatedAt: nowMillis()) }
             }
             if global.json {
                 printJSON(.object(["serving": .bool(serving), "sources": .array(rows.map(\.json))]))
