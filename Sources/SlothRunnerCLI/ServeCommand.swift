@@ -105,6 +105,16 @@ struct ServeCommand: AsyncParsableCommand {
         return registry
     }()
 
+    /// The config file's `checks:` become the store's declared checks, as webhooks do (checked
+    /// when the plan was made). Without a config file the store's checks stay as they are.
+    static func applyDeclaredChecks(_ checks: [HealthCheck]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+        guard let path = settings.configPath else { return }
+        let result = try await store.checkSync(declared: checks ?? [])
+        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
+            logger.notice("checks from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
+        }
+    }
+
     /// The config file's `webhooks:` become the store's declared webhooks (added, changed, and
     /// those the file no longer declares removed), all checked before any is written: a bad entry
     /// stops `serve` with its file and line, and changes nothing. Without a config file the
@@ -159,7 +169,10 @@ struct ServeCommand: AsyncParsableCommand {
                 store.closeNow()
                 throw error
             }
-            do { try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger) } catch {
+            do {
+                try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger)
+                try await Self.applyDeclaredChecks(plan.checks, settings, to: store, logger: logger)
+            } catch {
                 store.closeNow()
                 throw error
             }
@@ -188,7 +201,7 @@ struct ServeCommand: AsyncParsableCommand {
                     EngineEventsSource(version: "\(BuildInfo.version) (commit \(BuildInfo.commit))") {
                         signalCount.firstSignal.map(SignalWaiter.name) ?? (holder.failure.map { "fatal: \($0)" } ?? "shutdown")
                     } as any EventSourcePlugin,
-                ] : []) + [SchedulerSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
+                ] : []) + [SchedulerSource(), HealthCheckSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
                 logger: logger, reportsErrors: plan.engineEvents)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),

@@ -7,7 +7,8 @@ import Glibc
 /// the executable). Routes: /ok, /status/N, /slow/MS, /redirect/N (chains to /ok), /big/BYTES, /echo; for
 /// response framing: /chunked/BYTES, /unframed (close-delimited), /continue (a 100 first),
 /// /garbage, /cut (shorter than its Content-Length); /goto?to=URL (a redirect anywhere), /query
-/// (echoes the raw query string).
+/// (echoes the raw query string); /exists?path=ABS (200 while the file exists, 503 once it is gone:
+/// a service a test makes fail and recover).
 public final class TestHTTPServer: Sendable {
     public let port: UInt16
     private let fd: Int32
@@ -108,6 +109,11 @@ public final class TestHTTPServer: Sendable {
             status = 302
             extra = "Location: \(target)\r\n"
             payload = ""
+        case "exists":
+            let query = path.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+            let file = query.hasPrefix("path=") ? String(query.dropFirst(5)).removingPercentEncoding ?? "" : ""
+            status = FileManager.default.fileExists(atPath: file) ? 200 : 503
+            payload = status == 200 ? "{\"up\":true}" : "{\"up\":false}"
         case "query":
             let query = path.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
             payload = "{\"query\":\"\(query)\"}"

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import SlothRunner
+import SlothTestSupport
 
 /// The event sources end to end through `serve`, with a real hook recording what it saw.
 @Suite(.serialized) struct EventSourcesTests {
@@ -48,7 +49,7 @@ import SlothRunner
         let sources = try await cli.run("sources", "-o", "json")
         let listed = try JSONValue.parse(sources.stdout)
         #expect(listed["serving"] == .bool(false))
-        #expect(listed["sources"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.sorted() == ["engine", "scheduler"])
+        #expect(listed["sources"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.sorted() == ["checks", "engine", "scheduler"])
     }
 
     @Test func sigkillAtTheFiringMomentFiresEachSlotExactlyOnce() async throws {
@@ -181,5 +182,83 @@ import SlothRunner
         let r = try await cli.run("serve", "--http", "off", "--config", config)
         #expect(r.status == 2)
         #expect(r.stderr.contains("config.yaml:4: monitor.cpu.above: must be a number from 0 to 100, not '120'"))
+    }
+
+    @Test func checkFailsAfterExactlyNFailuresAndRecoversOnce() async throws {
+        let cli = CLI()
+        let server = try TestHTTPServer()
+        let up = cli.file("up", "yes")
+        #expect(try await cli.run("hook", "add", cli.file("recorder.lua", Self.recorder)).status == 0)
+        let url = server.base + "/exists?path=" + up
+        #expect(try await cli.run("check", "add", "web", "--http", url, "--interval", "100ms", "--timeout", "100ms", "--failures", "3", "--service", "shop").status == 0)
+        #expect(try await cli.run("check", "run", "web").status == 0)
+        let daemon = try await cli.startServe(["--http", "off"])
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        func count(_ type: String) async throws -> Int { try await events(store, type).count }
+        // Passing checks emit nothing; the service goes down.
+        try await eventually(timeout: 30, "the checks source did not start:\n\(daemon.log)") {
+            try await cli.run("sources", "-o", "json").stdout.contains("\"checks\"")
+        }
+        try FileManager.default.removeItem(atPath: up)
+        #expect(try await cli.run("check", "run", "web").status == 1)
+        try await eventually(timeout: 30, "no check_failed:\n\(daemon.log)") { try await count("health.check_failed") == 1 }
+        let failed = try #require(try await events(store, "health.check_failed").first)
+        #expect(failed.data["consecutive_failures"] == .int(3))
+        #expect(failed.data["service"] == .string("shop") && failed.data["check_name"] == .string("web"))
+        #expect(failed.data["error"] == .string("status 503, expected 200"))
+        // Back up: one recovered, with the downtime.
+        _ = cli.file("up", "yes")
+        try await eventually(timeout: 30, "no recovered:\n\(daemon.log)") { try await count("health.recovered") == 1 }
+        let recovered = try #require(try await events(store, "health.recovered").first)
+        if case .int(let ms) = recovered.data["downtime_ms"] { #expect(ms >= 200) } else { Issue.record("no downtime_ms: \(recovered.data)") }
+        #expect(recovered.data["downtime_duration"] != nil)
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        let failedTotal = try await count("health.check_failed"), recoveredTotal = try await count("health.recovered")
+        #expect(failedTotal == 1 && recoveredTotal == 1)
+        #expect(try await count("health.check_passed") == 0)
+    }
+
+    @Test func badChecksAreRefusedAndAFailingOneStopsNothingElse() async throws {
+        let cli = CLI()
+        let bad = try await cli.run("check", "add", "x", "--http", "ftp://example.com")
+        #expect(bad.status == 2 && bad.stderr.contains("is not an http:// or https:// URL"))
+        let two = try await cli.run("check", "add", "x", "--http", "http://a/", "--tcp", "a:1")
+        #expect(two.status == 2 && two.stderr.contains("exactly one of"))
+        let port = try await cli.run("check", "add", "x", "--tcp", "localhost:99999")
+        #expect(port.status == 2 && port.stderr.contains("HOST:PORT"))
+        let timeout = try await cli.run("check", "add", "x", "--exec", "true", "--interval", "1s", "--timeout", "5s")
+        #expect(timeout.status == 2 && timeout.stderr.contains("at most the interval"))
+        #expect(try await cli.run("check", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        let config = cli.file("config.yaml", """
+            checks:
+              db:
+                tcp: 127.0.0.1
+            """)
+        let r = try await cli.run("serve", "--http", "off", "--config", config)
+        #expect(r.status == 2 && r.stderr.contains("config.yaml:3: checks.db.tcp: '127.0.0.1' must be HOST:PORT"))
+        // A check that cannot connect fails (as a check), while a schedule still fires.
+        let good = cli.file("config2.yaml", """
+            checks:
+              nothing-there:
+                tcp: 127.0.0.1:1
+                interval: 100ms
+                timeout: 100ms
+                failures: 1
+            """)
+        #expect(try await cli.run("schedule", "add", "tick", "--cron", "@every 1s").status == 0)
+        let daemon = try await cli.startServe(["--http", "off", "--config", good])
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        try await eventually(timeout: 30, "no check_failed and schedule:\n\(daemon.log)") {
+            let failed = try await events(store, "health.check_failed").count
+            let ticks = try await events(store, "schedule.triggered").count
+            return failed == 1 && ticks >= 1
+        }
+        let listed = try JSONValue.parse(try await cli.run("check", "list", "-o", "json").stdout)
+        #expect(listed.arrayValue?.first?["declared_in"] == .string(good))
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
     }
 }

@@ -121,6 +121,19 @@ package protocol EventStoreDriver: EventStore {
     /// Bumped by every schedule change but firing: a running scheduler polls it cheaply.
     func schedulesVersion() async throws -> Int64
 
+    // MARK: health checks (the checks source)
+    /// Stores a check; a name already taken is `SlothError.conflict`.
+    func checkAdd(_ check: HealthCheck) async throws
+    func check(named name: String) async throws -> HealthCheck?
+    func checkList() async throws -> [HealthCheck]
+    /// Removes a check; false if there was none.
+    func checkRemove(name: String) async throws -> Bool
+    /// Makes the store's checks match those a config file declares, in one transaction (as
+    /// `webhookSync`): adds and changes them, removes the ones declared before and no longer.
+    func checkSync(declared: [HealthCheck]) async throws -> (added: [String], changed: [String], removed: [String])
+    /// Bumped by every change: a running checks source polls it cheaply.
+    func checksVersion() async throws -> Int64
+
     // MARK: what the daemon's event sources report (`sloth-runner sources`)
     /// Replaces every row with `statuses` (the running daemon's sources, as they are now).
     func sourceStatusReplace(_ statuses: [SourceStatus]) async throws

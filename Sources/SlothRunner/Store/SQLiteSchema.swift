@@ -231,5 +231,24 @@ enum SQLiteSchema {
             updated_at INTEGER NOT NULL
         );
         """,
+        // 15: health checks (`check add`, or the config file's `checks:`, then `declared_in`).
+        """
+        CREATE TABLE checks (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('http', 'tcp', 'exec')),
+            target TEXT NOT NULL,
+            service TEXT NOT NULL,
+            expect_status INTEGER NOT NULL,
+            expect_body TEXT,
+            interval_ms INTEGER NOT NULL,
+            timeout_ms INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            latency_threshold_ms INTEGER,
+            emit_passed INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            declared_in TEXT
+        );
+        INSERT INTO meta(key, value) VALUES ('checks_version', 0);
+        """,
     ]
 }

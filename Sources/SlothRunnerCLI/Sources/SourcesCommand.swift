@@ -8,8 +8,9 @@ struct SourcesCommand: AsyncParsableCommand {
         abstract: "List serve's event sources: running or failing (and why), last event, events emitted.",
         discussion: """
             Sources produce events on their own: `engine` (system.startup, system.shutdown,
-            system.error), `scheduler` (the schedules of `sloth-runner schedule`) and `monitor`
-            (the config file's `monitor:` thresholds on CPU, memory, load and disk). What is shown
+            system.error), `scheduler` (the schedules of `sloth-runner schedule`), `checks` (the
+            health checks of `sloth-runner check`) and `monitor` (the config file's `monitor:`
+            thresholds on CPU, memory, load and disk). What is shown
             is what the running serve last reported (every second); with no serve running, each
             source is shown stopped, with what it reported before.
 
@@ -32,6 +33,7 @@ struct SourcesCommand: AsyncParsableCommand {
             let plan = try ServePlan(settings)
             var configured: [(String, String)] = plan.engineEvents ? [("engine", "engine")] : []
             configured.append(("scheduler", "scheduler"))
+            configured.append(("checks", "check"))
             if plan.monitor != nil { configured.append(("monitor", "monitor")) }
             if !serving {
                 let known = Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
