@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "SlothRunnerSources",
             dependencies: [
-                "SlothRunner",
+                "SlothRunner", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,5 @@
 // Linux interfaces Glibc's Swift overlay does not export: epoll and eventfd, for the
-// plain-HTTP client's event loop; thread ids, scheduling and process-tree control, which are
+// plain-HTTP client's event loop; inotify, for the file watcher; thread ids, scheduling and process-tree control, which are
 // variadic or behind _GNU_SOURCE in C.
 // No _GNU_SOURCE here: it changes the system headers' definitions, which other modules
 // import without it.
@@ -11,6 +11,9 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/inotify.h>
+#include <poll.h>
+#include <fnmatch.h>
 
 #ifndef SCHED_IDLE
 #define SCHED_IDLE 5

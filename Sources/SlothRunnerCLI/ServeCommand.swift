@@ -115,6 +115,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    /// The config file's `watches:` become the store's declared watches, as checks do.
+    static func applyDeclaredWatches(_ watches: [FileWatch]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+        guard let path = settings.configPath else { return }
+        let result = try await store.watchSync(declared: watches ?? [])
+        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
+            logger.notice("watches from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
+        }
+    }
+
     /// The config file's `webhooks:` become the store's declared webhooks (added, changed, and
     /// those the file no longer declares removed), all checked before any is written: a bad entry
     /// stops `serve` with its file and line, and changes nothing. Without a config file the
@@ -172,6 +181,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger)
                 try await Self.applyDeclaredChecks(plan.checks, settings, to: store, logger: logger)
+                try await Self.applyDeclaredWatches(plan.watches, settings, to: store, logger: logger)
             } catch {
                 store.closeNow()
                 throw error
@@ -201,7 +211,7 @@ struct ServeCommand: AsyncParsableCommand {
                     EngineEventsSource(version: "\(BuildInfo.version) (commit \(BuildInfo.commit))") {
                         signalCount.firstSignal.map(SignalWaiter.name) ?? (holder.failure.map { "fatal: \($0)" } ?? "shutdown")
                     } as any EventSourcePlugin,
-                ] : []) + [SchedulerSource(), HealthCheckSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
+                ] : []) + [SchedulerSource(), HealthCheckSource(), FileWatchSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
                 logger: logger, reportsErrors: plan.engineEvents)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),

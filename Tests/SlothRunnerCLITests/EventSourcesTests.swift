@@ -49,7 +49,7 @@ import SlothTestSupport
         let sources = try await cli.run("sources", "-o", "json")
         let listed = try JSONValue.parse(sources.stdout)
         #expect(listed["serving"] == .bool(false))
-        #expect(listed["sources"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.sorted() == ["checks", "engine", "scheduler"])
+        #expect(listed["sources"]?.arrayValue?.compactMap { $0["name"]?.stringValue }.sorted() == ["checks", "engine", "scheduler", "watcher"])
     }
 
     @Test func sigkillAtTheFiringMomentFiresEachSlotExactlyOnce() async throws {
@@ -260,5 +260,161 @@ import SlothTestSupport
         #expect(listed.arrayValue?.first?["declared_in"] == .string(good))
         daemon.kill(SIGTERM)
         _ = try await daemon.waitExit()
+    }
+
+    /// The file.* events of the store, oldest first, as "type path" (renames "type old -> new").
+    func fileEvents(_ store: SQLiteEventStore) async throws -> [String] {
+        try await store.listEvents(EventFilter(limit: 10_000)).reversed().filter { $0.type.hasPrefix("file.") }.map { e in
+            let path = e.data["path"]?.stringValue.map { ($0 as NSString).lastPathComponent } ?? "?"
+            if let old = e.data["old_path"]?.stringValue { return "\(e.type) \((old as NSString).lastPathComponent) -> \(path)" }
+            return "\(e.type) \(path)" + (e.data["offline"] == .bool(true) ? " (offline)" : "")
+        }
+    }
+
+    /// Waits until the watch has its baseline and its inotify watches (it says so in the log).
+    func watching(_ daemon: Daemon) async throws {
+        try await eventually(timeout: 30, "the watch did not start:\n\(daemon.log)") { daemon.log.contains("watch tree: watching") }
+    }
+
+    /// Waits until a marker file created after some changes is reported: every change before
+    /// it has settled and been stored by then (the watcher settles in order of time).
+    func settle(_ store: SQLiteEventStore, _ dir: String, _ name: String) async throws {
+        try "m".write(toFile: dir + "/" + name, atomically: false, encoding: .utf8)
+        try await eventually(timeout: 30, "the marker \(name) was not reported") {
+            try await fileEvents(store).contains("file.created \(name)")
+        }
+    }
+
+    @Test func watcherThroughServeReportsEachChangeOnceAndWhatHappenedWhileStopped() async throws {
+        let cli = CLI()
+        let tree = cli.home + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        try "old".write(toFile: tree + "/kept.txt", atomically: false, encoding: .utf8)
+        #expect(try await cli.run("hook", "add", cli.file("recorder.lua", Self.recorder)).status == 0)
+        #expect(try await cli.run("watch", "add", "tree", tree, "--recursive", "--settle", "100ms").status == 0)
+        var daemon = try await cli.startServe(["--http", "off"])
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        try await watching(daemon)
+        try await settle(store, tree, "m0")
+        // What was there at the first start is the baseline, not news.
+        #expect(try await fileEvents(store) == ["file.created m0"])
+        // What the watcher reported besides the markers (which only synchronise: everything
+        // before a marker has settled once it is reported; within one settle round changes come
+        // by path, so each round is compared as a whole).
+        var reported: [String] = []
+        func round(_ marker: String, _ expected: [String]) async throws {
+            try await settle(store, tree, marker)
+            let now = try await fileEvents(store).filter { !$0.hasPrefix("file.created m") }
+            #expect(now.count >= reported.count && Array(now.prefix(reported.count)) == reported, "reported again or taken back: \(now)")
+            #expect(now.dropFirst(reported.count).sorted() == expected.sorted(), "after \(marker)")
+            reported = now
+        }
+
+        // Create, then a burst of 50 writes: one created.
+        FileManager.default.createFile(atPath: tree + "/c.txt", contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: tree + "/c.txt"))
+        for i in 0..<50 { handle.write(Data("line \(i)\n".utf8)) }
+        try handle.close()
+        try await round("m1", ["file.created c.txt"])
+        // A burst of 50 writes to an existing file: one modified.
+        let again = try #require(FileHandle(forWritingAtPath: tree + "/c.txt"))
+        again.seekToEndOfFile()
+        for i in 0..<50 { again.write(Data("more \(i)\n".utf8)) }
+        try again.close()
+        try await round("m2", ["file.modified c.txt"])
+        // A rename inside the tree: one renamed, not a delete and a create.
+        try FileManager.default.moveItem(atPath: tree + "/c.txt", toPath: tree + "/d.txt")
+        // A new subdirectory is watched as it appears; a file in it at once is reported too.
+        try FileManager.default.createDirectory(atPath: tree + "/sub", withIntermediateDirectories: false)
+        try "e".write(toFile: tree + "/sub/e.txt", atomically: false, encoding: .utf8)
+        try await round("m3", ["file.renamed c.txt -> d.txt", "file.created sub", "file.created e.txt"])
+        try "e2".write(toFile: tree + "/sub/later.txt", atomically: false, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: tree + "/d.txt")
+        // Editor swap files and .git are left out.
+        try "swap".write(toFile: tree + "/.d.txt.swp", atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: tree + "/.git", withIntermediateDirectories: false)
+        try "ref".write(toFile: tree + "/.git/HEAD", atomically: false, encoding: .utf8)
+        try await round("m4", ["file.deleted d.txt", "file.created later.txt"])
+        let created = try #require(try await store.listEvents(EventFilter(type: "file.created", limit: 100)).first { $0.data["path"]?.stringValue == tree + "/c.txt" })
+        #expect(created.data["watcher"] == .string("tree") && created.data["mode"] != nil && created.data["modification_time"] != nil)
+        #expect(created.data["source"] == .string("watcher"))
+
+        // Stopped: changes made meanwhile are reported at the next start, marked offline.
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        let before = try await fileEvents(store).count
+        try "changed while stopped".write(toFile: tree + "/kept.txt", atomically: false, encoding: .utf8)
+        try "new".write(toFile: tree + "/offline.txt", atomically: false, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: tree + "/m0")
+        try FileManager.default.moveItem(atPath: tree + "/m1", toPath: tree + "/m1-renamed")
+        daemon = try await cli.startServe(["--http", "off"])
+        try await eventually(timeout: 30, "the offline changes were not reported:\n\(daemon.log)") { try await fileEvents(store).count >= before + 4 }
+        #expect(Set(try await fileEvents(store).dropFirst(before)) == [
+            "file.deleted m0 (offline)", "file.renamed m1 -> m1-renamed", "file.created offline.txt (offline)", "file.modified kept.txt (offline)",
+        ])
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+    }
+
+    @Test func anInotifyOverflowTriggersARescanThatReportsWhatChanged() async throws {
+        // The kernel's queue limit is read when an inotify instance is made: lowered for the
+        // start of this serve only, it makes a burst overflow the queue.
+        let limitFile = "/proc/sys/fs/inotify/max_queued_events"
+        guard let saved = try? String(contentsOfFile: limitFile, encoding: .utf8), FileManager.default.isWritableFile(atPath: limitFile) else {
+            Issue.record("needs root to lower \(limitFile)")
+            return
+        }
+        let cli = CLI()
+        let tree = cli.home + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        #expect(try await cli.run("watch", "add", "tree", tree, "--settle", "50ms").status == 0)
+        try "16\n".write(toFile: limitFile, atomically: false, encoding: .utf8)
+        let daemon: Daemon
+        do {
+            daemon = try await cli.startServe(["--http", "off"])
+            let store = try cli.openStore()
+            defer { store.closeNow() }
+            try await watching(daemon)
+            try await settle(store, tree, "ready")
+            try saved.write(toFile: limitFile, atomically: false, encoding: .utf8)
+        } catch {
+            try? saved.write(toFile: limitFile, atomically: false, encoding: .utf8)
+            throw error
+        }
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        // Frozen, serve reads nothing: the burst overflows the 16-event queue for certain.
+        daemon.kill(SIGSTOP)
+        for i in 0..<200 { try "x".write(toFile: tree + "/burst-\(i).txt", atomically: false, encoding: .utf8) }
+        daemon.kill(SIGCONT)
+        try await eventually(timeout: 30, "the burst was not reported:\n\(daemon.log)") {
+            Set(try await fileEvents(store).filter { $0.hasPrefix("file.created burst-") }).count == 200
+        }
+        #expect(daemon.log.contains("overflowed; rescanned"))
+        let rescanned = try await store.listEvents(EventFilter(type: "file.created", limit: 1000)).filter { $0.data["rescan"] == .bool(true) }
+        #expect(!rescanned.isEmpty)
+        // Each file once, whether by its own event or by the rescan.
+        #expect(try await fileEvents(store).filter { $0.hasPrefix("file.created burst-") }.count == 200)
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+    }
+
+    @Test func badWatchesAreRefused() async throws {
+        let cli = CLI()
+        let missing = try await cli.run("watch", "add", "w", cli.home + "/nope")
+        #expect(missing.status == 2 && missing.stderr.contains("does not exist"))
+        let name = try await cli.run("watch", "add", "Bad Name", cli.home)
+        #expect(name.status == 2 && name.stderr.contains("watch name"))
+        let settle = try await cli.run("watch", "add", "w", cli.home, "--settle", "2m")
+        #expect(settle.status == 2 && settle.stderr.contains("--settle"))
+        let config = cli.file("config.yaml", """
+            watches:
+              etc:
+                paths: [/nonexistent/dir]
+            """)
+        let r = try await cli.run("serve", "--http", "off", "--config", config)
+        #expect(r.status == 2 && r.stderr.contains("config.yaml:3: watches.etc.paths: '/nonexistent/dir' does not exist"))
+        #expect(try await cli.run("watch", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 }

@@ -134,6 +134,23 @@ package protocol EventStoreDriver: EventStore {
     /// Bumped by every change: a running checks source polls it cheaply.
     func checksVersion() async throws -> Int64
 
+    // MARK: file watches (the watcher source)
+    /// Stores a watch; a name already taken is `SlothError.conflict`.
+    func watchAdd(_ watch: FileWatch) async throws
+    func watch(named name: String) async throws -> FileWatch?
+    func watchList() async throws -> [FileWatch]
+    /// Removes a watch and its snapshot; false if there was none.
+    func watchRemove(name: String) async throws -> Bool
+    /// Makes the store's watches match those a config file declares (as `webhookSync`).
+    func watchSync(declared: [FileWatch]) async throws -> (added: [String], changed: [String], removed: [String])
+    /// Bumped by every change: a running watcher polls it cheaply.
+    func watchesVersion() async throws -> Int64
+    /// A watch's snapshot: what it last knew of each path; nil if it never took one.
+    func watchSnapshot(_ watch: String) async throws -> [String: WatchedFile]?
+    /// Updates a watch's snapshot in one transaction: sets `changed`, deletes `removed`
+    /// (with `replace`, the snapshot becomes exactly `changed`).
+    func watchSnapshotApply(_ watch: String, changed: [String: WatchedFile], removed: [String], replace: Bool) async throws
+
     // MARK: what the daemon's event sources report (`sloth-runner sources`)
     /// Replaces every row with `statuses` (the running daemon's sources, as they are now).
     func sourceStatusReplace(_ statuses: [SourceStatus]) async throws

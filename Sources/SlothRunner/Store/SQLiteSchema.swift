@@ -250,5 +250,30 @@ enum SQLiteSchema {
         );
         INSERT INTO meta(key, value) VALUES ('checks_version', 0);
         """,
+        // 16: file watches, and each watch's snapshot of its tree (path, size, mtime, inode),
+        // compared with the disk at start so changes made while no watcher ran are reported.
+        """
+        CREATE TABLE watches (
+            name TEXT PRIMARY KEY,
+            paths TEXT NOT NULL,
+            recursive INTEGER NOT NULL,
+            include TEXT NOT NULL,
+            exclude TEXT NOT NULL,
+            settle_ms INTEGER NOT NULL,
+            stack TEXT,
+            created_at INTEGER NOT NULL,
+            declared_in TEXT
+        );
+        INSERT INTO meta(key, value) VALUES ('watches_version', 0);
+        CREATE TABLE watch_files (
+            watch TEXT NOT NULL,
+            path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            inode INTEGER NOT NULL,
+            is_dir INTEGER NOT NULL,
+            PRIMARY KEY (watch, path)
+        ) WITHOUT ROWID;
+        """,
     ]
 }

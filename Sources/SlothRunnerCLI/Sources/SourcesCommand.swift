@@ -9,7 +9,8 @@ struct SourcesCommand: AsyncParsableCommand {
         discussion: """
             Sources produce events on their own: `engine` (system.startup, system.shutdown,
             system.error), `scheduler` (the schedules of `sloth-runner schedule`), `checks` (the
-            health checks of `sloth-runner check`) and `monitor` (the config file's `monitor:`
+            health checks of `sloth-runner check`), `watcher` (the file watches of `sloth-runner
+            watch`) and `monitor` (the config file's `monitor:`
             thresholds on CPU, memory, load and disk). What is shown
             is what the running serve last reported (every second); with no serve running, each
             source is shown stopped, with what it reported before.
@@ -34,6 +35,7 @@ struct SourcesCommand: AsyncParsableCommand {
             var configured: [(String, String)] = plan.engineEvents ? [("engine", "engine")] : []
             configured.append(("scheduler", "scheduler"))
             configured.append(("checks", "check"))
+            configured.append(("watcher", "watch"))
             if plan.monitor != nil { configured.append(("monitor", "monitor")) }
             if !serving {
                 let known = Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

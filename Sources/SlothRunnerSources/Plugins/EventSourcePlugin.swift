@@ -34,6 +34,21 @@ public struct SourceContext: Sendable {
         return event
     }
 
+    /// Dispatches several events in one commit (all or none), each with the source's name.
+    @discardableResult
+    public func emit(batch: [(type: String, data: [String: JSONValue], stack: String?)]) async throws(SlothError) -> [Event] {
+        guard !batch.isEmpty else { return [] }
+        let events = try await engine.dispatch(batch: batch.map { item in
+            var data = item.data
+            if data["source"] == nil { data["source"] = .string(name) }
+            return NewEvent(type: item.type, data: .object(data), stack: item.stack)
+        })
+        var byType: [String: Int] = [:]
+        for e in events { byType[e.type, default: 0] += 1 }
+        for (type, count) in byType.sorted(by: { $0.key < $1.key }) { book.emitted(name, type: type, at: clock.now(), count: count) }
+        return events
+    }
+
     /// Tells the book the source works (after a failure, clears it).
     public func running() { book.set(name, state: .running, error: nil, at: clock.now()) }
 
