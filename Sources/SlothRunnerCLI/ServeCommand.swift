@@ -124,6 +124,16 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    /// The config file's `schedules:` become the store's declared schedules; one declared
+    /// again keeps its progress, so a restart neither repeats nor skips a slot.
+    static func applyDeclaredSchedules(_ schedules: [Schedule]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+        guard let path = settings.configPath else { return }
+        let result = try await store.scheduleSync(declared: schedules ?? [])
+        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
+            logger.notice("schedules from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
+        }
+    }
+
     /// The config file's `webhooks:` become the store's declared webhooks (added, changed, and
     /// those the file no longer declares removed), all checked before any is written: a bad entry
     /// stops `serve` with its file and line, and changes nothing. Without a config file the
@@ -182,6 +192,7 @@ struct ServeCommand: AsyncParsableCommand {
                 try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger)
                 try await Self.applyDeclaredChecks(plan.checks, settings, to: store, logger: logger)
                 try await Self.applyDeclaredWatches(plan.watches, settings, to: store, logger: logger)
+                try await Self.applyDeclaredSchedules(plan.schedules, settings, to: store, logger: logger)
             } catch {
                 store.closeNow()
                 throw error

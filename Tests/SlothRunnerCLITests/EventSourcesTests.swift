@@ -417,4 +417,45 @@ import SlothTestSupport
         #expect(r.status == 2 && r.stderr.contains("config.yaml:3: watches.etc.paths: '/nonexistent/dir' does not exist"))
         #expect(try await cli.run("watch", "list", "-o", "json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
+
+    @Test func schedulesFromTheConfigFileKeepTheirProgressAcrossRestarts() async throws {
+        let cli = CLI()
+        let config = cli.file("config.yaml", """
+            schedules:
+              tick:
+                cron: "@every 1s"
+                timezone: UTC
+                event_type: custom.tick
+                data: {target: db, n: 3}
+                catch_up: all
+            """)
+        var daemon = try await cli.startServe(["--http", "off", "--config", config])
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        try await eventually(timeout: 30, "no tick:\n\(daemon.log)") { try await events(store, "custom.tick").count >= 2 }
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        let first = try #require(try await events(store, "custom.tick").first)
+        #expect(first.data["target"] == .string("db") && first.data["n"] == .int(3) && first.data["schedule_name"] == .string("tick"))
+        let listed = try JSONValue.parse(try await cli.run("schedule", "list", "-o", "json").stdout)
+        #expect(listed.arrayValue?.first?["declared_in"] == .string(config))
+        let id = listed.arrayValue?.first?["id"]
+        daemon = try await cli.startServe(["--http", "off", "--config", config])
+        let before = try await events(store, "custom.tick").count
+        try await eventually(timeout: 30, "no tick after the restart") { try await events(store, "custom.tick").count >= before + 2 }
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        // Declared again: the same schedule (id), and no slot twice.
+        #expect(try JSONValue.parse(try await cli.run("schedule", "list", "-o", "json").stdout).arrayValue?.first?["id"] == id)
+        let slots = try await events(store, "custom.tick").compactMap { $0.data["scheduled_time"]?.stringValue }
+        #expect(Set(slots).count == slots.count)
+        // A bad expression in the file stops serve with the file, the line and the field.
+        let bad = cli.file("bad.yaml", """
+            schedules:
+              nightly:
+                cron: "0 25 * * *"
+            """)
+        let r = try await cli.run("serve", "--http", "off", "--config", bad)
+        #expect(r.status == 2 && r.stderr.contains("bad.yaml:3: schedules.nightly.cron: cron '0 25 * * *': field 2 (hour) '25'"))
+    }
 }

@@ -118,6 +118,10 @@ package protocol EventStoreDriver: EventStore {
     /// false (another scheduler or a CLI change came first). A slot thus fires once, whatever
     /// crashes.
     func scheduleFire(name: String, from: Millis, through: Millis, events: [Event]) async throws -> Bool
+    /// Makes the store's schedules match those a config file declares (as `webhookSync`); a
+    /// schedule declared again unchanged keeps its id and where it is up to (its mark), one
+    /// whose definition changed keeps them too, so no slot fires twice.
+    func scheduleSync(declared: [Schedule]) async throws -> (added: [String], changed: [String], removed: [String])
     /// Bumped by every schedule change but firing: a running scheduler polls it cheaply.
     func schedulesVersion() async throws -> Int64
 

@@ -14,7 +14,7 @@ struct ConfigFile: Sendable {
     /// The event sources' sections (`monitor:`, `checks:`, `watches:`, `schedules:`) as
     /// written, each read and checked by its source.
     var sources: [String: SourceConfigNode] = [:]
-    static let sourceSections = ["monitor", "checks", "watches"]
+    static let sourceSections = ["monitor", "checks", "watches", "schedules"]
 
     /// One entry of `webhooks:` (`NAME: {event_type: ..., verify: ..., secret: ...}`).
     struct WebhookEntry: Sendable {

@@ -20,6 +20,8 @@ struct ServePlan {
     var checks: [HealthCheck]?
     /// The config file's `watches:` section, checked (nil without the section).
     var watches: [FileWatch]?
+    /// The config file's `schedules:` section, checked (nil without the section).
+    var schedules: [Schedule]?
     /// The HTTP API's settings; nil with `--http off`.
     var http: APIServerSettings?
     /// Where the address came from, for the message when it may not be used.
@@ -56,6 +58,7 @@ struct ServePlan {
         monitor = try s.sources["monitor"].map(SystemMonitorSource.Settings.parse)
         checks = try s.sources["checks"].map { node throws(SlothError) in try CheckDeclaration.parse(node, now: nowMillis()) }
         watches = try s.sources["watches"].map { node throws(SlothError) in try WatchDeclaration.parse(node, now: nowMillis()) }
+        schedules = try s.sources["schedules"].map { node throws(SlothError) in try ScheduleDeclaration.parse(node, now: nowMillis()) }
         if let names = s.list("serve.hook_env") { engine.hookEnvironment = Set(names) }
         sync = SQLiteSynchronous(rawValue: s.text("serve.sync") ?? "normal") ?? .normal
         graceSeconds = try DurationText.seconds(s.text("serve.grace") ?? "30s", for: s.origin("serve.grace"), in: 0...86_400)
