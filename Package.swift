@@ -87,7 +87,7 @@ let package = Package(
         .target(
             name: "SlothRunnerServer",
             dependencies: [
-                "SlothRunner",
+                "SlothRunner", "SlothRunnerSources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -117,7 +117,7 @@ class WebUITest(unittest.TestCase):
         self.until(lambda: d.event(first)["status"] == "completed", "the event did not complete")
         for path, heading in [("/", "Overview"), ("/events", "Events"), ("/events/" + first, "Event"), ("/hooks", "Hooks"),
                               ("/hooks/notify", "Hook notify"), ("/webhooks", "Webhooks"), ("/state", "State"),
-                              ("/secrets", "Secrets"), ("/types", "Event types")]:
+                              ("/secrets", "Secrets"), ("/sources", "Event sources"), ("/types", "Event types")]:
             self.open(path)
             self.assertTrue(self.browser.find_element(By.TAG_NAME, "h1").text.startswith(heading), path)
             self.assertEqual(self.console_errors(), [], path)
@@ -151,7 +151,9 @@ class WebUITest(unittest.TestCase):
         self.until(lambda: d.event(first)["status"] == "completed", "the event did not complete")
         d.cli("state", "set", "a-rather-long-key-name-for-a-narrow-screen", json.dumps({"nested": "z" * 200}))
         self.browser.set_window_size(360, 800)
-        for path in ["/", "/events", "/events/" + first, "/hooks", "/hooks/wide", "/webhooks", "/state", "/secrets", "/types"]:
+        d.cli("schedule", "add", "nightly-backup-of-the-main-database", "--cron", "30 2 * * *", "--tz", "Europe/Berlin")
+        d.cli("watch", "add", "tree", self.tmp.name, "--recursive", "--include", "*.conf")
+        for path in ["/", "/events", "/events/" + first, "/hooks", "/hooks/wide", "/webhooks", "/state", "/secrets", "/sources", "/types"]:
             self.open(path)
             # The page itself never scrolls sideways at 360 px: wide tables, code and output
             # scroll inside their own box.
@@ -161,6 +163,15 @@ class WebUITest(unittest.TestCase):
             self.assertEqual(self.browser.execute_script(self.UNLABELLED), [], path)
             self.assertEqual(self.console_errors(), [], path)
             self.shot("360px" + (path.replace("/", "_") if path != "/" else "_overview")[:40])
+        # The sources page lists the schedule and the watch, and what the daemon's sources report.
+        self.browser.set_window_size(1440, 1000)
+        def sources_page():
+            self.open("/sources")
+            return self.browser.find_element(By.ID, "sources").text
+        self.until(lambda: "scheduler" in sources_page() and "running" in sources_page(), "the sources' states are not shown")
+        self.assertIn("nightly-backup-of-the-main-database", self.browser.find_element(By.ID, "schedule-list").text)
+        self.assertIn("*.conf", self.browser.find_element(By.ID, "watch-list").text)
+        self.shot("sources")
 
     def test_the_overview_follows_the_stream_without_a_reload(self):
         d = self.daemon

@@ -51,7 +51,7 @@ package struct FileWatch: Sendable, Equatable {
         var o: [String: JSONValue] = [
             "name": .string(name), "paths": .array(paths.map(JSONValue.string)), "recursive": .bool(recursive),
             "include": .array(include.map(JSONValue.string)), "exclude": .array(exclude.map(JSONValue.string)),
-            "settle_ms": .int(settleMillis), "created_at": .string(RFC3339.string(millis: createdAt)),
+            "settle_ms": .int(settleMillis), "created_at": .string(RFC3339.string(millis: createdAt)), "created_at_ms": .int(createdAt),
         ]
         o["stack"] = stack.map(JSONValue.string) ?? .null
         o["declared_in"] = declaredIn.map(JSONValue.string) ?? .null

@@ -83,7 +83,7 @@ package struct HealthCheck: Sendable, Equatable {
         var o: [String: JSONValue] = [
             "name": .string(name), "kind": .string(kind.rawValue), "target": .string(target), "service": .string(service),
             "interval_ms": .int(intervalMillis), "timeout_ms": .int(timeoutMillis), "failures": .int(Int64(failures)),
-            "emit_passed": .bool(emitPassed), "created_at": .string(RFC3339.string(millis: createdAt)),
+            "emit_passed": .bool(emitPassed), "created_at": .string(RFC3339.string(millis: createdAt)), "created_at_ms": .int(createdAt),
         ]
         if kind == .http {
             o["expect_status"] = .int(Int64(expectStatus))

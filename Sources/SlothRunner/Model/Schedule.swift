@@ -65,7 +65,8 @@ package struct Schedule: Sendable, Equatable {
             "name": .string(name), "id": .string(id), "cron": .string(cron), "timezone": .string(zone),
             "event_type": .string(eventType), "data": data, "catch_up": .string(catchUp.rawValue),
             "max_catch_up": .int(Int64(maxCatchUp)), "enabled": .bool(enabled),
-            "created_at": .string(RFC3339.string(millis: createdAt)), "fired_through": .string(RFC3339.string(millis: firedThrough)),
+            "created_at": .string(RFC3339.string(millis: createdAt)), "created_at_ms": .int(createdAt),
+            "fired_through": .string(RFC3339.string(millis: firedThrough)), "fired_through_ms": .int(firedThrough),
         ]
         o["stack"] = stack.map(JSONValue.string) ?? .null
         o["declared_in"] = declaredIn.map(JSONValue.string) ?? .null
@@ -103,10 +104,11 @@ package struct SourceStatus: Sendable, Equatable {
     package var json: JSONValue {
         var o: [String: JSONValue] = [
             "name": .string(name), "kind": .string(kind), "state": .string(state.rawValue),
-            "emitted": .int(emitted), "updated_at": .string(RFC3339.string(millis: updatedAt)),
+            "emitted": .int(emitted), "updated_at": .string(RFC3339.string(millis: updatedAt)), "updated_at_ms": .int(updatedAt),
         ]
         o["error"] = error.map(JSONValue.string) ?? .null
         o["last_event_at"] = lastEventAt.map { .string(RFC3339.string(millis: $0)) } ?? .null
+        o["last_event_at_ms"] = lastEventAt.map(JSONValue.int) ?? .null
         o["last_event_type"] = lastEventType.map(JSONValue.string) ?? .null
         return .object(o)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import SlothRunner
+import SlothRunnerSources
 
 /// The web UI at `/`: server-rendered pages (Mustache) over the same engine the API serves, a
 /// little plain JavaScript for live updates and actions, which go through the JSON API with the
@@ -67,6 +68,7 @@ struct WebUIRoutes {
         router.get("hooks", use: hooks)
         router.get("hooks/{name}", use: hook)
         router.get("webhooks", use: webhooks)
+        router.get("sources", use: sources)
         router.get("state", use: state)
         router.get("secrets") { request, _ in
             guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
@@ -326,6 +328,38 @@ struct WebUIRoutes {
             return o
         }
         return page(request, "webhooks", title: "Webhooks", viewer: viewer, ["nav": ["webhooks": true], "webhooks": rows])
+    }
+
+    /// The event sources (as the running daemon reports them), schedules, checks and watches.
+    @Sendable func sources(_ request: Request, context: APIRequestContext) async throws -> Response {
+        guard let viewer = try await viewer(request) else { return Self.toLogin(request) }
+        let driver = engine.driver
+        let now = nowMillis()
+        let sources = try await driver.sourceStatusList().map { ($0.json.mustache as? [String: Any]) ?? [:] }
+        let schedules: [[String: Any]] = try await driver.scheduleList().map { s in
+            var o = (s.json.mustache as? [String: Any]) ?? [:]
+            if s.enabled, let cron = try? CronExpression(s.cron), let zone = TimeZone(identifier: s.zone),
+               let next = cron.next(after: max(now, s.firedThrough), in: zone) {
+                o["next"] = RFC3339.string(millis: next)
+            }
+            return o
+        }
+        let checks: [[String: Any]] = try await driver.checkList().map { c in
+            var o = (c.json.mustache as? [String: Any]) ?? [:]
+            o["interval"] = DurationText.format(millis: c.intervalMillis)
+            return o
+        }
+        let watches: [[String: Any]] = try await driver.watchList().map { w in
+            var o = (w.json.mustache as? [String: Any]) ?? [:]
+            o["paths"] = w.paths.joined(separator: ", ")
+            o["include"] = w.include.isEmpty ? "–" : w.include.joined(separator: ", ")
+            o["exclude"] = w.exclude.isEmpty ? "–" : w.exclude.joined(separator: ", ")
+            o["settle"] = DurationText.format(millis: w.settleMillis)
+            return o
+        }
+        return page(request, "sources", title: "Event sources", viewer: viewer, [
+            "nav": ["sources": true], "sources": sources, "schedules": schedules, "checks": checks, "watches": watches,
+        ])
     }
 
     @Sendable func state(_ request: Request, context: APIRequestContext) async throws -> Response {
