@@ -458,4 +458,25 @@ import SlothTestSupport
         let r = try await cli.run("serve", "--http", "off", "--config", bad)
         #expect(r.status == 2 && r.stderr.contains("bad.yaml:3: schedules.nightly.cron: cron '0 25 * * *': field 2 (hour) '25'"))
     }
+
+    @Test func sourcesAreCountedInMetricsBySourceAndNotTwice() async throws {
+        let cli = CLI()
+        // One event from the CLI (schedule.created, stored by another process), the rest from
+        // the scheduler (stored pending by serve itself, each slot in its own transaction).
+        #expect(try await cli.run("schedule", "add", "tick", "--cron", "@every 1s", "--tz", "UTC").status == 0)
+        let daemon = try await cli.startServe(["--http", "127.0.0.1:0"])
+        let base = try #require(daemon.apiURL)
+        let store = try cli.openStore()
+        defer { store.closeNow() }
+        try await eventually(timeout: 30, "no slots") { try await events(store, "schedule.triggered").filter { $0.status == .completed }.count >= 2 }
+        let samples = try HTTPAPITests.parsePrometheus(try await HTTPAPITests.call(base, .GET, "/metrics").text, cli: cli)
+        let fired = try await events(store, "schedule.triggered").count
+        func value(_ source: String) -> Double? {
+            samples.first { $0.name == "sloth_events_accepted_total" && $0.labels["source"] == source }?.value
+        }
+        #expect(value("cli") == 1)
+        #expect((value("scheduler") ?? 0) >= 2 && (value("scheduler") ?? 0) <= Double(fired))
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+    }
 }

@@ -33,6 +33,16 @@ public final class Engine: Sendable {
     private let startedAt = Atomic<Int64>(0)
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let storeMayHavePending = Atomic<Bool>(true)
+    /// Root events this engine stored pending and has not claimed yet: a count, not a set (a
+    /// backlog of a million costs nothing), so events from another process are told apart in
+    /// aggregate when claims count `sloth_events_accepted_total{source="cli"}`.
+    private let pendingStoredHere = Mutex<Int>(0)
+
+    /// Notes root events stored pending by this process (see `pendingStoredHere`).
+    func notePendingStoredHere(_ n: Int) {
+        guard n > 0 else { return }
+        pendingStoredHere.withLock { $0 += n }
+    }
     private let claimErrors = ThrottledError(what: "claiming events")
     private let recorder: OutcomeRecorder
     /// Events whose row is `processing` under this engine's lease while their work goes on (a
@@ -235,7 +245,10 @@ public final class Engine: Sendable {
         do { result = try await driver.insertKeyedEvent(event, originKey: originKey, expiredBefore: now - Self.keyLifetimeMillis) } catch {
             throw .storage("the event was not stored: \(error)")
         }
-        if result.inserted, running == .running { wakeClaimer() }
+        if result.inserted {
+            notePendingStoredHere(1)
+            if running == .running { wakeClaimer() }
+        }
         return (result.event, !result.inserted)
     }
 
@@ -256,6 +269,7 @@ public final class Engine: Sendable {
         }
         guard !events.isEmpty else { return [] }
         do { try await driver.insertEvents(events) } catch { throw .storage("the events were not stored: \(error)") }
+        notePendingStoredHere(events.count { $0.parentID == nil })
         if phase == .running { wakeClaimer() }
         return events
     }
@@ -286,6 +300,7 @@ public final class Engine: Sendable {
     /// Stores an event as pending, for a claim (here or by another node) to pick up.
     private func insertPending(_ event: Event, running: Phase) async throws(SlothError) -> Event {
         do { try await driver.insertEvents([event]) } catch { throw .storage("the event was not stored: \(error)") }
+        if event.parentID == nil { notePendingStoredHere(1) }
         if running == .running {
             storeMayHavePending.store(true, ordering: .relaxed)
             wakeup.signal()
@@ -414,7 +429,15 @@ public final class Engine: Sendable {
                             // Events dispatched here were never pending (stored claimed), and
                             // hooks' events have a parent: a first claim of a root event came
                             // from another process.
-                            let fromOutside = claimed.count { $0.attempts == 1 && $0.parentID == nil }
+                            // Root events this engine stored pending itself (a full run queue,
+                            // a batch, a keyed dispatch, a schedule's slot) were counted under
+                            // their own source when accepted: only the rest came from outside.
+                            let roots = claimed.count { $0.attempts == 1 && $0.parentID == nil }
+                            let fromOutside = roots - pendingStoredHere.withLock { n in
+                                let mine = min(n, roots)
+                                n -= mine
+                                return mine
+                            }
                             if fromOutside > 0 { metrics.fromStore.increment(by: fromOutside) }
                         }
                         leaseBook.add(claimed.map(\.id))

@@ -17,7 +17,10 @@ extension Engine {
         do { fired = try await driver.scheduleFire(name: name, from: from, through: through, events: stored) } catch {
             throw .storage("schedule \(name): the slot was not recorded: \(error)")
         }
-        if fired, !stored.isEmpty, isRunning { wakeClaimer() }
+        if fired, !stored.isEmpty {
+            notePendingStoredHere(stored.count)
+            if isRunning { wakeClaimer() }
+        }
         return fired
     }
 }
