@@ -207,6 +207,12 @@ struct ServeCommand: AsyncParsableCommand {
                 holder.failure = error
                 holder.service?.fail(error)
             }
+            // A part of the engine failing and retrying (the store refusing claims, a duty) is a
+            // system.error too, like a failing source (at most every 30 s per part).
+            config.onComponentError = { component, error in
+                guard let sources = holder.sources else { return }
+                Task { await sources.reportError(component: component, error: error) }
+            }
             let engine = Engine(store: store, runtime: runtime, configuration: config)
             let service = EngineService(engine: engine, graceSeconds: plan.graceSeconds)
             holder.service = service
@@ -224,6 +230,7 @@ struct ServeCommand: AsyncParsableCommand {
                     } as any EventSourcePlugin,
                 ] : []) + [SchedulerSource(), HealthCheckSource(), FileWatchSource()] + (plan.monitor.map { [SystemMonitorSource(settings: $0)] } ?? []),
                 logger: logger, reportsErrors: plan.engineEvents)
+            holder.sources = sources
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
                 .init(service: sources, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -285,6 +292,12 @@ private final class ServiceHolder: Sendable {
     var service: EngineService? {
         get { value.withLock { $0.service } }
         set { value.withLock { $0.service = newValue } }
+    }
+    private let sourcesService = Mutex<SourcesService?>(nil)
+    /// The sources service, which reports the engine's component errors as `system.error`.
+    var sources: SourcesService? {
+        get { sourcesService.withLock { $0 } }
+        set { sourcesService.withLock { $0 = newValue } }
     }
     /// The fatal error that stopped the engine, if one did.
     var failure: SlothError? {

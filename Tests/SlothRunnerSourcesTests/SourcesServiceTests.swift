@@ -66,4 +66,23 @@ struct SteadySource: EventSourcePlugin {
         _ = try? await task.value
         _ = await h.engine.drain(grace: 5)
     }
+
+    @Test func engineComponentErrorsBecomeSystemErrorsUnlessTurnedOff() async throws {
+        let h = try SchedulerHarness(start: "2026-12-01T10:00:00Z")
+        let on = SourcesService(engine: h.engine, plugins: [], clock: h.clock, logger: Logger(label: "test"))
+        let off = SourcesService(engine: h.engine, plugins: [], clock: h.clock, logger: Logger(label: "test"), reportsErrors: false)
+        await off.reportError(component: "store", error: "claiming events failed: disk I/O error")
+        #expect(try await h.store.listEvents(EventFilter(type: "system.error", limit: 10)).isEmpty)
+        await on.reportError(component: "store", error: "claiming events failed: disk I/O error")
+        let errors = try await h.store.listEvents(EventFilter(type: "system.error", limit: 10))
+        #expect(errors.count == 1)
+        #expect(errors.first?.data["component"] == .string("store") && errors.first?.data["severity"] == .string("error"))
+    }
+
+    @Test func aRepeatedEngineErrorIsToldOnceEveryThirtySeconds() {
+        let told = Mutex<[String]>([])
+        let throttle = ThrottledError(what: "claiming events")
+        for _ in 0..<5 { throttle.report(SlothError.storage("busy"), to: Logger(label: "test")) { m in told.withLock { $0.append(m) } } }
+        #expect(told.withLock { $0 } == ["claiming events failed: busy"])
+    }
 }

@@ -421,7 +421,7 @@ public final class Engine: Sendable {
                         let claimed: [Event]
                         do { claimed = try await driver.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now) } catch {
                             claimed = []
-                            claimErrors.report(error, to: configuration.logger)
+                            claimErrors.report(error, to: configuration.logger, alsoTell: componentReporter("store"))
                         }
                         queue.release(n - claimed.count)
                         if !claimed.isEmpty {
@@ -545,12 +545,21 @@ public final class Engine: Sendable {
         if !isRunning { idle.signal() }
     }
 
+    /// `onComponentError` bound to one component, if it is set.
+    private func componentReporter(_ component: String) -> (@Sendable (String) -> Void)? {
+        guard let report = configuration.onComponentError else { return nil }
+        return { @Sendable message in report(component, message) }
+    }
+
     private func dutyLoop(_ duty: any EngineDuty) async {
+        let reported = ThrottledError(what: duty.name)
+        let tell = componentReporter("duty:" + duty.name)
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(duty.intervalMillis) * 1_000_000)
             if Task.isCancelled || !isRunning { return }
             do { try await duty.perform(self) } catch {
-                configuration.logger.error("\(duty.name) failed; trying again in \(DurationText.format(millis: duty.intervalMillis))", metadata: ["duty": "\(duty.name)", "error": "\(error)"])
+                configuration.logger.debug("\(duty.name) failed; trying again in \(DurationText.format(millis: duty.intervalMillis))", metadata: ["duty": "\(duty.name)", "error": "\(error)"])
+                reported.report(error, to: configuration.logger, alsoTell: tell)
             }
         }
     }

@@ -45,6 +45,10 @@ public struct EngineConfiguration: Sendable {
     /// Told, once, when the engine cannot go on (its database file was deleted, say): the
     /// embedding program should drain it and stop.
     public var onFatal: (@Sendable (SlothError) -> Void)?
+    /// Called when a part of the engine fails and goes on trying (claiming from the store, a
+    /// periodic duty), at most once per part every 30 s: `serve` turns it into `system.error`.
+    /// `component` names the part (`store`, `duty:lease-keeper`).
+    public var onComponentError: (@Sendable (_ component: String, _ error: String) -> Void)?
     /// Where the engine logs: each event's outcome at debug, hook failures and retries at
     /// warning, dead letters and store errors at error, lease rescues at notice; hooks' own
     /// `log.*` lines at their level. The default writes nothing: the embedding program chooses.

@@ -45,7 +45,8 @@ final class ThrottledError: Sendable {
 
     init(what: String) { self.what = what }
 
-    func report(_ error: any Error, to logger: Logger) {
+    /// Logs (and hands to `alsoTell`) an error at most every 30 s, counting the ones between.
+    func report(_ error: any Error, to logger: Logger, alsoTell: (@Sendable (String) -> Void)? = nil) {
         let now = monotonicSeconds()
         let suppressed = state.withLock { s -> Int? in
             guard now - s.lastLogged >= 30 else {
@@ -59,5 +60,6 @@ final class ThrottledError: Sendable {
         var m: Logger.Metadata = ["error": .string("\(error)")]
         if suppressed > 0 { m["repeated"] = .stringConvertible(suppressed) }
         logger.error("\(what) failed: \(error)", metadata: m)
+        alsoTell?("\(what) failed: \(error)")
     }
 }

@@ -67,7 +67,7 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
                 context.failing(why)
                 logger.error("source \(plugin.name) failed: \(why); starting it again in \(DurationText.format(millis: backoff))",
                              metadata: ["source": "\(plugin.name)"])
-                if reportsErrors { await reportError(component: "source:" + plugin.name, error: why) }
+                await reportError(component: "source:" + plugin.name, error: why)
             }
             // A source that ran a while before failing starts over with a short backoff.
             if clock.now() - began > 60_000 { backoff = 1000 }
@@ -79,7 +79,8 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
     /// `system.error` {component, error, severity} for a failing component. A hook on it that
     /// fails does not loop: hook failures are not reported here, and what a hook dispatches
     /// is bounded by the chain limit.
-    func reportError(component: String, error: String, severity: String = "error") async {
+    public func reportError(component: String, error: String, severity: String = "error") async {
+        guard reportsErrors else { return }
         do {
             _ = try await engine.dispatch(NewEvent(type: "system.error", data: .object([
                 "component": .string(component), "error": .string(error), "severity": .string(severity), "source": .string("engine"),
