@@ -15,7 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the engine as a daemon: claim events, run hooks, recover leases.",
         discussion: """
-            Events dispatched by other processes (the CLI) are picked up within a poll interval.
+            Events dispatched by other processes (the CLI) are picked up at once: serve watches the
+            database's files (inotify) and polls at --poll while they are being written, once a
+            second while they are quiet.
             SIGINT or SIGTERM stop intake, let running hooks finish for --grace, and hand back
             anything unfinished: nothing accepted is lost. A second signal stops at once.
 
@@ -44,7 +46,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Name of this node in leases (default: host name).") var nodeID: String?
     @Option(help: "Lease length of a claim (default 30s).") var lease: String?
     @Option(help: "How long running hooks may finish after SIGTERM (default 30s).") var grace: String?
-    @Option(help: "How often to look for events from other processes (default 20ms).") var poll: String?
+    @Option(help: "How often to look for events from other processes while the store is being written (default 20ms; once a second while it is quiet).") var poll: String?
     @Option(help: "SQLite durability: normal (survives a crash) or full (also a power loss).") var sync: String?
     @Option(help: "Longest chain of events dispatched by hooks (default 8).") var maxChainDepth: String?
     @Option(help: "Lua executor threads (default: one per core).") var luaThreads: String?

@@ -107,7 +107,8 @@ public enum APIServer {
                 onListening(settings.host, port)
             },
             logger: logger)
-        return ListeningService(application: application, feed: feed, tokens: tokens, webhooks: webhooks, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
+        return ListeningService(application: application, feed: feed, tokens: tokens, webhooks: webhooks,
+                                storeMayHaveChanged: { engine.storeRecentlyWritten }, address: settings.host.contains(":") ? "[\(settings.host)]:\(settings.port)" : "\(settings.host):\(settings.port)")
     }
 }
 
@@ -121,13 +122,15 @@ struct ListeningService<App: ApplicationProtocol>: Service {
     /// Both reloaded beside the server for as long as it runs.
     let tokens: TokenBook
     let webhooks: WebhookBook
+    /// Whether the store may have changed lately (the engine watches its files).
+    let storeMayHaveChanged: @Sendable () -> Bool
     let address: String
 
     func run() async throws {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [tokens] in await tokens.refreshUntilCancelled() }
-                group.addTask { [webhooks] in await webhooks.refreshUntilCancelled() }
+                group.addTask { [tokens, storeMayHaveChanged] in await tokens.refreshUntilCancelled(storeMayHaveChanged: storeMayHaveChanged) }
+                group.addTask { [webhooks, storeMayHaveChanged] in await webhooks.refreshUntilCancelled(storeMayHaveChanged: storeMayHaveChanged) }
                 defer { group.cancelAll() }
                 try await withGracefulShutdownHandler {
                     try await application.run()

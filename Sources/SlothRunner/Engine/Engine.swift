@@ -37,6 +37,25 @@ public final class Engine: Sendable {
     /// backlog of a million costs nothing), so events from another process are told apart in
     /// aggregate when claims count `sloth_events_accepted_total{source="cli"}`.
     private let pendingStoredHere = Mutex<Int>(0)
+    /// When the store last told of a write (another process's, or ours), and the watch that
+    /// tells: while the store is quiet the engine polls it once a second instead of every
+    /// `pollMillis`, and a write wakes it at once.
+    private let lastStoreWrite = Atomic<Int64>(0)
+    private let storeWatch = Mutex<Inotify?>(nil)
+    private let lastHookRefresh = Atomic<Int64>(0)
+    /// How long after a write the engine keeps its short poll, and how long it waits on a
+    /// quiet store. A commit becomes visible to readers only after its last write (the WAL
+    /// index is shared memory, which inotify does not see), so a writer descheduled in between
+    /// must not leave its event waiting for the quiet poll: two seconds of short polls cover it.
+    static let recentWriteMillis: Int64 = 2000
+    static let quietPollMillis: Int64 = 1000
+
+    /// Whether the store was written to within `recentWriteMillis`, or cannot tell: what
+    /// caches of the store's contents (hooks here; tokens and webhooks in the server) ask
+    /// before reloading on their short tick.
+    package var storeRecentlyWritten: Bool {
+        storeWatch.withLock { $0 == nil } || nowMillis() - lastStoreWrite.load(ordering: .relaxed) <= Self.recentWriteMillis
+    }
 
     /// Notes root events stored pending by this process (see `pendingStoredHere`).
     func notePendingStoredHere(_ n: Int) {
@@ -80,6 +99,16 @@ public final class Engine: Sendable {
             configuration.logger.notice("took back \(reclaimed) event(s) an earlier run of this node had claimed", metadata: ["node": "\(configuration.nodeID)"])
         }
         try await refreshHooks(force: true)
+        let watch = driver.watchWrites { [weak self] in
+            guard let self else { return }
+            // Only a quiet store's first write wakes the claimer: while writes go on it polls
+            // at its usual interval, as it always did (a busy store's commits would otherwise
+            // wake it hundreds of times a second).
+            let now = nowMillis()
+            let before = self.lastStoreWrite.exchange(now, ordering: .relaxed)
+            if now - before > Self.recentWriteMillis { self.wakeup.signal() }
+        }
+        storeWatch.withLock { $0 = watch }
         phaseValue.store(Phase.running.rawValue, ordering: .releasing)
         var started: [Task<Void, Never>] = []
         if configuration.claimsFromStore {
@@ -126,6 +155,7 @@ public final class Engine: Sendable {
             expected: Phase.running.rawValue, desired: Phase.draining.rawValue, ordering: .acquiringAndReleasing
         ).exchanged
         guard wasRunning else { return DrainReport(finished: true, released: 0) }
+        storeWatch.withLock { $0?.stop(); $0 = nil }
         let queued = queue.close()
         var released = 0
         if !queued.isEmpty {
@@ -327,6 +357,7 @@ public final class Engine: Sendable {
     // MARK: hooks
 
     func refreshHooks(force: Bool) async throws {
+        lastHookRefresh.store(nowMillis(), ordering: .relaxed)
         let version = try await driver.hooksVersion()
         if !force && version == hooks.withLock({ $0.version }) { return }
         let enabled = try await driver.listHooks(HookFilter(enabled: true)).map { LiveHook(CompiledHook($0), engine: self) }
@@ -409,13 +440,23 @@ public final class Engine: Sendable {
 
     // MARK: loops
 
+    /// The periodic hook refresh: skipped while the store is quiet (nothing can have changed
+    /// hooks), but at least once a second.
+    func refreshHooksIfTheStoreMayHaveChanged() async throws {
+        if !storeRecentlyWritten, nowMillis() - lastHookRefresh.load(ordering: .relaxed) < Self.quietPollMillis { return }
+        try await refreshHooks(force: false)
+    }
+
     private func claimLoop() async {
         while !Task.isCancelled && isRunning {
             var claimedFull = false
+            var nextDue: Millis?
             let free = queue.freeSlots
             if free > 0 {
                 let now = nowMillis()
-                if let due = try? await driver.nextDueTime(), due <= now {
+                let due = try? await driver.nextDueTime()
+                nextDue = due ?? nil
+                if let due, due <= now {
                     let n = queue.reserve(min(free, 512))
                     if n > 0 {
                         let claimed: [Event]
@@ -426,12 +467,10 @@ public final class Engine: Sendable {
                         queue.release(n - claimed.count)
                         if !claimed.isEmpty {
                             metrics.claimed.increment(by: claimed.count)
-                            // Events dispatched here were never pending (stored claimed), and
-                            // hooks' events have a parent: a first claim of a root event came
-                            // from another process.
-                            // Root events this engine stored pending itself (a full run queue,
-                            // a batch, a keyed dispatch, a schedule's slot) were counted under
-                            // their own source when accepted: only the rest came from outside.
+                            // A first claim of a root event (hooks' events have a parent) came
+                            // from another process — unless this engine stored it pending itself
+                            // (a full run queue, a batch, a keyed dispatch, a schedule's slot),
+                            // counted under its own source when accepted.
                             let roots = claimed.count { $0.attempts == 1 && $0.parentID == nil }
                             let fromOutside = roots - pendingStoredHere.withLock { n in
                                 let mine = min(n, roots)
@@ -464,7 +503,15 @@ public final class Engine: Sendable {
                     storeMayHavePending.store(false, ordering: .relaxed)
                 }
             }
-            if !claimedFull { await wakeup.wait(millis: configuration.pollMillis) }
+            if !claimedFull {
+                // A quiet store is polled once a second (a write wakes the loop at once); a
+                // retry due sooner is waited for.
+                var wait = configuration.pollMillis
+                if !storeRecentlyWritten {
+                    wait = max(wait, min(Self.quietPollMillis, (nextDue ?? .max) - nowMillis()))
+                }
+                await wakeup.wait(millis: wait)
+            }
         }
     }
 

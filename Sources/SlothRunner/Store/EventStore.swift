@@ -70,6 +70,10 @@ public protocol EventStore: Sendable {
 /// leases, recording outcomes, the settings of the store itself. Every store implements it; the
 /// shared behaviour suite (`EventStoreBehaviourTests`) runs against every implementation.
 package protocol EventStoreDriver: EventStore {
+    /// Starts telling `onWrite` when another process may have written to the store (for
+    /// SQLite: an inotify watch on the database and its WAL); nil when the store cannot tell,
+    /// and the engine then polls at its poll interval. The returned watch stops with `stop()`.
+    func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> Inotify?
     /// How many dead letters there are (event-hook pairs that gave up), for `status`.
     func countDeadLetters() async throws -> Int
     /// What the store occupies on disk, in bytes (for SQLite: the database and its WAL).

@@ -1,3 +1,4 @@
+import CLinux
 import CSQLite
 import Synchronization
 import Foundation
@@ -993,6 +994,21 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     package func webhookRemove(name: String) async throws -> Bool {
         try await writer.perform { db in try db.run("DELETE FROM webhooks WHERE name = ?", [.text(name)]) == 1 }
+    }
+
+    // MARK: other processes' writes
+
+    package func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> Inotify? {
+        let file = URL(fileURLWithPath: path)
+        let names: Set<String> = [file.lastPathComponent, file.lastPathComponent + "-wal"]
+        guard let inotify = try? Inotify(),
+              (try? inotify.add(file.deletingLastPathComponent().path, mask: UInt32(IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO))) != nil
+        else { return nil }
+        let events = inotify.events
+        Task.detached {
+            for await batch in events where batch.contains(where: { names.contains($0.name) }) { onWrite() }
+        }
+        return inotify
     }
 
     // MARK: schedules

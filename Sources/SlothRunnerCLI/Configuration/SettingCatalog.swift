@@ -23,7 +23,7 @@ enum SettingCatalog {
         Setting(key: "serve.grace", environment: "SLOTH_RUNNER_GRACE", flag: "--grace", kind: .duration(0...86_400),
                 defaultValue: .text("30s"), help: "how long running hooks may finish after SIGTERM"),
         Setting(key: "serve.poll", environment: "SLOTH_RUNNER_POLL", flag: "--poll", kind: .duration(0.001...3600),
-                defaultValue: .text("20ms"), help: "how often to look for events from other processes"),
+                defaultValue: .text("20ms"), help: "how often to look for events from other processes while the store is written; quiet: once a second"),
         Setting(key: "serve.sync", environment: "SLOTH_RUNNER_SYNC", flag: "--sync", kind: .choice(["normal", "full"]),
                 defaultValue: .text("normal"), help: "SQLite durability: normal survives a crash, full also a power loss"),
         Setting(key: "serve.max_chain_depth", environment: "SLOTH_RUNNER_MAX_CHAIN_DEPTH", flag: "--max-chain-depth", kind: .integer(0...100),

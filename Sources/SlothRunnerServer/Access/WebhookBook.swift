@@ -62,9 +62,16 @@ final class WebhookBook: Sendable {
     }
 
     /// Reloads every tick until cancelled; a failed reload keeps what was known.
-    func refreshUntilCancelled() async {
+    /// `storeMayHaveChanged` (the engine's `storeRecentlyWritten`) lets a quiet store be
+    /// read once a second instead of every tick: a change by another process is a write, which
+    /// makes the next tick reload.
+    func refreshUntilCancelled(storeMayHaveChanged: @escaping @Sendable () -> Bool = { true }) async {
+        var lastReload = ContinuousClock.now
         while !Task.isCancelled {
-            _ = try? await reload()
+            if storeMayHaveChanged() || ContinuousClock.now - lastReload >= .seconds(1) {
+                _ = try? await reload()
+                lastReload = ContinuousClock.now
+            }
             try? await Task.sleep(nanoseconds: UInt64(tickMillis) * 1_000_000)
         }
     }

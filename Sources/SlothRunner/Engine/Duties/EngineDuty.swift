@@ -30,12 +30,13 @@ struct LeaseKeeper: EngineDuty {
     }
 }
 
-/// Notices hooks added, changed or removed by other processes (the CLI) within a tick.
+/// Notices hooks added, changed or removed by other processes (the CLI) within a tick (a
+/// second while the store is quiet).
 struct HookRefresh: EngineDuty {
     let name = "hook-refresh"
     let intervalMillis: Int64
     func perform(_ engine: Engine) async throws {
-        try await engine.refreshHooks(force: false)
+        try await engine.refreshHooksIfTheStoreMayHaveChanged()
     }
 }
 

@@ -1,31 +1,30 @@
 import CLinux
 import Foundation
-import SlothRunner
 import Synchronization
 
 /// An inotify instance and the thread that reads it: it blocks in `poll` on the inotify
 /// descriptor and an eventfd that wakes it to stop, so an idle watcher costs nothing, and hands
 /// each read's events, decoded, to `events`.
-final class Inotify: Sendable {
-    struct Event: Sendable, Equatable {
-        let wd: Int32
-        let mask: UInt32
-        let cookie: UInt32
-        let name: String
+package final class Inotify: Sendable {
+    package struct Event: Sendable, Equatable {
+        package let wd: Int32
+        package let mask: UInt32
+        package let cookie: UInt32
+        package let name: String
 
-        var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
-        var overflowed: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
+        package var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
+        package var overflowed: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
     }
 
-    static let watchMask = UInt32(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+    package static let watchMask = UInt32(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
     private let fd: Int32
     /// An eventfd: written once to stop the reading thread.
     private let wake: Int32
-    let events: AsyncStream<[Event]>
+    package let events: AsyncStream<[Event]>
     private let continuation: AsyncStream<[Event]>.Continuation
 
-    init() throws(SlothError) {
+    package init() throws(SlothError) {
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard fd >= 0 else {
             let code = errno
@@ -48,8 +47,8 @@ final class Inotify: Sendable {
     }
 
     /// Watches a directory; its watch descriptor. Running out of watches says which sysctl to raise.
-    func add(_ path: String) throws(SlothError) -> Int32 {
-        let wd = inotify_add_watch(fd, path, Self.watchMask | UInt32(IN_ONLYDIR))
+    package func add(_ path: String, mask: UInt32 = Inotify.watchMask | UInt32(IN_ONLYDIR)) throws(SlothError) -> Int32 {
+        let wd = inotify_add_watch(fd, path, mask)
         guard wd >= 0 else {
             let code = errno
             if code == ENOSPC {
@@ -61,12 +60,12 @@ final class Inotify: Sendable {
         return wd
     }
 
-    func remove(_ wd: Int32) { inotify_rm_watch(fd, wd) }
+    package func remove(_ wd: Int32) { inotify_rm_watch(fd, wd) }
 
     private let stopped = Atomic<Bool>(false)
 
     /// Stops the reading thread (which closes the inotify descriptor) and ends `events`.
-    func stop() {
+    package func stop() {
         guard !stopped.exchange(true, ordering: .relaxed) else { return }
         var one: UInt64 = 1
         _ = write(wake, &one, 8)
