@@ -107,32 +107,21 @@ struct ServeCommand: AsyncParsableCommand {
         return registry
     }()
 
-    /// The config file's `checks:` become the store's declared checks, as webhooks do (checked
-    /// when the plan was made). Without a config file the store's checks stay as they are.
-    static func applyDeclaredChecks(_ checks: [HealthCheck]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+    /// The config file's `checks:`, `watches:` and `schedules:` (checked when the plan was
+    /// made) become the store's declared ones, as webhooks do: added, changed, and those the
+    /// file no longer declares removed. A schedule declared again keeps its progress. Without
+    /// a config file the store's are left as they are.
+    static func applyDeclaredSources(_ plan: ServePlan, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
         guard let path = settings.configPath else { return }
-        let result = try await store.checkSync(declared: checks ?? [])
-        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
-            logger.notice("checks from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
-        }
-    }
-
-    /// The config file's `watches:` become the store's declared watches, as checks do.
-    static func applyDeclaredWatches(_ watches: [FileWatch]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
-        guard let path = settings.configPath else { return }
-        let result = try await store.watchSync(declared: watches ?? [])
-        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
-            logger.notice("watches from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
-        }
-    }
-
-    /// The config file's `schedules:` become the store's declared schedules; one declared
-    /// again keeps its progress, so a restart neither repeats nor skips a slot.
-    static func applyDeclaredSchedules(_ schedules: [Schedule]?, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
-        guard let path = settings.configPath else { return }
-        let result = try await store.scheduleSync(declared: schedules ?? [])
-        if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
-            logger.notice("schedules from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
+        for (what, sync) in [
+            ("checks", { try await store.checkSync(declared: plan.checks ?? []) }),
+            ("watches", { try await store.watchSync(declared: plan.watches ?? []) }),
+            ("schedules", { try await store.scheduleSync(declared: plan.schedules ?? []) }),
+        ] as [(String, () async throws -> (added: [String], changed: [String], removed: [String]))] {
+            let result = try await sync()
+            if !(result.added.isEmpty && result.changed.isEmpty && result.removed.isEmpty) {
+                logger.notice("\(what) from \(path): added \(result.added), changed \(result.changed), removed \(result.removed)", metadata: ["config": "\(path)"])
+            }
         }
     }
 
@@ -192,9 +181,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             do {
                 try await Self.applyDeclaredWebhooks(settings, to: store, logger: logger)
-                try await Self.applyDeclaredChecks(plan.checks, settings, to: store, logger: logger)
-                try await Self.applyDeclaredWatches(plan.watches, settings, to: store, logger: logger)
-                try await Self.applyDeclaredSchedules(plan.schedules, settings, to: store, logger: logger)
+                try await Self.applyDeclaredSources(plan, settings, to: store, logger: logger)
             } catch {
                 store.closeNow()
                 throw error

@@ -31,9 +31,7 @@ package struct FileWatch: Sendable, Equatable {
 
     /// Checks a declaration; paths are made absolute and must exist.
     package func validated(field: (String) -> String) throws(SlothError) -> FileWatch {
-        guard !name.isEmpty, name.utf8.count <= 64,
-            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
-        else { throw .invalidInput("watch name '\(name)' must be 1-64 lowercase letters, digits, '.', '_' or '-'") }
+        try SourceThingName.validate(name, what: "watch")
         guard !paths.isEmpty else { throw .invalidInput("\(field("paths")): give at least one path to watch") }
         var out = self
         out.paths = []

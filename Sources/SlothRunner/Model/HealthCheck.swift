@@ -54,9 +54,7 @@ package struct HealthCheck: Sendable, Equatable {
     /// Checks a declaration (from `check add` or the config file's `checks:`); `field` names a
     /// field as the user wrote it.
     package func validated(field: (String) -> String) throws(SlothError) -> HealthCheck {
-        guard !name.isEmpty, name.utf8.count <= 64,
-            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
-        else { throw .invalidInput("check name '\(name)' must be 1-64 lowercase letters, digits, '.', '_' or '-'") }
+        try SourceThingName.validate(name, what: "check")
         switch kind {
         case .http:
             guard let url = URL(string: target), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host?.isEmpty == false else {

@@ -42,12 +42,6 @@ struct ScheduleCommand: AsyncParsableCommand {
         try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: type, data: .object(data)))])
     }
 
-    static func validateName(_ name: String) throws(SlothError) {
-        guard !name.isEmpty, name.utf8.count <= 64,
-            name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
-        else { throw .invalidInput("schedule name '\(name)' must be 1-64 lowercase letters, digits, '.', '_' or '-'") }
-    }
-
     static func zone(_ identifier: String?) throws(SlothError) -> TimeZone {
         guard let identifier else { return TimeZone.current }
         guard let zone = TimeZone(identifier: identifier) else {
@@ -93,7 +87,7 @@ struct ScheduleAdd: AsyncParsableCommand {
 
     func run() async throws {
         try await global.withStore { store in
-            try ScheduleCommand.validateName(name)
+            try SourceThingName.validate(name, what: "schedule")
             _ = try CronExpression(cron)
             let zone = try ScheduleCommand.zone(tz)
             guard let policy = Schedule.CatchUp(rawValue: catchUp.lowercased()) else {

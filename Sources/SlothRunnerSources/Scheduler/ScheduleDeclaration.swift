@@ -28,9 +28,7 @@ public enum ScheduleDeclaration {
                 schedule.catchUp = policy
             }
             if let n = m["max_catch_up"] { schedule.maxCatchUp = Int(try n.number(in: 1...10_000)) }
-            guard name.utf8.count <= 64, !name.isEmpty, name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E }) else {
-                throw node.error("a schedule's name must be 1-64 lowercase letters, digits, '.', '_' or '-'")
-            }
+            do { try SourceThingName.validate(name, what: "schedule") } catch { throw node.error(error.description) }
             do { _ = try NewEvent(type: schedule.eventType, data: schedule.data, stack: schedule.stack).validated() } catch {
                 throw node.error("its events would be refused: \(error)")
             }
