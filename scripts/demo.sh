@@ -41,6 +41,17 @@ if [ -n "$api" ] && command -v curl >/dev/null; then
   echo "== readiness: $(curl -s "${api%/api/v1}/readyz")"
 fi
 
+echo "== event sources: a schedule firing every second, and what serve's sources report"
+"$bin" schedule add heartbeat --cron '@every 1s' --tz UTC --event-type custom.heartbeat --data '{"from":"scheduler"}'
+for _ in $(seq 1 100); do
+  [ "$("$bin" events list --type custom.heartbeat -o json | grep -c '"id"')" -ge 2 ] && break
+  sleep 0.1
+done
+"$bin" schedule list
+sleep 1.2  # serve writes what its sources report once a second
+"$bin" sources
+"$bin" schedule remove heartbeat
+
 echo "== recent events"
 "$bin" events list --limit 10
 echo "== hook history of deployment_pipeline"

@@ -68,7 +68,8 @@ struct ScheduleCommand: AsyncParsableCommand {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: zone)
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss zzz"
+        // Foundation names UTC "GMT"; a zone is shown as the user wrote it when it is UTC.
+        f.dateFormat = zone == "UTC" || zone == "Etc/UTC" ? "yyyy-MM-dd HH:mm:ss 'UTC'" : "yyyy-MM-dd HH:mm:ss zzz"
         return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 }
