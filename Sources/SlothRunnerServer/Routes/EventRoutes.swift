@@ -123,8 +123,18 @@ struct EventRoutes {
         guard event.status == .failed else {
             throw APIError(.conflict, "not_failed", "event \(event.id) is \(event.status.rawValue); only a failed event can be retried")
         }
-        try await engine.store.retryEvent(id: event.id, now: nowMillis())
-        return JSONResponse.make(status: .accepted, try await engine.store.resolveEvent(event.id).json)
+        let now = nowMillis()
+        try await engine.store.retryEvent(id: event.id, now: now)
+        // The event as the retry left it, pending again (as the contract says): read back, a
+        // worker may already have claimed it.
+        var armed = event
+        armed.status = .pending
+        armed.error = nil
+        armed.processedAt = nil
+        armed.nextRunAt = now
+        armed.leaseOwner = nil
+        armed.leaseExpiresAt = nil
+        return JSONResponse.make(status: .accepted, armed.json)
     }
 
     private func resolve(_ context: APIRequestContext) async throws -> Event {
