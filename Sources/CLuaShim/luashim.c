@@ -103,7 +103,12 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
          * for real: the trip makes that fatal, beyond the reach of pcall. The whole budget, not
          * what is left of it: garbage counted in an earlier turn of the run may be most of what
          * it has used, and a collection gives that back. */
-        if ((S->mem_refused || nsize > S->mem_budget) && S->trip == SB_TRIP_NONE) {
+        /* Soft refusals are counted too: a run whose live data keeps it near its limit can
+         * otherwise tread water, each emergency collection freeing just enough garbage (of
+         * other runs on the shared heap) for its next allocation. After 32 of them without
+         * falling well under the limit, it is over it. */
+        S->mem_soft_streak++;
+        if ((S->mem_refused || nsize > S->mem_budget || S->mem_soft_streak > 32) && S->trip == SB_TRIP_NONE) {
             S->trip = SB_TRIP_MEMORY;
             /* Make the kill immediate on the run's thread: its next instruction raises (a
              * coroutine of the run follows within its next count-hook interval).
@@ -114,7 +119,11 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         S->mem_refused = 1;
         return NULL;
     }
-    if (nsize > old) S->mem_refused = 0;
+    if (nsize > old) {
+        S->mem_refused = 0;
+        /* Well under the limit again (an eighth of the budget below it): the streak is over. */
+        if (S->mem_limit && S->mem_used - old + nsize + S->mem_budget / 8 < S->mem_limit) S->mem_soft_streak = 0;
+    }
     void *p = sb_realloc(S, ptr, old, nsize);
     if (p == NULL) return NULL;
     S->mem_used = S->mem_used - old + nsize;
@@ -225,6 +234,7 @@ void sb_begin_run(sb_state *S, lua_State *run, size_t mem_limit, long long instr
     S->mem_budget = mem_limit;
     S->mem_base = S->mem_used;
     S->mem_refused = 0;
+    S->mem_soft_streak = 0;
     S->instr_limit = instr_limit;
     S->instr_count = 0;
     S->trip = SB_TRIP_NONE;

@@ -34,6 +34,7 @@ typedef struct sb_state {
     size_t mem_base;       /* mem_used when the current run's turn began: its budget is mem_limit - mem_base */
     size_t mem_budget;     /* the current run's whole memory limit (what is left of it can be less) */
     int mem_refused;       /* the last allocation over the limit was refused once (see sb_alloc) */
+    int mem_soft_streak;   /* soft refusals since the run was last well under its limit */
     int host_depth;        /* > 0 while trusted host code runs: the allocator never fails then */
     long long instr_limit; /* 0: no limit */
     long long instr_count;
