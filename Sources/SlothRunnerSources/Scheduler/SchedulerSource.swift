@@ -94,9 +94,11 @@ public struct SchedulerSource: EventSourcePlugin {
             } else {
                 missedTotal += 1
                 missed.append(slot)
-                if missed.count > keep { missed.removeFirst() }
+                // Only the most recent `keep` matter; trimmed in halves, not one by one.
+                if missed.count >= 2 * keep { missed.removeFirst(missed.count - keep) }
             }
         }
+        if missed.count > keep { missed.removeFirst(missed.count - keep) }
         if walked == Self.walkLimit { last = now }
         guard walked > 0 else { return s.firedThrough }
         var events: [NewEvent] = []
