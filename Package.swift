@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -63,6 +64,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // The PostgreSQL store: a second driver behind the same `EventStoreDriver` seam (River's
+        // shape), for many `serve` nodes on one database. Its own module, so the engine never
+        // depends on postgres-nio and SQLite users never build it into anything but the CLI.
+        .target(
+            name: "SlothRunnerPostgres",
+            dependencies: [
+                "SlothRunner",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -111,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "SlothRunnerCLI",
             dependencies: [
-                "SlothRunner", "SlothRunnerSources", "SlothRunnerServer", "CLinux", "CSQLite",
+                "SlothRunner", "SlothRunnerSources", "SlothRunnerServer", "SlothRunnerPostgres", "CLinux", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `sloth-runner status` asks the daemon over its HTTP API.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -137,7 +152,8 @@ let package = Package(
         .executableTarget(name: "sloth-runner-embed-example", dependencies: ["SlothRunner"], path: "Examples/Embed"),
         // Fixtures shared by the test targets (a loopback HTTP server); not part of any product.
         .target(name: "SlothTestSupport", path: "Sources/SlothTestSupport"),
-        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
+        // The shared store behaviour suite runs against both drivers, so it sees the PostgreSQL one.
+        .testTarget(name: "SlothRunnerTests", dependencies: ["SlothRunner", "SlothRunnerPostgres", "SlothTestSupport", "CSQLite"], exclude: ["Fixtures"]),
         // The server's parts that need no running server (rate buckets on an injected clock).
         .testTarget(name: "SlothRunnerServerTests", dependencies: ["SlothRunnerServer"]),
         // Sources on an injected clock against a real store and engine.

@@ -1,31 +1,88 @@
 import Foundation
 import Testing
 @testable import SlothRunner
+@testable import SlothRunnerPostgres
 
-/// A store implementation under test. Every driver runs the same behaviour suite; the
-/// PostgreSQL driver joins this list when it lands.
+/// A store implementation under test. Every driver runs the same behaviour suite (River's
+/// driver suite is the model): the SQLite store, in both durability modes, and the PostgreSQL
+/// store, each test in a schema of its own on the cluster `scripts/test.sh` starts
+/// (`SLOTH_RUNNER_TEST_POSTGRES_URL`). Without that variable the PostgreSQL runs are skipped,
+/// and say so; CI always sets it.
 struct StoreDriver: Sendable, CustomStringConvertible {
     let description: String
-    let make: @Sendable (TempDir) throws -> any EventStoreDriver
+    let make: @Sendable (TempDir) async throws -> (any EventStoreDriver)?
+    /// Removes what `make` created outside the temporary directory.
+    var dispose: @Sendable (any EventStoreDriver) async -> Void = { _ in }
+    /// A second handle on the same store, as another node (or process) opens it.
+    var reopen: @Sendable (any EventStoreDriver) async throws -> any EventStoreDriver = { store in
+        guard let sqlite = store as? SQLiteEventStore else { throw SlothError.runtime("no second handle for \(type(of: store))") }
+        return try SQLiteEventStore(path: sqlite.path)
+    }
+
+    /// Runs `body` with two handles on one fresh store: two nodes sharing a database.
+    func withTwoNodes(_ body: (any EventStoreDriver, any EventStoreDriver) async throws -> Void) async throws {
+        try await withStore { a in
+            let b = try await reopen(a)
+            do {
+                try await body(a, b)
+            } catch {
+                await b.close()
+                throw error
+            }
+            await b.close()
+        }
+    }
 
     /// Runs `body` against a fresh store in its own temporary directory, then closes it.
     func withStore(_ body: (any EventStoreDriver) async throws -> Void) async throws {
         let dir = TempDir()
         defer { withExtendedLifetime(dir) {} }
-        let store = try make(dir)
+        guard let store = try await make(dir) else { return }
         do {
             try await body(store)
         } catch {
+            await dispose(store)
             await store.close()
             throw error
         }
+        await dispose(store)
         await store.close()
     }
 
     static let all: [StoreDriver] = [
         StoreDriver(description: "sqlite") { dir in try SQLiteEventStore(path: dir.path + "/store.db") },
         StoreDriver(description: "sqlite-full-sync") { dir in try SQLiteEventStore(path: dir.path + "/store.db", synchronous: .full) },
+        StoreDriver(
+            description: "postgres", make: { _ in try await PostgresTestDatabase.freshStore() },
+            dispose: { store in await PostgresTestDatabase.drop(store) },
+            reopen: { store in
+                guard let pg = store as? PostgresEventStore else { throw SlothError.runtime("not a PostgreSQL store") }
+                return try await PostgresEventStore(location: pg.location)
+            }),
     ]
+}
+
+/// The PostgreSQL cluster of the test run, and a fresh schema per store.
+enum PostgresTestDatabase {
+    static var url: String? {
+        let v = ProcessInfo.processInfo.environment["SLOTH_RUNNER_TEST_POSTGRES_URL"]
+        return v?.isEmpty == false ? v : nil
+    }
+
+    /// A store in a new schema, or a recorded skip when no cluster is configured.
+    static func freshStore() async throws -> PostgresEventStore? {
+        guard let url else {
+            print("SKIPPED: PostgreSQL store test (set SLOTH_RUNNER_TEST_POSTGRES_URL; scripts/test.sh does)")
+            return nil
+        }
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        return try await PostgresEventStore(url: url + (url.contains("?") ? "&" : "?") + "schema=\(schema)")
+    }
+
+    static func drop(_ store: any EventStoreDriver) async {
+        guard let pg = store as? PostgresEventStore, let schema = pg.location.schema else { return }
+        _ = try? await pg.pool.rows("DROP SCHEMA \(schema) CASCADE", [])
+    }
 }
 
 func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String? = nil) -> Hook {

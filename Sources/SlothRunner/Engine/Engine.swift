@@ -41,7 +41,7 @@ public final class Engine: Sendable {
     /// tells: while the store is quiet the engine polls it once a second instead of every
     /// `pollMillis`, and a write wakes it at once.
     private let lastStoreWrite = Atomic<Int64>(0)
-    private let storeWatch = Mutex<Inotify?>(nil)
+    private let storeWatch = Mutex<(any StoreWriteWatch)?>(nil)
     private let lastHookRefresh = Atomic<Int64>(0)
     /// How long after a write the engine keeps its short poll, and how long it waits on a
     /// quiet store. A commit becomes visible to readers only after its last write (the WAL

@@ -25,6 +25,21 @@ package struct EventChange: Sendable, Equatable {
     package var event: Event?
     package var execution: HookExecution?
 
+    package init(
+        seq: Int64, at: Millis, kind: Kind, eventID: String, type: String, stack: String?, status: EventStatus?, event: Event?,
+        execution: HookExecution?
+    ) {
+        self.seq = seq
+        self.at = at
+        self.kind = kind
+        self.eventID = eventID
+        self.type = type
+        self.stack = stack
+        self.status = status
+        self.event = event
+        self.execution = execution
+    }
+
     /// The message `GET /stream` sends: `{seq, at, kind, event_id, type, stack, status?, event?, execution?}`.
     package var json: JSONValue {
         var o: [String: JSONValue] = [

@@ -83,6 +83,15 @@ public struct DeadLetter: Sendable, Equatable {
     /// When it gave up, in Unix milliseconds.
     public var deadAt: Millis
 
+    package init(eventID: String, hookID: String, hookName: String, attempts: Int, lastError: String?, deadAt: Millis) {
+        self.eventID = eventID
+        self.hookID = hookID
+        self.hookName = hookName
+        self.attempts = attempts
+        self.lastError = lastError
+        self.deadAt = deadAt
+    }
+
     /// As `events show -o json` prints it (docs/cli-json.md).
     package var json: JSONValue {
         .object([

@@ -23,6 +23,11 @@ package struct SecretCipher: Sendable {
     package struct Sealed: Sendable, Equatable {
         package var nonce: [UInt8]
         package var ciphertext: [UInt8]  // with the tag appended
+
+        package init(nonce: [UInt8], ciphertext: [UInt8]) {
+            self.nonce = nonce
+            self.ciphertext = ciphertext
+        }
     }
 
     package func seal(_ plaintext: [UInt8], name: String) throws(SlothError) -> Sealed {

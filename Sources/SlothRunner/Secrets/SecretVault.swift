@@ -14,7 +14,7 @@ public final class SecretVault: Sendable {
     private let cipher = Mutex<SecretCipher?>(nil)
     /// The largest value a secret may hold.
     public static let maxValueBytes = 64 * 1024
-    static let keyCheckSetting = "secret_key_check"
+    package static let keyCheckSetting = "secret_key_check"
 
     package init(store: any EventStoreDriver, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
         self.store = store

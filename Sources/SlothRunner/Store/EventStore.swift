@@ -71,9 +71,10 @@ public protocol EventStore: Sendable {
 /// shared behaviour suite (`EventStoreBehaviourTests`) runs against every implementation.
 package protocol EventStoreDriver: EventStore {
     /// Starts telling `onWrite` when another process may have written to the store (for
-    /// SQLite: an inotify watch on the database and its WAL); nil when the store cannot tell,
-    /// and the engine then polls at its poll interval. The returned watch stops with `stop()`.
-    func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> Inotify?
+    /// SQLite: an inotify watch on the database and its WAL; for PostgreSQL: `LISTEN` on the
+    /// channel every commit notifies); nil when the store cannot tell, and the engine then
+    /// polls at its poll interval. The returned watch stops with `stop()`.
+    func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> (any StoreWriteWatch)?
     /// How many dead letters there are (event-hook pairs that gave up), for `status`.
     func countDeadLetters() async throws -> Int
     /// What the store occupies on disk, in bytes (for SQLite: the database and its WAL).
@@ -233,6 +234,13 @@ package protocol EventStoreDriver: EventStore {
     func verifyStorage() async throws
 }
 
+/// A running watch of a store's writes (`EventStoreDriver.watchWrites`).
+package protocol StoreWriteWatch: Sendable {
+    func stop()
+}
+
+extension Inotify: StoreWriteWatch {}
+
 /// Where a worker leaves the outcome of an event whose insert may not have run yet.
 package final class OutcomeSlot: Sendable {
     package enum State: Sendable {
@@ -328,6 +336,12 @@ public struct SecretInfo: Sendable, Equatable {
     /// When it was first set and last changed, in Unix milliseconds.
     public var createdAt: Millis
     public var updatedAt: Millis
+
+    package init(name: String, createdAt: Millis, updatedAt: Millis) {
+        self.name = name
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// One key of the shared state (`state.*` in hooks, `sloth-runner state`).
@@ -340,6 +354,14 @@ public struct StateEntry: Sendable, Equatable {
     /// When it expires, if it does; when it was last set.
     public var expiresAt: Millis?
     public var updatedAt: Millis
+
+    package init(stack: String, key: String, value: JSONValue, expiresAt: Millis?, updatedAt: Millis) {
+        self.stack = stack
+        self.key = key
+        self.value = value
+        self.expiresAt = expiresAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// Which hooks `EventStore.listHooks` returns; nil fields match everything.
@@ -402,6 +424,13 @@ public struct HookStats: Sendable, Equatable {
     public var p95Millis: Int64?
     /// Successes over runs (nil with no runs).
     public var successRate: Double? { executions == 0 ? nil : Double(successes) / Double(executions) }
+
+    package init(executions: Int, successes: Int, p50Millis: Int64?, p95Millis: Int64?) {
+        self.executions = executions
+        self.successes = successes
+        self.p50Millis = p50Millis
+        self.p95Millis = p95Millis
+    }
 }
 
 /// Per event, the state of each hook across claims.

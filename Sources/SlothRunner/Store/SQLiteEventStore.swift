@@ -998,7 +998,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     // MARK: other processes' writes
 
-    package func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> Inotify? {
+    package func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> (any StoreWriteWatch)? {
         let file = URL(fileURLWithPath: path)
         let names: Set<String> = [file.lastPathComponent, file.lastPathComponent + "-wal"]
         guard let inotify = try? Inotify(),

@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import PostgresNIO
+import SlothRunner
+
+/// A value bound to a statement's `$n` placeholder.
+enum PGValue: Sendable {
+    case text(String?)
+    case int(Int64?)
+    case bool(Bool?)
+    /// A `text[]` (for `= ANY($n)`).
+    case texts([String])
+
+    static func int(_ i: Int) -> PGValue { .int(Int64(i)) }
+}
+
+/// One result row, read by column position (the statements name their columns in order).
+struct PGRow: Sendable {
+    let cells: [PostgresCell]
+
+    init(_ row: PostgresRow) { cells = Array(row) }
+
+    func text(_ i: Int) -> String? { (try? cells[i].decode(String?.self)) ?? nil }
+    func textValue(_ i: Int) -> String { text(i) ?? "" }
+    func int(_ i: Int) -> Int64? { (try? cells[i].decode(Int64?.self)) ?? nil }
+    func intValue(_ i: Int) -> Int64 { int(i) ?? 0 }
+    func bool(_ i: Int) -> Bool { ((try? cells[i].decode(Bool?.self)) ?? nil) ?? false }
+    /// This row without its first `n` columns (to read a joined row with another reader).
+    func shifted(by n: Int) -> PGRow { PGRow(cells: Array(cells.dropFirst(n))) }
+    private init(cells: [PostgresCell]) { self.cells = cells }
+}
+
+/// Where statements run: a connection inside a transaction, or the pool (one statement each).
+protocol PGExecutor: Sendable {
+    func rows(_ sql: String, _ args: [PGValue]) async throws -> [PGRow]
+}
+
+extension PGExecutor {
+    /// Runs a statement; returns the number of rows it returned (write `RETURNING 1` to count).
+    @discardableResult
+    func run(_ sql: String, _ args: [PGValue] = []) async throws -> Int { try await rows(sql, args).count }
+    func scalarInt(_ sql: String, _ args: [PGValue] = []) async throws -> Int64? { try await rows(sql, args).first?.int(0) }
+    func query<T>(_ sql: String, _ args: [PGValue] = [], _ read: (PGRow) throws -> T) async throws -> [T] {
+        try await rows(sql, args).map(read)
+    }
+}
+
+enum PGStatement {
+    static func make(_ sql: String, _ args: [PGValue]) -> PostgresQuery {
+        var binds = PostgresBindings(capacity: args.count)
+        for a in args {
+            switch a {
+            case .text(let s): binds.append(s)
+            case .int(let i): binds.append(i)
+            case .bool(let b): binds.append(b)
+            case .texts(let list): binds.append(list)
+            }
+        }
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+}
+
+extension PostgresConnection: PGExecutor {
+    func rows(_ sql: String, _ args: [PGValue]) async throws -> [PGRow] {
+        do {
+            let result = try await query(PGStatement.make(sql, args), logger: PostgresErrors.quiet)
+            var out: [PGRow] = []
+            for try await row in result { out.append(PGRow(row)) }
+            return out
+        } catch {
+            throw PostgresErrors.translate(error, sql: sql)
+        }
+    }
+}
+
+/// The pool: each statement on whichever connection is free (its own transaction).
+struct PGPool: PGExecutor {
+    let client: PostgresClient
+    let location: PostgresLocation
+
+    func rows(_ sql: String, _ args: [PGValue]) async throws -> [PGRow] {
+        do {
+            let result = try await client.query(PGStatement.make(sql, args), logger: PostgresErrors.quiet)
+            var out: [PGRow] = []
+            for try await row in result { out.append(PGRow(row)) }
+            return out
+        } catch {
+            throw PostgresErrors.translate(error, sql: sql, location: location)
+        }
+    }
+}
+
+/// PostgreSQL's errors in the operator's terms. postgres-nio hides a server error's text behind
+/// a generic description (it may hold data); we show the server's message and SQL state, which
+/// name the problem, and never a statement's bound values.
+enum PostgresErrors {
+    static let quiet = Logger(label: "sloth.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// The server's SQL state (`23505` unique violation, `23503` foreign key), if it sent one.
+    static func sqlState(_ error: any Error) -> String? {
+        (error as? PSQLError)?.serverInfo?[.sqlState] ?? (error as? PostgresStoreError)?.sqlState
+    }
+
+    static func translate(_ error: any Error, sql: String, location: PostgresLocation? = nil) -> any Error {
+        if error is SlothError || error is PostgresStoreError || error is CancellationError { return error }
+        guard let e = error as? PSQLError else { return SlothError.storage("PostgreSQL: \(error)") }
+        if let info = e.serverInfo {
+            let message = info[.message] ?? "unknown error"
+            let state = info[.sqlState] ?? "?????"
+            var text = "PostgreSQL refused a statement: \(message) (SQL state \(state))"
+            if let detail = info[.detail] { text += "; \(detail)" }
+            return PostgresStoreError(sqlState: state, message: text)
+        }
+        return SlothError.storage(unreachable(e, location: location))
+    }
+
+    /// What a connection-level failure means for the operator.
+    static func unreachable(_ e: PSQLError, location: PostgresLocation?) -> String {
+        let at = location.map { " at \($0.serverDescription)" } ?? ""
+        let cause = e.underlying.map { "\($0)" } ?? "\(e.code)"
+        return "the PostgreSQL server\(at) is unreachable (\(cause)); nothing was written — retry once it is back"
+    }
+}
+
+/// A statement the server refused. Kept apart from `SlothError` while a transaction runs, so a
+/// constraint the store expects (a unique key taken) is told from other failures; it reaches
+/// users as `SlothError.storage`.
+struct PostgresStoreError: Error, CustomStringConvertible {
+    let sqlState: String
+    let message: String
+    var description: String { message }
+    var slothError: SlothError { .storage(message) }
+}
+
+/// Builds a JSON array of row objects for `jsonb_to_recordset`: many rows in one bound value
+/// (one statement, one round trip), nulls included, which `unnest` of typed arrays cannot carry.
+struct PGRecordSet {
+    private(set) var text = "["
+    private(set) var count = 0
+    private var first = true
+
+    mutating func row(_ fields: KeyValuePairs<String, PGField>) {
+        text += first ? "{" : ",{"
+        first = false
+        count += 1
+        var firstField = true
+        for (name, value) in fields {
+            if !firstField { text += "," }
+            firstField = false
+            text += "\"" + name + "\":"
+            switch value {
+            case .text(let s): text += s.map { JSONValue.string($0).serialized() } ?? "null"
+            case .int(let i): text += i.map { String($0) } ?? "null"
+            case .bool(let b): text += b.map { $0 ? "true" : "false" } ?? "null"
+            case .json(let raw): text += raw
+            }
+        }
+        text += "}"
+    }
+
+    var json: String { text + "]" }
+}
+
+enum PGField {
+    case text(String?)
+    case int(Int64?)
+    case bool(Bool?)
+    /// Already JSON text, embedded as it is (an event's data).
+    case json(String)
+}
