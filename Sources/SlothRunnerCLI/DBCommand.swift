@@ -25,7 +25,7 @@ struct DBVacuum: AsyncParsableCommand {
             """)
     @OptionGroup var global: GlobalOptions
     func run() async throws {
-        try await global.withStore { store in
+        try await global.withSQLiteStore(command: "db vacuum") { store in
             let r = try await store.vacuum()
             if global.json {
                 printJSON(.object(["bytes_before": .int(r.bytesBefore), "bytes_after": .int(r.bytesAfter), "incremental_auto_vacuum": .bool(r.incremental)]))
@@ -52,7 +52,7 @@ struct DBBackup: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The new file to write.") var file: String
     func run() async throws {
-        try await global.withStore { store in
+        try await global.withSQLiteStore(command: "db backup") { store in
             let r = try await store.backup(to: file)
             if global.json {
                 printJSON(.object(["path": .string(r.path), "bytes": .int(r.bytes), "events": .int(Int64(r.events))]))
@@ -70,7 +70,7 @@ struct DBCheck: AsyncParsableCommand {
         discussion: "Example:\n  sloth-runner db check")
     @OptionGroup var global: GlobalOptions
     func run() async throws {
-        try await global.withStore { store in
+        try await global.withSQLiteStore(command: "db check") { store in
             let r = try await store.check()
             if global.json {
                 printJSON(.object([

@@ -47,7 +47,7 @@ struct SecretSet: AsyncParsableCommand {
             }
             if value == nil && secret.hasSuffix("\n") { secret.removeLast() }
             try await global.withStore { store in
-                try await SecretVault(store: store, databasePath: global.databasePath).set(name, value: secret)
+                try await SecretVault(driver: store, databasePath: global.databasePath).set(name, value: secret)
                 if global.json { printJSON(.object(["name": .string(name), "stored": .bool(true)])) } else { print("Secret '\(name)' stored.") }
             }
         }

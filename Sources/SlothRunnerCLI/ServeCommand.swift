@@ -111,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// made) become the store's declared ones, as webhooks do: added, changed, and those the
     /// file no longer declares removed. A schedule declared again keeps its progress. Without
     /// a config file the store's are left as they are.
-    static func applyDeclaredSources(_ plan: ServePlan, _ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+    static func applyDeclaredSources(_ plan: ServePlan, _ settings: EffectiveSettings, to store: any EventStoreDriver, logger: Logger) async throws {
         guard let path = settings.configPath else { return }
         for (what, sync) in [
             ("checks", { try await store.checkSync(declared: plan.checks ?? []) }),
@@ -129,7 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
     /// those the file no longer declares removed), all checked before any is written: a bad entry
     /// stops `serve` with its file and line, and changes nothing. Without a config file the
     /// store's webhooks are left as they are.
-    static func applyDeclaredWebhooks(_ settings: EffectiveSettings, to store: SQLiteEventStore, logger: Logger) async throws {
+    static func applyDeclaredWebhooks(_ settings: EffectiveSettings, to store: any EventStoreDriver, logger: Logger) async throws {
         guard let path = settings.configPath, let entries = settings.webhooks else { return }
         let secrets = Set(try await store.secretList().map(\.name))
         var declared: [Webhook] = []
@@ -166,15 +166,21 @@ struct ServeCommand: AsyncParsableCommand {
 
             ProcessStats.raiseOpenFileLimit()
             let databasePath = global.databasePath(settings)
-            let lock = try DaemonLock(databasePath: databasePath)
+            let postgres = try global.postgresLocation(settings)
+            // On SQLite one engine serves a database; on PostgreSQL many nodes do, one per node id
+            // on this machine (two with one id would take each other's leases as stale).
+            let lock = try DaemonLock(databasePath: postgres == nil ? databasePath : databasePath + "-" + config.nodeID)
             guard try lock.tryAcquire() else {
-                throw SlothError.conflict("another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(lock.databaseFile)")
+                throw SlothError.conflict(
+                    postgres == nil
+                        ? "another sloth-runner engine (pid \(lock.holderPID ?? "?")) is already serving \(lock.databaseFile)"
+                        : "another sloth-runner engine (pid \(lock.holderPID ?? "?")) already serves \(postgres!) as node '\(config.nodeID)' on this machine; give this one another --node-id")
             }
             defer { lock.release() }
             // The daemon's only children are hooks' commands: whatever one leaves behind, even
             // after killing its own supervisor, is adopted here and killed.
             ExecSupervision.adoptOrphans()
-            let store = try global.openStore(settings, synchronous: plan.sync)
+            let store = try await global.openStore(settings, synchronous: plan.sync)
             do { try plan.checkAccess(liveTokens: try await store.hasLiveTokens()) } catch {
                 store.closeNow()
                 throw error
@@ -186,7 +192,7 @@ struct ServeCommand: AsyncParsableCommand {
                 store.closeNow()
                 throw error
             }
-            config.secrets = SecretVault(store: store, databasePath: databasePath)
+            config.secrets = SecretVault(driver: store, databasePath: databasePath)
             let runtime = LuaRuntime(threads: config.luaThreads) { stuck in
                 logger.error("a Lua thread was stuck in \(stuck.call ?? "a library call") running hook \(stuck.hookName ?? "(loading a hook file)") past its deadline: it was replaced and left at idle priority (\(stuck.threadsLeftBehind) so far); \(stuck.otherRuns) other run(s) on it failed and will be retried",
                              metadata: ["hook": "\(stuck.hookName ?? "")"])
@@ -202,7 +208,7 @@ struct ServeCommand: AsyncParsableCommand {
                 guard let sources = holder.sources else { return }
                 Task { await sources.reportError(component: component, error: error) }
             }
-            let engine = Engine(store: store, runtime: runtime, configuration: config)
+            let engine = Engine(driver: store, runtime: runtime, configuration: config)
             let service = EngineService(engine: engine, graceSeconds: plan.graceSeconds)
             holder.service = service
 
@@ -251,9 +257,10 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             }
             defer { withExtendedLifetime(signals) {} }
-            logger.info("serving \(databasePath) as \(engine.owner) (workers \(config.workers), queue \(config.queueCapacity)); pid \(getpid())",
-                        metadata: plan.metadata(database: databasePath, config: settings.configPath))
-            logger.debug("database writer priority: \(WriterPriority.describe(store.writerNice))")
+            let served = postgres.map(\.description) ?? databasePath
+            logger.info("serving \(served) as \(engine.owner) (workers \(config.workers), queue \(config.queueCapacity)); pid \(getpid())",
+                        metadata: plan.metadata(database: served, config: settings.configPath))
+            if let sqlite = store as? SQLiteEventStore { logger.debug("database writer priority: \(WriterPriority.describe(sqlite.writerNice))") }
             if let helper = ExecSupervision.helperPath {
                 logger.debug("exec.run supervisor: \(helper)")
             } else {

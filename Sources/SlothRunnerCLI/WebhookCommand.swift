@@ -139,7 +139,7 @@ struct WebhookTest: AsyncParsableCommand {
                 headers.append((h[..<colon].lowercased(), h[h.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
             }
             var key: String?
-            if let secret = hook.secret { key = try await SecretVault(store: store, databasePath: global.databasePath).get(secret) }
+            if let secret = hook.secret { key = try await SecretVault(driver: store, databasePath: global.databasePath).get(secret) }
             let rejection = hook.verify(body: bytes, key: key, now: nowMillis()) { name in headers.first { $0.0 == name.lowercased() }?.1 }
             var made: NewEvent?, delivery: String?, problem: String?
             if rejection == nil {

@@ -132,6 +132,10 @@ public final class PostgresEventStore: EventStoreDriver {
         await clientTask.value
     }
 
+    package func closeNow() {
+        Task { await self.close() }
+    }
+
     /// Runs `work` in a writer transaction (batched with other writes of this process).
     func write<T: Sendable>(_ work: @escaping @Sendable (PGTransaction) async throws -> T) async throws -> T {
         try await writer.perform(work)

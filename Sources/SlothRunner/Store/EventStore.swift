@@ -232,6 +232,14 @@ package protocol EventStoreDriver: EventStore {
     /// Fails when the store can no longer be trusted to hold what it writes (its file deleted
     /// or replaced); checked by a running engine every second.
     func verifyStorage() async throws
+    /// How many events match `filter`, counting at most `cap` (a listing says "showing 50 of
+    /// 111", or "of more than 10000", without counting millions of rows to say it).
+    func countEvents(_ filter: EventFilter, cap: Int) async throws -> Int
+    /// What `deleteEvents(olderThan:status:)` would delete.
+    func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int
+    /// Closes the store without waiting (for a command about to exit; every write it made has
+    /// already returned, so none is pending).
+    func closeNow()
 }
 
 /// A running watch of a store's writes (`EventStoreDriver.watchWrites`).

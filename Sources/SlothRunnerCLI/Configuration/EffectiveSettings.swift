@@ -42,8 +42,9 @@ struct EffectiveSettings: Sendable {
         for setting in SettingCatalog.all {
             if let flag = setting.flag, let text = flags[setting.key] {
                 entries.append(Entry(setting: setting, value: try setting.parse(text, origin: flag).get(), source: .flag(flag)))
-            } else if let text = environment[setting.environment], !text.isEmpty {
-                entries.append(Entry(setting: setting, value: try setting.parse(text, origin: "\(setting.environment) (\(setting.key))").get(), source: .environment(setting.environment)))
+            } else if let name = [setting.environment, setting.environmentAlias].compactMap({ $0 }).first(where: { environment[$0]?.isEmpty == false }),
+                      let text = environment[name] {
+                entries.append(Entry(setting: setting, value: try setting.parse(text, origin: "\(name) (\(setting.key))").get(), source: .environment(name)))
             } else if let file, let found = file.values[setting.key] {
                 entries.append(Entry(setting: setting, value: found.value, source: .file(path: file.path, line: found.line)))
             } else {

@@ -15,6 +15,8 @@ struct Setting: Sendable {
     /// The default in the form the file takes; nil: unset (a computed default, said in `help`).
     let defaultValue: SettingValue?
     let help: String
+    /// A second environment variable read when the first is unset (`SLOTH_RUNNER_DATABASE_URL`).
+    var environmentAlias: String? = nil
 
     enum Kind: Sendable {
         case integer(ClosedRange<Int>)
@@ -87,6 +89,8 @@ struct Setting: Sendable {
             }
         case .path:
             // Checked where it is used (the store says what is wrong with a database path).
+            // A database URL is taken as it is.
+            if text.contains("://") { return .success(.text(text)) }
             return .success(.text(Self.expandingTilde(text)))
         }
     }

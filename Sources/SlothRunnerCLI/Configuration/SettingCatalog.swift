@@ -6,7 +6,8 @@ import SlothRunner
 enum SettingCatalog {
     static let all: [Setting] = [
         Setting(key: "database", environment: "SLOTH_RUNNER_DB", flag: "--db", kind: .path, defaultValue: nil,
-                help: "SQLite database file (default: $SLOTH_RUNNER_HOME/sloth.db, or ~/.sloth-runner/sloth.db)"),
+                help: "SQLite database file, or a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL for the PostgreSQL store (default: $SLOTH_RUNNER_HOME/sloth.db, or ~/.sloth-runner/sloth.db)",
+                environmentAlias: "SLOTH_RUNNER_DATABASE_URL"),
         Setting(key: "log.level", environment: "SLOTH_RUNNER_LOG_LEVEL", flag: "--log-level",
                 kind: .choice(["trace", "debug", "info", "notice", "warn", "warning", "error", "critical"]), defaultValue: .text("info"),
                 help: "least severe log level written to stderr"),

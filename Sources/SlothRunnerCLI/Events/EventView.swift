@@ -4,7 +4,7 @@ import SlothRunner
 enum EventView {
     /// Prints an event with its executions (`events show`, `dispatch --wait`); returns the event.
     @discardableResult
-    static func print(_ id: String, store: SQLiteEventStore, json: Bool) async throws -> Event {
+    static func print(_ id: String, store: any EventStoreDriver, json: Bool) async throws -> Event {
         let e = try await store.resolveEvent(id)
         let runs = try await store.executions(eventID: e.id)
         let dead = try await store.deadLetters(eventID: e.id)

@@ -33,7 +33,7 @@ struct EventsDispatch: AsyncParsableCommand {
             let new = NewEvent(type: type, data: try readEventData(inline: data, file: dataFile, maxBytes: maxDataBytes), stack: stack)
             _ = try new.validated(maxDataBytes: maxDataBytes)
             let waitSeconds = try DurationText.seconds(timeout, for: "--timeout")
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             guard wait else {
                 let event = Engine.pendingEvent(from: new)
@@ -47,14 +47,17 @@ struct EventsDispatch: AsyncParsableCommand {
             defer { withExtendedLifetime(signals) {} }
             let lock = try DaemonLock(databasePath: global.databasePath)
             let id: String
-            if try lock.tryAcquire() {
+            // On PostgreSQL the nodes serving the database process it; none runs here.
+            if !global.usesPostgres, try lock.tryAcquire() {
                 defer { lock.release() }
                 id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds, interrupts: interrupts)
             } else {
                 let event = Engine.pendingEvent(from: new)
                 try await store.insertEvents([event])
                 id = event.id
-                if !global.json { print("Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.") }
+                if !global.json {
+                    print(global.usesPostgres ? "Event \(id) dispatched; the serve nodes process it." : "Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.")
+                }
                 if case .interrupted(let sig) = await waitOrInterrupt(id, store: store, seconds: waitSeconds, interrupts: interrupts) {
                     warn("interrupted: event \(id) stays stored and the daemon processes it; follow it with `sloth-runner events show \(id.prefix(13))`")
                     throw ExitCode(SignalWaiter.exitStatus(sig))
@@ -70,7 +73,7 @@ struct EventsDispatch: AsyncParsableCommand {
     }
 
     /// Follows the event until it is final, time runs out, or a signal comes.
-    private func waitOrInterrupt(_ id: String, store: SQLiteEventStore, seconds: Double, interrupts: Inbox<Int32>) async -> Waited {
+    private func waitOrInterrupt(_ id: String, store: any EventStoreDriver, seconds: Double, interrupts: Inbox<Int32>) async -> Waited {
         let outcome = Inbox<Waited>()
         let follow = Task {
             _ = try? await waitForFinal(id, store: store, seconds: seconds)
@@ -83,13 +86,13 @@ struct EventsDispatch: AsyncParsableCommand {
         return result
     }
 
-    private func dispatchInProcess(_ new: NewEvent, store: SQLiteEventStore, waitSeconds: Double, interrupts: Inbox<Int32>) async throws -> String {
+    private func dispatchInProcess(_ new: NewEvent, store: any EventStoreDriver, waitSeconds: Double, interrupts: Inbox<Int32>) async throws -> String {
         let runtime = LuaRuntime()
         defer { runtime.shutdown() }
         var config = EngineConfiguration()
         config.maxDataBytes = maxDataBytes
-        config.secrets = SecretVault(store: store, databasePath: global.databasePath)
-        let engine = Engine(store: store, runtime: runtime, configuration: config)
+        config.secrets = SecretVault(driver: store, databasePath: global.databasePath)
+        let engine = Engine(driver: store, runtime: runtime, configuration: config)
         try await engine.start()
         let event = try await engine.dispatch(new)
         if case .interrupted(let sig) = await waitOrInterrupt(event.id, store: store, seconds: waitSeconds, interrupts: interrupts) {
@@ -106,7 +109,7 @@ struct EventsDispatch: AsyncParsableCommand {
         return event.id
     }
 
-    private func report(_ id: String, store: SQLiteEventStore) async throws {
+    private func report(_ id: String, store: any EventStoreDriver) async throws {
         let e = try await EventView.print(id, store: store, json: global.json)
         switch e.status {
         case .completed: return

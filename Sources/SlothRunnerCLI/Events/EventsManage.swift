@@ -30,7 +30,7 @@ struct EventsList: AsyncParsableCommand {
                 filter.status = s
             }
             if let since { filter.since = nowMillis() - (try DurationText.millis(since, for: "--since")) }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             let events = try await store.listEvents(filter)
             // Counted only when the list is cut, and only so far.
@@ -119,7 +119,7 @@ struct EventsCleanup: AsyncParsableCommand {
                 guard let s = EventStatus(rawValue: status) else { throw SlothError.invalidInput("unknown status '\(status)'; use one of: \(EventStatus.allCases.map(\.rawValue).joined(separator: ", "))") }
                 st = s
             }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             if dryRun {
                 let n = try await store.countEvents(olderThan: nowMillis() - age, status: st)

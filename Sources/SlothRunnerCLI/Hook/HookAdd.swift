@@ -64,7 +64,7 @@ struct HookAdd: AsyncParsableCommand {
             } else {
                 loaded = try await HookLoader.load(path: file, overrides: overrides, runtime: runtime)
             }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             try await store.addHook(loaded.hook)
             for w in loaded.warnings { warn(w) }

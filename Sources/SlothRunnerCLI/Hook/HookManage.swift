@@ -21,7 +21,7 @@ struct HookList: AsyncParsableCommand {
     func run() async throws {
         try await runReporting {
             if enabled && disabled { throw SlothError.invalidInput("give --enabled or --disabled, not both") }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             let hooks = try await store.listHooks(HookFilter(stack: stack, eventType: eventType, enabled: enabled ? true : (disabled ? false : nil)))
             if global.json {
@@ -148,7 +148,7 @@ struct HookHistory: AsyncParsableCommand {
     func run() async throws {
         try await runReporting {
             guard limit > 0 else { throw SlothError.invalidInput("--limit must be positive") }
-            let store = try global.openStore()
+            let store = try await global.openStore()
             defer { store.closeNow() }
             guard let h = try await store.hook(named: name) else {
                 throw SlothError.notFound("no hook named '\(name)' (see `sloth-runner hook list`)")

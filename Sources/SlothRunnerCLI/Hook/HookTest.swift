@@ -34,7 +34,7 @@ struct HookTest: AsyncParsableCommand {
             } else if hook.hasSuffix(".lua") {
                 throw SlothError.notFound("hook file \(hook) does not exist")
             } else {
-                let store = try global.openStore()
+                let store = try await global.openStore()
                 defer { store.closeNow() }
                 guard let h = try await store.hook(named: hook) else {
                     throw SlothError.notFound("'\(hook)' is neither a file nor a registered hook (see `sloth-runner hook list`)")
@@ -42,11 +42,11 @@ struct HookTest: AsyncParsableCommand {
                 hookDef = h
             }
             let new = try testEvent(defaultType: hookDef.eventTypes.first { !$0.contains("*") })
-            let secretStore = try global.openStore()
+            let secretStore = try await global.openStore()
             defer { secretStore.closeNow() }
             let outcome = try await HookDryRun.run(
                 hookDef, with: new, runtime: runtime, strictPermissions: strictPermissions,
-                secrets: SecretVault(store: secretStore, databasePath: global.databasePath))
+                secrets: SecretVault(driver: secretStore, databasePath: global.databasePath))
             if let mismatch = outcome.mismatch { warn(mismatch) }
             let r = outcome.result, ev = outcome.event
             if global.json {

@@ -2,7 +2,7 @@ import Foundation
 import SlothRunner
 
 enum HookView {
-    static func setEnabled(_ enabled: Bool, name: String, store: SQLiteEventStore, json: Bool) async throws {
+    static func setEnabled(_ enabled: Bool, name: String, store: any EventStoreDriver, json: Bool) async throws {
         try await store.setHookEnabled(name: name, enabled: enabled)
         if json {
             printJSON(.object(["name": .string(name), "enabled": .bool(enabled)]))
