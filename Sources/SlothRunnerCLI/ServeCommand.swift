@@ -44,6 +44,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Events processed at once (default 100).") var workers: String?
     @Option(help: "Claimed events held in memory for the workers (default 1000).") var queueSize: String?
     @Option(help: "Name of this node in leases (default: host name).") var nodeID: String?
+    @Option(name: .customLong("node-tag"), help: "A tag of this node (repeatable): hooks declaring nodes = {\"TAG\"} run only on nodes with all their tags.")
+    var nodeTags: [String] = []
     @Option(help: "Lease length of a claim (default 30s).") var lease: String?
     @Option(help: "How long running hooks may finish after SIGTERM (default 30s).") var grace: String?
     @Option(help: "How often to look for events from other processes while the store is being written (default 20ms; once a second while it is quiet).") var poll: String?
@@ -85,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
             ("http.idle_timeout", httpIdleTimeout), ("http.tls_cert", tlsCert), ("http.tls_key", tlsKey),
             ("http.max_connections", httpMaxConnections), ("serve.retain_changes", retainChanges),
             ("http.stream_heartbeat", httpStreamHeartbeat), ("http.header_timeout", httpHeaderTimeout),
-            ("http.rate_limit", httpRateLimit),
+            ("http.rate_limit", httpRateLimit), ("serve.node_tags", nodeTags.isEmpty ? nil : nodeTags.joined(separator: ",")),
         ]
         for (key, value) in given { if let value { out[key] = value } }
         return out
@@ -163,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
             let logger = Logger(label: "sloth-runner")
             var config = plan.engine
             config.logger = logger
+            config.version = "\(BuildInfo.version) (commit \(BuildInfo.commit))"
 
             ProcessStats.raiseOpenFileLimit()
             let databasePath = global.databasePath(settings)

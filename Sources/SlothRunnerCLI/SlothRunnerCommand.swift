@@ -18,7 +18,7 @@ struct SlothRunnerCommand: AsyncParsableCommand {
             """,
         version: "sloth-runner \(BuildInfo.version) (commit \(BuildInfo.commit))",
         subcommands: [
-            HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, StatusCommand.self, TokenCommand.self, WebhookCommand.self, ScheduleCommand.self, CheckCommand.self, WatchCommand.self, SourcesCommand.self, ConfigCommand.self, DBCommand.self,
+            HookCommand.self, EventsCommand.self, StateCommand.self, SecretCommand.self, ServeCommand.self, StatusCommand.self, TokenCommand.self, WebhookCommand.self, ScheduleCommand.self, CheckCommand.self, WatchCommand.self, SourcesCommand.self, NodesCommand.self, ConfigCommand.self, DBCommand.self,
             BenchCommand.self, SlowHTTPServerCommand.self,
         ]
     )

@@ -6,7 +6,7 @@ import SlothRunner
 /// statement each. Each returns the completions to call after COMMIT.
 enum PostgresBulkWrites {
     static let eventRecordColumns =
-        "id text, type text, data jsonb, status text, error text, timestamp bigint, created_at bigint, processed_at bigint, stack text, attempts int, next_run_at bigint, lease_owner text, lease_expires_at bigint, parent_id text, chain_depth int"
+        "id text, type text, data jsonb, status text, error text, timestamp bigint, created_at bigint, processed_at bigint, stack text, attempts int, next_run_at bigint, lease_owner text, lease_expires_at bigint, parent_id text, chain_depth int, needs_tags jsonb"
 
     /// An event as a record-set row; with `outcome`, in the state that outcome leaves it.
     static func addEvent(_ e: Event, finishedAs outcome: EventOutcome?, to set: inout PGRecordSet) {
@@ -17,14 +17,15 @@ enum PostgresBulkWrites {
             "stack": .text(e.stack), "attempts": .int(Int64(e.attempts)), "next_run_at": .int(outcome?.nextRunAt ?? e.nextRunAt),
             "lease_owner": .text(outcome == nil ? e.leaseOwner : nil), "lease_expires_at": .int(outcome == nil ? e.leaseExpiresAt : nil),
             "parent_id": .text(e.parentID), "chain_depth": .int(Int64(e.chainDepth)),
+            "needs_tags": .json(outcome?.needsTags.flatMap(Hook.storedTags) ?? "null"),
         ])
     }
 
     static func insertEvents(_ set: PGRecordSet, on tx: PGTransaction) async throws {
         try await tx.run(
             """
-            INSERT INTO events (\(PostgresEventStore.eventColumns))
-            SELECT \(PostgresEventStore.eventColumns) FROM jsonb_to_recordset($1::jsonb) AS r(\(eventRecordColumns))
+            INSERT INTO events (\(PostgresEventStore.eventColumns), needs_tags)
+            SELECT \(PostgresEventStore.eventColumns), needs_tags FROM jsonb_to_recordset($1::jsonb) AS r(\(eventRecordColumns))
             """, [.text(set.json)])
     }
 
@@ -133,13 +134,14 @@ enum PostgresBulkWrites {
                 set.row([
                     "id": .text(o.eventID), "owner": .text(o.leaseOwner), "attempt": .int(Int64(o.claimAttempt)),
                     "status": .text(o.status.rawValue), "error": .text(o.error), "processed_at": .int(o.processedAt), "next_run_at": .int(o.nextRunAt),
+                    "needs_tags": .json(o.needsTags.flatMap(Hook.storedTags) ?? "null"),
                 ])
             }
             let ids = Set(try await tx.query(
                 """
                 UPDATE events e SET status = r.status, error = r.error, processed_at = r.processed_at, next_run_at = r.next_run_at,
-                    lease_owner = NULL, lease_expires_at = NULL
-                FROM jsonb_to_recordset($1::jsonb) AS r(id text, owner text, attempt int, status text, error text, processed_at bigint, next_run_at bigint)
+                    lease_owner = NULL, lease_expires_at = NULL, needs_tags = r.needs_tags
+                FROM jsonb_to_recordset($1::jsonb) AS r(id text, owner text, attempt int, status text, error text, processed_at bigint, next_run_at bigint, needs_tags jsonb)
                 WHERE e.id = r.id AND e.lease_owner = r.owner AND e.attempts = r.attempt
                 RETURNING e.id
                 """, [.text(set.json)]) { $0.textValue(0) })

@@ -86,7 +86,7 @@ public final class PostgresEventStore: EventStoreDriver {
     }
 
     static func migrate(client: PostgresClient, location: PostgresLocation) async throws {
-        try await client.withConnection { connection in
+        try await PGPool(client: client, location: location).withConnection { connection in
             try await connection.rows("SELECT pg_advisory_lock($1)", [.int(PostgresSchema.migrationLock)])
             do {
                 if let schema = location.schema {
@@ -235,15 +235,16 @@ public final class PostgresEventStore: EventStoreDriver {
         return (existing, false)
     }
 
-    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
+    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis, tags: [String]) async throws -> [Event] {
         try await write { tx in
             let claimed = try await tx.query(
                 """
                 UPDATE events SET status = 'processing', lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1
                 WHERE id IN (
-                    SELECT id FROM events WHERE status = 'pending' AND next_run_at <= $3 ORDER BY next_run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                    SELECT id FROM events WHERE status = 'pending' AND next_run_at <= $3 AND (needs_tags IS NULL OR needs_tags <@ $5::jsonb)
+                    ORDER BY next_run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
                 RETURNING \(Self.eventSelect)
-                """, [.text(owner), .int(now + leaseMillis), .int(now), .int(limit)], Self.event(from:)
+                """, [.text(owner), .int(now + leaseMillis), .int(now), .int(limit), .text(Hook.storedTags(tags) ?? "[]")], Self.event(from:)
             ).sorted { $0.id < $1.id }
             for e in claimed { tx.journal(e.id, status: EventStatus.processing.rawValue) }
             return claimed
@@ -301,7 +302,9 @@ public final class PostgresEventStore: EventStoreDriver {
 
     package func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
         try await write { tx in
-            try await Self.movePending(
+            try await tx.run("DELETE FROM singletons WHERE left(owner, length($1)) = $1 AND owner <> $2 RETURNING 1", [.text(nodePrefix), .text(current)])
+            try await tx.run("UPDATE nodes SET state = 'dead' WHERE state = 'alive' AND left(owner, length($1)) = $1 AND owner <> $2 RETURNING 1", [.text(nodePrefix), .text(current)])
+            return try await Self.movePending(
                 """
                 UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
                 WHERE status = 'processing' AND lease_owner IS NOT NULL AND left(lease_owner, length($1)) = $1 AND lease_owner <> $2
@@ -484,7 +487,7 @@ public final class PostgresEventStore: EventStoreDriver {
             }
             try await tx.run("UPDATE hook_attempts SET dead = FALSE, attempts = 0, updated_at = $1 WHERE event_id = $2 RETURNING 1", [.int(now), .text(id)])
             _ = try await Self.movePending(
-                "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = $1, lease_owner = NULL, lease_expires_at = NULL WHERE id = $2",
+                "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = $1, lease_owner = NULL, lease_expires_at = NULL, needs_tags = NULL WHERE id = $2",
                 [.int(now), .text(id)], on: tx)
         }
     }
@@ -504,10 +507,10 @@ public final class PostgresEventStore: EventStoreDriver {
         try await pool.scalarInt("SELECT pg_database_size(current_database())") ?? 0
     }
 
-    /// Fails when the server cannot be reached (checked by a running engine every second).
-    package func verifyStorage() async throws {
-        _ = try await pool.rows("SELECT 1", [])
-    }
+    /// Nothing to check: a server out of reach is not a store gone wrong (the pool reconnects,
+    /// and every operation meanwhile fails on its own with the reason), unlike a SQLite file
+    /// deleted under a running engine.
+    package func verifyStorage() async throws {}
 
     package func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> (any StoreWriteWatch)? {
         PostgresNotifications.start(location: location, client: client, logger: logger, onWrite: onWrite)

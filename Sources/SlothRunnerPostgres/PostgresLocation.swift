@@ -24,6 +24,9 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     /// The schema holding sloth-runner's tables (`?schema=NAME`, created if missing); nil: the
     /// user's default (`public`). Lets several stores share one database (the tests do).
     public var schema: String?
+    /// How long an operation waits for a connection before it fails, saying the server is
+    /// unreachable (`?connect_timeout=SECONDS`, as libpq's; default 10).
+    public var connectTimeoutSeconds: Double = 10
 
     public init(endpoint: Endpoint, username: String, password: String?, database: String, tls: TLSMode, schema: String? = nil) {
         self.endpoint = endpoint
@@ -53,8 +56,8 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             guard let value = item.value else { throw .invalidInput("the PostgreSQL URL's parameter '\(item.name)' has no value") }
             query[item.name] = value
         }
-        for key in query.keys where !["sslmode", "host", "port", "user", "password", "schema"].contains(key) {
-            throw .invalidInput("the PostgreSQL URL has an unknown parameter '\(key)' (known: sslmode, host, port, user, password, schema)")
+        for key in query.keys where !["sslmode", "host", "port", "user", "password", "schema", "connect_timeout"].contains(key) {
+            throw .invalidInput("the PostgreSQL URL has an unknown parameter '\(key)' (known: sslmode, host, port, user, password, schema, connect_timeout)")
         }
         let user = query["user"] ?? components.percentEncodedUser.flatMap { $0.removingPercentEncoding }
         guard let user, !user.isEmpty else {
@@ -81,6 +84,12 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         } else {
             endpoint = .tcp(host: host, port: port)
             tls = .prefer
+        }
+        if let t = query["connect_timeout"] {
+            guard let seconds = Double(t), seconds > 0, seconds <= 3600 else {
+                throw .invalidInput("the PostgreSQL URL's connect_timeout '\(t)' is not a number of seconds from 0 to 3600")
+            }
+            connectTimeoutSeconds = seconds
         }
         if let s = query["schema"] {
             guard let first = s.first, first.isLetter || first == "_", s.count <= 63,

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import SlothRunner
+import Synchronization
 
 /// A value bound to a statement's `$n` placeholder.
 enum PGValue: Sendable {
@@ -61,14 +62,31 @@ enum PGStatement {
 }
 
 extension PostgresConnection: PGExecutor {
+    /// Runs a statement and collects its rows on the event loop. Not the async row sequence:
+    /// with it, postgres-nio 1.33 traps (RowStreamStateMachine, "receive a body part after a
+    /// channelReadComplete") when the server closes the connection while a result waits for
+    /// demand — a PostgreSQL restart under load killed the node (seen here). The callback
+    /// form has no demand state.
     func rows(_ sql: String, _ args: [PGValue]) async throws -> [PGRow] {
+        // A statement sent on a connection already closed is never answered (its future never
+        // completes): refuse it here, as the server would have.
+        guard !isClosed else { throw SlothError.storage("the PostgreSQL connection closed (the server went away); nothing more was sent on it") }
         do {
-            let result = try await query(PGStatement.make(sql, args), logger: PostgresErrors.quiet)
-            var out: [PGRow] = []
-            for try await row in result { out.append(PGRow(row)) }
-            return out
+            let result = try await query(sql, args.map(\.postgresData)).get()
+            return result.rows.map(PGRow.init)
         } catch {
             throw PostgresErrors.translate(error, sql: sql)
+        }
+    }
+}
+
+extension PGValue {
+    var postgresData: PostgresData {
+        switch self {
+        case .text(let s): return s.map { PostgresData(string: $0) } ?? PostgresData(type: .text)
+        case .int(let i): return i.map { PostgresData(int64: $0) } ?? PostgresData(type: .int8)
+        case .bool(let b): return b.map { PostgresData(bool: $0) } ?? PostgresData(type: .bool)
+        case .texts(let list): return PostgresData(array: list.map { PostgresData(string: $0) }, elementType: .text)
         }
     }
 }
@@ -79,16 +97,97 @@ struct PGPool: PGExecutor {
     let location: PostgresLocation
 
     func rows(_ sql: String, _ args: [PGValue]) async throws -> [PGRow] {
-        do {
-            let result = try await client.query(PGStatement.make(sql, args), logger: PostgresErrors.quiet)
-            var out: [PGRow] = []
-            for try await row in result { out.append(PGRow(row)) }
-            return out
-        } catch {
-            throw PostgresErrors.translate(error, sql: sql, location: location)
+        try await withConnection { connection in try await connection.rows(sql, args) }
+    }
+
+    /// A connection of the pool for `body`. postgres-nio's pool waits for a connection as long
+    /// as it takes while it retries the server; an operation here waits at most the location's
+    /// connect timeout for one, then fails saying the server is unreachable (a dispatch during
+    /// an outage is refused, not left hanging). Once it has its connection, `body` runs to the end.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let lease = LeaseRace<T>()
+        let client = self.client
+        let location = self.location
+        // Unstructured on purpose: a lease request the pool does not give up when cancelled
+        // must not hold the caller (a task group would wait for it). Whichever of the lease
+        // and the timer comes first decides; the other finds the race decided and stops.
+        let work = Task {
+            do {
+                let value = try await client.withConnection { connection in
+                    guard lease.markLeased() else { throw PostgresUnreachable() }
+                    return try await body(connection)
+                }
+                lease.finish(.success(value))
+            } catch {
+                lease.finish(.failure(PostgresErrors.translate(error, sql: "", location: location)))
+            }
+        }
+        let timeout = UInt64(location.connectTimeoutSeconds * 1_000_000_000)
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: timeout)
+            if lease.abandonIfWaiting() {
+                lease.finish(.failure(SlothError.storage(
+                    "the PostgreSQL server at \(location.serverDescription) is unreachable (no connection within \(DurationText.format(millis: Int64(location.connectTimeoutSeconds * 1000)))); nothing was done — retry once it is back")))
+                work.cancel()
+            }
+        }
+        defer { timer.cancel() }
+        return try await lease.result()
+    }
+}
+
+/// The race between a lease and its deadline, decided once; and the operation's result,
+/// delivered once to whoever waits.
+private final class LeaseRace<T: Sendable>: Sendable {
+    private enum Phase { case waiting, leased, abandoned }
+    private struct State {
+        var phase = Phase.waiting
+        var result: Result<T, any Error>?
+        var waiter: CheckedContinuation<T, any Error>?
+    }
+    private let state = Mutex(State())
+
+    func markLeased() -> Bool {
+        state.withLock { s in
+            guard s.phase == .waiting else { return false }
+            s.phase = .leased
+            return true
+        }
+    }
+
+    func abandonIfWaiting() -> Bool {
+        state.withLock { s in
+            guard s.phase == .waiting else { return false }
+            s.phase = .abandoned
+            return true
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let waiter = state.withLock { s -> CheckedContinuation<T, any Error>? in
+            guard s.result == nil else { return nil }
+            s.result = result
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    func result() async throws -> T {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+            let ready = state.withLock { s -> Result<T, any Error>? in
+                if let r = s.result { return r }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(with: ready) }
         }
     }
 }
+
+private struct PostgresUnreachable: Error {}
+
+
 
 /// PostgreSQL's errors in the operator's terms. postgres-nio hides a server error's text behind
 /// a generic description (it may hold data); we show the server's message and SQL state, which
@@ -117,7 +216,7 @@ enum PostgresErrors {
     /// What a connection-level failure means for the operator.
     static func unreachable(_ e: PSQLError, location: PostgresLocation?) -> String {
         let at = location.map { " at \($0.serverDescription)" } ?? ""
-        let cause = e.underlying.map { "\($0)" } ?? "\(e.code)"
+        let cause = e.underlying.map { "\($0)" } ?? e.code.description
         return "the PostgreSQL server\(at) is unreachable (\(cause)); nothing was written — retry once it is back"
     }
 }
@@ -156,6 +255,13 @@ struct PGRecordSet {
             }
         }
         text += "}"
+    }
+
+    /// A row already written as a JSON object.
+    mutating func raw(_ object: String) {
+        text += first ? object : "," + object
+        first = false
+        count += 1
     }
 
     var json: String { text + "]" }

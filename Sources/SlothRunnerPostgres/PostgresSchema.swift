@@ -225,5 +225,28 @@ enum PostgresSchema {
             PRIMARY KEY (watch, path)
         );
         """,
+        // 2: several nodes: the tags a hook needs of its node, the tags an event waits for,
+        // the nodes serving the store, and the leases of duties only one node runs.
+        """
+        ALTER TABLE hooks ADD COLUMN nodes TEXT;
+        ALTER TABLE events ADD COLUMN needs_tags JSONB;
+        CREATE TABLE nodes (
+            owner TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            hostname TEXT NOT NULL,
+            version TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at BIGINT NOT NULL,
+            heartbeat_at BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            in_flight INTEGER NOT NULL
+        );
+        CREATE TABLE singletons (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at BIGINT NOT NULL
+        );
+        """,
     ]
 }

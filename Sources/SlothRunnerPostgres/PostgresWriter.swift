@@ -33,7 +33,7 @@ final class PostgresWriter: Sendable {
     }
 
     private let queue = Mutex(Queue())
-    private let client: PostgresClient
+    private let pool: PGPool
     private let location: PostgresLocation
     private let logger: Logger
     /// Jobs per transaction, at most.
@@ -44,7 +44,7 @@ final class PostgresWriter: Sendable {
     let committedJobs = Atomic<Int>(0)
 
     init(client: PostgresClient, location: PostgresLocation, logger: Logger) {
-        self.client = client
+        self.pool = PGPool(client: client, location: location)
         self.location = location
         self.logger = logger
         loop.withLock { $0 = Task { await self.run() } }
@@ -123,7 +123,7 @@ final class PostgresWriter: Sendable {
         while true {
             attempt += 1
             do {
-                let completions = try await client.withConnection { connection in
+                let completions = try await pool.withConnection { connection in
                     try await self.transaction(batch, on: connection)
                 }
                 commits.add(1, ordering: .relaxed)
@@ -180,7 +180,7 @@ final class PostgresWriter: Sendable {
             try await connection.rows("COMMIT", [])
             return completions
         } catch {
-            _ = try? await connection.rows("ROLLBACK", [])
+            if !connection.isClosed { _ = try? await connection.rows("ROLLBACK", []) }
             throw error
         }
     }

@@ -115,12 +115,17 @@ public final class Engine: Sendable {
             started.append(Task { await self.claimLoop() })
         }
         let lease = configuration.leaseMillis
+        if configuration.claimsFromStore {
+            // Registered before the first claim, so `nodes` lists a node as soon as it works.
+            try? await driver.nodeHeartbeat(nodeInfo(at: nowMillis()))
+        }
         var duties: [any EngineDuty] = [
             LeaseKeeper(intervalMillis: max(50, lease / 3), rescues: configuration.claimsFromStore),
             HookRefresh(intervalMillis: 100),
             StorageWatch(intervalMillis: 1000),
         ]
         if configuration.claimsFromStore {
+            duties.append(NodeHeartbeat(intervalMillis: max(100, lease / 3)))
             duties.append(RetentionPruner(intervalMillis: 600_000, completedMillis: configuration.retainCompletedMillis, failedMillis: configuration.retainFailedMillis, changesMillis: configuration.retainChangesMillis))
         }
         for duty in duties {
@@ -177,12 +182,40 @@ public final class Engine: Sendable {
             released += (try? await driver.releaseLeases(owner: owner, eventIDs: nil)) ?? 0
         }
         for t in tasks.withLock({ $0 }) { t.cancel() }
+        if configuration.claimsFromStore {
+            // Stopped, not dead: its duties are free for another node at once.
+            try? await driver.nodeStopped(owner: owner, at: nowMillis())
+        }
         phaseValue.store(Phase.stopped.rawValue, ordering: .releasing)
         return DrainReport(finished: !unfinished, released: released, cutShort: unfinished && impatient.load(ordering: .acquiring))
     }
 
     /// Started and not draining.
     public var isRunning: Bool { phase == .running }
+
+    // MARK: nodes and single-node duties
+
+    /// This engine's row of the node registry.
+    func nodeInfo(at now: Millis) -> NodeInfo {
+        NodeInfo(
+            owner: owner, nodeID: configuration.nodeID, hostname: ProcessInfo.processInfo.hostName, version: configuration.version,
+            tags: configuration.nodeTags, pid: Int(getpid()), startedAt: startedAt.load(ordering: .relaxed), heartbeatAt: now,
+            state: .alive, inFlight: inFlight.load(ordering: .relaxed))
+    }
+
+    /// Takes or renews this engine's lease on a duty only one node of the store runs at a time
+    /// (retention, the scheduler, health checks); true while it holds it. Called at least every
+    /// third of a lease by the duty's holder; when the holder dies, another node's next call
+    /// after the lease ran out takes the duty over. False when the store cannot be reached.
+    public func holdSingleton(_ name: String, forMillis: Int64? = nil) async -> Bool {
+        let now = nowMillis()
+        do {
+            return try await driver.singletonAcquire(name: name, owner: owner, until: now + (forMillis ?? configuration.leaseMillis), now: now)
+        } catch {
+            configuration.logger.debug("could not renew the lease of \(name): \(error)", metadata: ["duty": "\(name)"])
+            return false
+        }
+    }
 
     private let fatalReported = Atomic<Bool>(false)
 
@@ -403,11 +436,14 @@ public final class Engine: Sendable {
         let template: HookRunRequest
         let policy: OutcomePlanner.HookPolicy
         let metrics: HookMetrics
+        /// Whether this node has every tag the hook needs.
+        let runsHere: Bool
 
         init(_ compiled: CompiledHook, engine: Engine) {
             self.compiled = compiled
             policy = OutcomePlanner.HookPolicy(compiled.hook)
             metrics = HookMetrics(hookName: compiled.hook.name)
+            runsHere = compiled.hook.runs(onNodeTagged: engine.configuration.nodeTags)
             let hook = compiled.hook
             let configuration = engine.configuration
             var request = HookRunRequest(
@@ -460,7 +496,7 @@ public final class Engine: Sendable {
                     let n = queue.reserve(min(free, 512))
                     if n > 0 {
                         let claimed: [Event]
-                        do { claimed = try await driver.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now) } catch {
+                        do { claimed = try await driver.claimEvents(owner: owner, leaseMillis: configuration.leaseMillis, limit: n, now: now, tags: configuration.nodeTags) } catch {
                             claimed = []
                             claimErrors.report(error, to: configuration.logger, alsoTell: componentReporter("store"))
                         }
@@ -535,7 +571,7 @@ public final class Engine: Sendable {
     private func begin(_ work: RunQueue.Work) -> Start {
         // `work.event` is read in place throughout (a local copy would cost a retain and release).
         let matching = matchingHooks(for: work.event)
-        guard work.event.attempts <= 1 else {
+        guard work.event.attempts <= 1, !matching.contains(where: { !$0.runsHere }) else {
             Task { completed(work, await process(work.event, matching: matching)) }
             return .running
         }
@@ -623,7 +659,10 @@ public final class Engine: Sendable {
                 return nil
             }
         }
-        let toRun = matching.filter { !progress.succeeded.contains($0.policy.id) && !progress.dead.contains($0.policy.id) }
+        let owed = matching.filter { !progress.succeeded.contains($0.policy.id) && !progress.dead.contains($0.policy.id) }
+        // Hooks that need a node tagged otherwise are left for one: the event waits for it.
+        let elsewhere = owed.filter { !$0.runsHere }
+        let toRun = owed.filter(\.runsHere)
         var runs: [OutcomePlanner.Run] = []
         if toRun.count == 1 {
             let hook = toRun[0]
@@ -639,7 +678,9 @@ public final class Engine: Sendable {
                 return all
             }
         }
-        return OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis())
+        let planned = OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis())
+        guard !elsewhere.isEmpty else { return planned }
+        return OutcomePlanner.waiting(planned, for: elsewhere.map(\.compiled.hook), now: nowMillis())
     }
 
     /// Runs one hook for an event; `completion` is called on the Lua thread with the run as

@@ -9,6 +9,11 @@ public struct EngineConfiguration: Sendable {
     public var queueCapacity = 1000
     /// Names this node in lease owners; a restarted node reclaims its own leases at once.
     public var nodeID: String = ProcessInfo.processInfo.hostName.isEmpty ? "node" : ProcessInfo.processInfo.hostName
+    /// This node's tags (`--node-tag`): a hook declaring `nodes = {...}` runs only on a node
+    /// with all of them; the events it still owes wait for one.
+    public var nodeTags: [String] = []
+    /// The version this engine reports in the node registry (`sloth-runner nodes`).
+    public var version: String = "unknown"
     /// How long a claim lasts without renewal; the renewer extends it every third of that.
     public var leaseMillis: Int64 = 30_000
     /// How often the store is checked for events dispatched by other processes and due retries.

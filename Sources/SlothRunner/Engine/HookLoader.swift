@@ -44,7 +44,7 @@ public struct HookOverrides: Sendable {
 public enum HookLoader {
     static let knownFields: Set<String> = [
         "name", "description", "event_type", "event_types", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
-        "memory_limit_mb", "max_instructions", "permissions", "filter",
+        "memory_limit_mb", "max_instructions", "permissions", "filter", "nodes",
     ]
 
     /// A hook ready to store, with what was noticed on the way.
@@ -228,6 +228,21 @@ public enum HookLoader {
         }
         var filter: DataFilter?
         if let f = meta["filter"] { filter = try DataFilter.parse(f) }
+        var nodeTags: [String] = []
+        if let n = meta["nodes"] {
+            let list: [JSONValue]
+            switch n {
+            case .string: list = [n]
+            case .array(let items): list = items
+            case .object(let o) where o.isEmpty: list = []
+            default: throw .invalidHook("field 'nodes' must be a list of node tags such as {\"web\"}, got \(n.typeName)")
+            }
+            for item in list {
+                guard let tag = item.stringValue else { throw .invalidHook("field 'nodes' must hold tag names (strings), got \(item.typeName)") }
+                try Hook.validateNodeTag(tag, field: "field 'nodes'")
+                if !nodeTags.contains(tag) { nodeTags.append(tag) }
+            }
+        }
 
         let now = nowMillis()
         let hook = Hook(
@@ -235,7 +250,7 @@ public enum HookLoader {
             filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
             lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SourceFingerprint.of(source),
             limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions,
-            filter: filter)
+            filter: filter, nodeTags: nodeTags)
         return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)
     }
 }

@@ -75,6 +75,21 @@ enum OutcomePlanner {
             processedAt: now, nextRunAt: event.nextRunAt, executions: executions, attemptUpdates: updates)
     }
 
+    /// The outcome of a claim that ran what this node may run while `elsewhere` (hooks needing
+    /// node tags it lacks) still owe their run: the event goes back to pending, for a node with
+    /// every tag they need, at once; what ran here is recorded (and not run again), and the
+    /// event says what it waits for (`events show`).
+    static func waiting(_ planned: EventOutcome, for elsewhere: [Hook], now: Millis) -> EventOutcome {
+        var tags: [String] = []
+        for hook in elsewhere { for t in hook.nodeTags where !tags.contains(t) { tags.append(t) } }
+        let names = elsewhere.map(\.name).sorted().joined(separator: ", ")
+        var error = "waiting for a node tagged \(tags.joined(separator: " and ")) (to run \(names))"
+        if planned.status == .failed || planned.status == .pending, let e = planned.error { error += "; " + e }
+        return EventOutcome(
+            eventID: planned.eventID, leaseOwner: planned.leaseOwner, claimAttempt: planned.claimAttempt, status: .pending, error: error,
+            processedAt: nil, nextRunAt: now, executions: planned.executions, attemptUpdates: planned.attemptUpdates, needsTags: tags)
+    }
+
     /// Exponential backoff with jitter, capped at one hour.
     static func backoff(base: Int64, attempt: Int, jitter: Double) -> Int64 {
         let exp = Double(base) * pow(2, Double(max(0, attempt - 1)))

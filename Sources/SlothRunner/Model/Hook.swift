@@ -34,12 +34,15 @@ public struct Hook: Sendable, Equatable {
     public var permissions: HookPermissions?
     /// Condition on the event's data; nil: every event of its types and stack.
     public var filter: DataFilter?
+    /// Tags a node must all have to run this hook (`nodes = {"web"}`); empty: any node.
+    public var nodeTags: [String]
 
     package init(
         id: String, name: String, description: String?, eventTypes: [String], filePath: String,
         stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
         runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
-        maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil, filter: DataFilter? = nil
+        maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil, filter: DataFilter? = nil,
+        nodeTags: [String] = []
     ) {
         self.id = id
         self.name = name
@@ -59,6 +62,28 @@ public struct Hook: Sendable, Equatable {
         self.retryDelayMillis = retryDelayMillis
         self.permissions = permissions
         self.filter = filter
+        self.nodeTags = nodeTags
+    }
+
+    /// Whether a node with `tags` may run this hook.
+    package func runs(onNodeTagged tags: [String]) -> Bool { nodeTags.allSatisfy(tags.contains) }
+
+    /// A tag list as stored (`["web","eu"]`), or nil when empty.
+    package static func storedTags(_ tags: [String]) -> String? {
+        tags.isEmpty ? nil : JSONValue.array(tags.map(JSONValue.string)).serialized()
+    }
+
+    /// Tags read back from `storedTags`.
+    package static func tags(stored text: String?) -> [String] {
+        guard let text, let list = (try? JSONValue.parse(text))?.arrayValue else { return [] }
+        return list.compactMap(\.stringValue)
+    }
+
+    /// A node tag: what `--node-tag` and a hook's `nodes` accept.
+    package static func validateNodeTag(_ tag: String, field: String) throws(SlothError) {
+        guard !tag.isEmpty, tag.utf8.count <= 64,
+            tag.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
+        else { throw .invalidHook("\(field): node tag '\(tag)' must be 1-64 characters of letters, digits, '_', '-' or '.'") }
     }
 
     package var eventTypeText: String { eventTypes.joined(separator: ",") }
@@ -151,6 +176,7 @@ extension Hook {
         JSONValue.stamp(&o, "last_run", h.lastRun)
         o["permissions"] = h.permissions?.json ?? .null
         o["filter"] = h.filter?.json ?? .null
+        o["nodes"] = .array(h.nodeTags.map(JSONValue.string))
         if let s = stats {
             o["executions"] = .int(Int64(s.executions))
             o["successes"] = .int(Int64(s.successes))

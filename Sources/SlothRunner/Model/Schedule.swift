@@ -79,6 +79,9 @@ package struct Schedule: Sendable, Equatable {
 package struct SourceStatus: Sendable, Equatable {
     package enum State: String, Sendable {
         case starting, running, failing, stopped
+        /// Another node runs it (a source one node runs at a time); this one takes over should
+        /// that node stop.
+        case standby
     }
     package var name: String
     package var kind: String

@@ -190,8 +190,10 @@ package protocol EventStoreDriver: EventStore {
     /// is taken from the old event and the new one stored (idempotency keys and webhook
     /// delivery ids hold for 24 hours, not as long as the event is kept).
     func insertKeyedEvent(_ event: Event, originKey: String, expiredBefore: Millis) async throws -> (event: Event, inserted: Bool)
-    /// Claims up to `limit` due pending events under a lease held by `owner`.
-    func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event]
+    /// Claims up to `limit` due pending events under a lease held by `owner`, a node with
+    /// `tags`: an event waiting for tags (a hook of it needs a node so tagged) is claimed only
+    /// by a node with all of them.
+    func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis, tags: [String]) async throws -> [Event]
     /// Records what happened to claimed events, each only if its owner still holds the lease of
     /// that claim (compare-and-set). Outcomes are isolated from each other: one that cannot be
     /// written does not undo the others; executions of hooks removed meanwhile are dropped
@@ -210,7 +212,9 @@ package protocol EventStoreDriver: EventStore {
     /// Puts the given (or all) events leased by `owner` back to pending, for another claim.
     func releaseLeases(owner: String, eventIDs: [String]?) async throws -> Int
     /// Releases every lease whose owner starts with `nodePrefix` but is not `current`: those of
-    /// this node's earlier, dead incarnations.
+    /// this node's earlier, dead incarnations — and the one-node duties they held, and marks
+    /// their rows in the node registry dead, so a node restarted after a crash takes its work
+    /// and its duties back at once instead of waiting a lease out.
     func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int
     /// Releases leases that expired before `now`, whoever held them.
     func rescueExpiredLeases(now: Millis) async throws -> Int
@@ -240,6 +244,26 @@ package protocol EventStoreDriver: EventStore {
     /// Closes the store without waiting (for a command about to exit; every write it made has
     /// already returned, so none is pending).
     func closeNow()
+
+    // MARK: nodes (the engines serving the store)
+    /// Registers or refreshes a node's row (its heartbeat).
+    func nodeHeartbeat(_ node: NodeInfo) async throws
+    /// Marks a node's row stopped (a clean shutdown).
+    func nodeStopped(owner: String, at: Millis) async throws
+    /// Every node row, the live ones first, then by node id.
+    func nodeList() async throws -> [NodeInfo]
+    /// Marks dead every alive node whose heartbeat is older than `before`; returns their owners.
+    func nodesMarkDead(heartbeatBefore before: Millis) async throws -> [String]
+    /// Deletes rows of nodes stopped or dead before `before` (the registry does not grow forever).
+    func nodesForget(before: Millis) async throws -> Int
+
+    // MARK: duties only one node runs
+    /// Takes or renews the lease of duty `name` for `owner` until `until`: granted when nobody
+    /// holds it, the holder is `owner`, or the holder's lease expired before `now`.
+    func singletonAcquire(name: String, owner: String, until: Millis, now: Millis) async throws -> Bool
+    /// Gives the lease up (a clean shutdown), so another node takes it at once.
+    func singletonRelease(name: String, owner: String) async throws
+    func singletonList() async throws -> [SingletonLease]
 }
 
 /// A running watch of a store's writes (`EventStoreDriver.watchWrites`).
@@ -327,6 +351,11 @@ package enum OutcomeWrite: Sendable, Equatable {
 }
 
 extension EventStoreDriver {
+    /// Claims as a node without tags.
+    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
+        try await claimEvents(owner: owner, leaseMillis: leaseMillis, limit: limit, now: now, tags: [])
+    }
+
     /// Records one outcome; true when it was written, false when superseded.
     package func recordOutcome(_ outcome: EventOutcome) async throws -> Bool {
         switch try await recordOutcomes([outcome])[0] {
@@ -465,10 +494,14 @@ package final class EventOutcome: Sendable {
     package let nextRunAt: Millis
     package let executions: [HookExecution]
     package let attemptUpdates: [HookAttemptUpdate]
+    /// The tags the event waits for (a hook of it needs a node so tagged, and this one is not);
+    /// nil: none, and a previous wait is over.
+    package let needsTags: [String]?
 
     package init(
         eventID: String, leaseOwner: String, claimAttempt: Int, status: EventStatus, error: String?,
-        processedAt: Millis?, nextRunAt: Millis, executions: [HookExecution], attemptUpdates: [HookAttemptUpdate]
+        processedAt: Millis?, nextRunAt: Millis, executions: [HookExecution], attemptUpdates: [HookAttemptUpdate],
+        needsTags: [String]? = nil
     ) {
         self.eventID = eventID
         self.leaseOwner = leaseOwner
@@ -479,6 +512,7 @@ package final class EventOutcome: Sendable {
         self.nextRunAt = nextRunAt
         self.executions = executions
         self.attemptUpdates = attemptUpdates
+        self.needsTags = needsTags
     }
 }
 

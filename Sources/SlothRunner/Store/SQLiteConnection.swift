@@ -231,5 +231,16 @@ final class SQLiteConnection {
             return String(cString: p)
         }
         func textValue(_ i: Int32) -> String { text(i) ?? "" }
+        enum ColumnType { case integer, float, text, blob, null }
+        /// What the cell holds (SQLite types values per cell, not per column).
+        func columnType(_ i: Int32) -> ColumnType {
+            switch sqlite3_column_type(stmt, offset + i) {
+            case SQLITE_INTEGER: return .integer
+            case SQLITE_FLOAT: return .float
+            case SQLITE_NULL: return .null
+            case SQLITE_BLOB: return .blob
+            default: return .text
+            }
+        }
     }
 }

@@ -218,7 +218,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
     /// Built once: this runs for every dispatched event.
-    static let insertEventSQL = HotStatement("INSERT INTO events (\(eventColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    static let insertEventSQL = HotStatement("INSERT INTO events (\(eventColumns), needs_tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     static let insertExecutionSQL = HotStatement(
         """
         INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
@@ -262,7 +262,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             leaseOwner: row.text(11), leaseExpiresAt: row.int(12))
     }
 
-    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter"
+    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes"
 
     static func hook(from row: SQLiteConnection.Row) -> Hook {
         let permissions = row.text(18).flatMap { try? JSONValue.parse($0) }.flatMap { try? HookPermissions.parse($0) }
@@ -274,7 +274,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             lastRun: row.int(9), runCount: Int(row.intValue(10)), source: row.textValue(11), sourceHash: row.textValue(12),
             limits: HookLimits(timeoutMillis: row.intValue(13), memoryBytes: Int(row.intValue(14)), instructions: row.intValue(15)),
             maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions,
-            filter: filter)
+            filter: filter, nodeTags: Hook.tags(stored: row.text(20)))
     }
 
     static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message"
@@ -368,18 +368,23 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             b.bind(13, outcome == nil ? e.leaseExpiresAt : nil)
             b.bind(14, e.parentID)
             b.bind(15, Int64(e.chainDepth))
+            b.bind(16, outcome?.needsTags.flatMap(Hook.storedTags))
         }
         try journal(e.id, status: (outcome?.status ?? e.status).rawValue, on: db)
     }
 
-    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
+    package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis, tags: [String]) async throws -> [Event] {
         try await writer.perform { db in
             try db.query(
                 """
                 UPDATE events SET status = 'processing', lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
-                WHERE id IN (SELECT id FROM events WHERE status = 'pending' AND next_run_at <= ?3 ORDER BY next_run_at, id LIMIT ?4)
+                WHERE id IN (
+                    SELECT id FROM events WHERE status = 'pending' AND next_run_at <= ?3
+                    AND (needs_tags IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM json_each(events.needs_tags) t WHERE t.value NOT IN (SELECT value FROM json_each(?5))))
+                    ORDER BY next_run_at, id LIMIT ?4)
                 RETURNING \(SQLiteEventStore.eventColumns)
-                """, [.text(owner), .int(now + leaseMillis), .int(now), .int(Int64(limit))]
+                """, [.text(owner), .int(now + leaseMillis), .int(now), .int(Int64(limit)), .text(Hook.storedTags(tags) ?? "[]")]
             ) { row throws(SlothError) in try SQLiteEventStore.event(from: row) }
             .sorted { $0.id < $1.id }
             .map { event throws(SlothError) in
@@ -422,11 +427,11 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
     private static func record(_ o: EventOutcome, on db: SQLiteConnection) throws(SlothError) -> Bool {
         let changed = try db.run(
             """
-            UPDATE events SET status = ?, error = ?, processed_at = ?, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL
+            UPDATE events SET status = ?, error = ?, processed_at = ?, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL, needs_tags = ?
             WHERE id = ? AND lease_owner = ? AND attempts = ?
             """,
             [.text(o.status.rawValue), Self.optionalText(o.error), Self.optionalInt(o.processedAt), .int(o.nextRunAt),
-             .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
+             Self.optionalText(o.needsTags.flatMap(Hook.storedTags)), .text(o.eventID), .text(o.leaseOwner), .int(Int64(o.claimAttempt))])
         guard changed == 1 else { return false }
         try journal(o.eventID, status: o.status.rawValue, on: db)
         try writeEffects(of: o, on: db)
@@ -580,7 +585,9 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     package func releaseStaleLeases(nodePrefix: String, current: String) async throws -> Int {
         try await writer.perform { db in
-            try Self.movePending(
+            try db.run("DELETE FROM singletons WHERE substr(owner, 1, length(?1)) = ?1 AND owner <> ?2", [.text(nodePrefix), .text(current)])
+            try db.run("UPDATE nodes SET state = 'dead' WHERE state = 'alive' AND substr(owner, 1, length(?1)) = ?1 AND owner <> ?2", [.text(nodePrefix), .text(current)])
+            return try Self.movePending(
                 """
                 UPDATE events SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
                 WHERE lease_owner IS NOT NULL AND substr(lease_owner, 1, length(?1)) = ?1 AND lease_owner <> ?2 AND status = 'processing'
@@ -607,7 +614,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
          .int(h.enabled ? 1 : 0), .int(h.createdAt), .int(h.updatedAt), optionalInt(h.lastRun), .int(Int64(h.runCount)),
          .text(h.source), .text(h.sourceHash), .int(h.limits.timeoutMillis), .int(Int64(h.limits.memoryBytes)),
          .int(h.limits.instructions), .int(Int64(h.maxAttempts)), .int(h.retryDelayMillis),
-         optionalText(h.permissions?.json.serialized()), optionalText(h.filter?.json.serialized())]
+         optionalText(h.permissions?.json.serialized()), optionalText(h.filter?.json.serialized()), optionalText(Hook.storedTags(h.nodeTags))]
     }
 
     public func addHook(_ hook: Hook) async throws {
@@ -615,7 +622,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             if try db.scalarInt("SELECT 1 FROM hooks WHERE name = ?", [.text(hook.name)]) != nil {
                 throw SlothError.conflict("a hook named '\(hook.name)' is already registered; use `sloth-runner hook update \(hook.name) FILE` to change it, or pick another --name")
             }
-            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
+            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
             try Self.bumpHooksVersion(db)
         }
     }
@@ -626,14 +633,14 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 """
                 UPDATE hooks SET description = ?, event_type = ?, file_path = ?, stack = ?, enabled = ?, updated_at = ?, source = ?,
                     source_hash = ?, timeout_ms = ?, memory_limit_bytes = ?, instruction_limit = ?, max_attempts = ?, retry_delay_ms = ?,
-                    permissions = ?, filter = ?
+                    permissions = ?, filter = ?, nodes = ?
                 WHERE id = ?
                 """,
                 [Self.optionalText(hook.description), .text(hook.eventTypeText), .text(hook.filePath), Self.optionalText(hook.stack),
                  .int(hook.enabled ? 1 : 0), .int(hook.updatedAt), .text(hook.source), .text(hook.sourceHash),
                  .int(hook.limits.timeoutMillis), .int(Int64(hook.limits.memoryBytes)), .int(hook.limits.instructions),
                  .int(Int64(hook.maxAttempts)), .int(hook.retryDelayMillis), Self.optionalText(hook.permissions?.json.serialized()),
-                 Self.optionalText(hook.filter?.json.serialized()), .text(hook.id)])
+                 Self.optionalText(hook.filter?.json.serialized()), Self.optionalText(Hook.storedTags(hook.nodeTags)), .text(hook.id)])
             guard changed == 1 else { throw SlothError.notFound("no hook with id \(hook.id)") }
             try Self.bumpHooksVersion(db)
         }
@@ -925,7 +932,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             }
             try db.run("UPDATE hook_attempts SET dead = 0, attempts = 0, updated_at = ? WHERE event_id = ?", [.int(now), .text(id)])
             _ = try Self.movePending(
-                "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+                "UPDATE events SET status = 'pending', error = NULL, processed_at = NULL, next_run_at = ?, lease_owner = NULL, lease_expires_at = NULL, needs_tags = NULL WHERE id = ?",
                 [.int(now), .text(id)], on: db)
         }
     }

@@ -275,5 +275,30 @@ enum SQLiteSchema {
             PRIMARY KEY (watch, path)
         ) WITHOUT ROWID;
         """,
+        // 17: several nodes (the PostgreSQL store's reason; the same tables here so both
+        // drivers behave alike): the tags a hook needs of the node that runs it, the tags an
+        // event waits for (a hook of it needs a node this one is not), the nodes serving the
+        // store with their heartbeats, and the leases of duties only one node may run.
+        """
+        ALTER TABLE hooks ADD COLUMN nodes TEXT;
+        ALTER TABLE events ADD COLUMN needs_tags TEXT;
+        CREATE TABLE nodes (
+            owner TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            hostname TEXT NOT NULL,
+            version TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started_at INTEGER NOT NULL,
+            heartbeat_at INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            in_flight INTEGER NOT NULL
+        );
+        CREATE TABLE singletons (
+            name TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        """,
     ]
 }

@@ -41,6 +41,12 @@ struct ServePlan {
         if let n = int("serve.workers") { engine.workers = n }
         if let n = int("serve.queue_size") { engine.queueCapacity = n }
         if let node = s.text("serve.node_id") { engine.nodeID = node }
+        if let tags = s.list("serve.node_tags") {
+            for tag in tags {
+                do { try Hook.validateNodeTag(tag, field: s.origin("serve.node_tags")) } catch { throw .invalidInput(error.description) }
+            }
+            engine.nodeTags = Array(NSOrderedSet(array: tags)) as? [String] ?? tags
+        }
         engine.leaseMillis = try millis("serve.lease")
         engine.pollMillis = max(1, try millis("serve.poll"))
         if let n = int("serve.max_chain_depth") { engine.maxChainDepth = n }
@@ -103,7 +109,7 @@ struct ServePlan {
             "database": .string(database), "workers": .stringConvertible(engine.workers), "queue_size": .stringConvertible(engine.queueCapacity),
             "lua_threads": .stringConvertible(engine.luaThreads), "lease_ms": .stringConvertible(engine.leaseMillis),
             "poll_ms": .stringConvertible(engine.pollMillis), "sync": .string(sync.rawValue), "grace_s": .stringConvertible(graceSeconds),
-            "strict_permissions": .stringConvertible(engine.strictPermissions), "node": .string(engine.nodeID),
+            "strict_permissions": .stringConvertible(engine.strictPermissions), "node": .string(engine.nodeID), "node_tags": .string(engine.nodeTags.joined(separator: ",")),
         ]
         m["config"] = .string(config ?? "none")
         m["http"] = .string(http.map { ListenAddress(host: $0.host, port: $0.port).description } ?? "off")

@@ -19,6 +19,8 @@ enum SettingCatalog {
                 defaultValue: .integer(1000), help: "claimed events held in memory for the workers"),
         Setting(key: "serve.node_id", environment: "SLOTH_RUNNER_NODE_ID", flag: "--node-id", kind: .name, defaultValue: nil,
                 help: "name of this node in leases (default: the host name)"),
+        Setting(key: "serve.node_tags", environment: "SLOTH_RUNNER_NODE_TAGS", flag: "--node-tag", kind: .list, defaultValue: nil,
+                help: "this node's tags: hooks declaring nodes = {...} run only on nodes with all of them"),
         Setting(key: "serve.lease", environment: "SLOTH_RUNNER_LEASE", flag: "--lease", kind: .duration(1...86_400),
                 defaultValue: .text("30s"), help: "lease length of a claim"),
         Setting(key: "serve.grace", environment: "SLOTH_RUNNER_GRACE", flag: "--grace", kind: .duration(0...86_400),

@@ -13,6 +13,7 @@ struct EventsDispatch: AsyncParsableCommand {
             Examples:
               sloth-runner events dispatch task.failed --data '{"task":{"task_name":"deploy_app","error":"refused"}}'
               sloth-runner events dispatch custom.backup_done --data-file payload.json --stack production --wait
+              sloth-runner events dispatch custom.load_test --data '{"n":1}' --count 10000
             """
     )
 
@@ -24,6 +25,7 @@ struct EventsDispatch: AsyncParsableCommand {
     @Flag(help: "Wait until the event is processed and show the outcome.") var wait = false
     @Option(help: "How long --wait waits, e.g. 60s.") var timeout = "120s"
     @Option(help: "Largest event data accepted, in bytes.") var maxDataBytes = NewEvent.defaultMaxDataBytes
+    @Option(help: "Dispatch this many copies (each an event of its own), committed 500 at a time; not with --wait.") var count = 1
 
     func run() async throws {
         try await runReporting {
@@ -33,8 +35,20 @@ struct EventsDispatch: AsyncParsableCommand {
             let new = NewEvent(type: type, data: try readEventData(inline: data, file: dataFile, maxBytes: maxDataBytes), stack: stack)
             _ = try new.validated(maxDataBytes: maxDataBytes)
             let waitSeconds = try DurationText.seconds(timeout, for: "--timeout")
+            guard (1...10_000_000).contains(count) else { throw SlothError.invalidInput("--count must be from 1 to 10000000, not \(count)") }
+            guard count == 1 || !wait else { throw SlothError.invalidInput("--wait follows one event; leave it out with --count") }
             let store = try await global.openStore()
             defer { store.closeNow() }
+            if count > 1 {
+                var stored = 0
+                while stored < count {
+                    let chunk = (0..<min(500, count - stored)).map { _ in Engine.pendingEvent(from: new) }
+                    try await store.insertEvents(chunk)
+                    stored += chunk.count
+                }
+                if global.json { printJSON(.object(["dispatched": .int(Int64(stored)), "type": .string(new.type)])) } else { print("\(stored) events dispatched (\(new.type)).") }
+                return
+            }
             guard wait else {
                 let event = Engine.pendingEvent(from: new)
                 try await store.insertEvents([event])

@@ -79,6 +79,7 @@ struct HookGet: AsyncParsableCommand {
                 Event types:  \(h.eventTypeText)
                 Stack:        \(h.stack ?? "- (all stacks)")
                 Data filter:  \(h.filter.map { HookView.filterText($0) } ?? "- (every event)")
+                Nodes:        \(h.nodeTags.isEmpty ? "- (any node)" : "tagged " + h.nodeTags.joined(separator: ", "))
                 Enabled:      \(h.enabled ? "yes" : "no")
                 Source:       \(Terminal.line(h.filePath))
                 Source hash:  sha256:\(h.sourceHash)

@@ -7,6 +7,8 @@ import SlothRunner
 public struct HealthCheckSource: EventSourcePlugin {
     public let name = "checks"
     public let kind = "check"
+    /// One node probes: every node probing would report each failure once per node.
+    public var runsOnOneNode: Bool { true }
     let pollMillis: Int64
 
     public init(pollMillis: Int64 = 1000) { self.pollMillis = pollMillis }

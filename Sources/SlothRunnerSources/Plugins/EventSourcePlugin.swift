@@ -13,6 +13,14 @@ public protocol EventSourcePlugin: Sendable {
     /// Runs until the task is cancelled (the daemon shutting down), emitting through
     /// `context`. Throwing marks the source failing; it is started again after a backoff.
     func run(_ context: SourceContext) async throws
+    /// Whether one node of the store runs it at a time (the scheduler, health checks): the
+    /// others stand by and take it over within a lease period of its node dying. Sources about
+    /// the machine itself (its files, its load) run on every node.
+    var runsOnOneNode: Bool { get }
+}
+
+extension EventSourcePlugin {
+    public var runsOnOneNode: Bool { false }
 }
 
 /// What a source gets to work with.

@@ -41,7 +41,9 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
         }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for plugin in self.plugins { group.addTask { await self.supervise(plugin) } }
+                for plugin in self.plugins {
+                    group.addTask { plugin.runsOnOneNode ? await self.superviseOnOneNode(plugin) : await self.supervise(plugin) }
+                }
                 group.addTask { await self.publishLoop() }
             }
         }
@@ -73,6 +75,34 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
             if clock.now() - began > 60_000 { backoff = 1000 }
             do { try await clock.sleep(until: clock.now() + backoff) } catch { return }
             backoff = min(backoff * 2, 60_000)
+        }
+    }
+
+    /// Runs a source only while this node holds its lease (`source:NAME`), renewed every third
+    /// of a lease; standing by otherwise, and trying again as often. Losing the lease (the
+    /// store unreachable, or another node took it after this one stalled) stops the source.
+    private func superviseOnOneNode(_ plugin: any EventSourcePlugin) async {
+        let duty = "source:" + plugin.name
+        let tick = UInt64(max(100, engine.configuration.leaseMillis / 3)) * 1_000_000
+        while !Task.isCancelled {
+            if await engine.holdSingleton(duty) {
+                logger.info("running source \(plugin.name) on this node (one node runs it at a time)", metadata: ["source": "\(plugin.name)"])
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.supervise(plugin) }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            do { try await Task.sleep(nanoseconds: tick) } catch { return }
+                            if !(await self.engine.holdSingleton(duty)) { return }
+                        }
+                    }
+                    _ = await group.next()
+                    group.cancelAll()
+                }
+                if Task.isCancelled { return }
+                logger.notice("source \(plugin.name) lost its lease; standing by", metadata: ["source": "\(plugin.name)"])
+            }
+            book.set(plugin.name, state: .standby, error: nil, at: clock.now())
+            do { try await Task.sleep(nanoseconds: tick) } catch { return }
         }
     }
 

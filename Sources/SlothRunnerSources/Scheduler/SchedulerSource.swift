@@ -10,6 +10,8 @@ import SlothRunner
 public struct SchedulerSource: EventSourcePlugin {
     public let name = "scheduler"
     public let kind = "scheduler"
+    /// One node fires the schedules (each slot fires once anyway, by its mark; this saves the others the work).
+    public var runsOnOneNode: Bool { true }
     /// How often changes made by the CLI are looked for.
     let pollMillis: Int64
     /// How late a slot may be and still fire as usual (a restart within it is not downtime).

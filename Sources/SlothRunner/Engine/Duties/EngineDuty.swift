@@ -49,6 +49,10 @@ struct RetentionPruner: EngineDuty {
     let failedMillis: Int64?
     let changesMillis: Int64?
     func perform(_ engine: Engine) async throws {
+        // One node prunes for all of them.
+        // One node prunes for all of them: it holds the duty for two of its intervals and
+        // renews it each time; should it die, another node takes over after that.
+        guard await engine.holdSingleton("retention", forMillis: 2 * intervalMillis + engine.configuration.leaseMillis) else { return }
         let now = nowMillis()
         if let keep = changesMillis { _ = try await engine.driver.pruneChanges(olderThan: now - keep) }
         var deleted = 0
@@ -72,5 +76,28 @@ struct StorageWatch: EngineDuty {
         } catch {
             engine.reportFatal(.storage("\(error)"))
         }
+    }
+}
+
+/// Keeps this engine's row in the node registry fresh (`sloth-runner nodes`), and marks dead
+/// the nodes whose heartbeat stopped for longer than a lease: their leases go back to the pool
+/// at once (a lease of theirs that expires is rescued anyway; this is sooner for a long lease).
+struct NodeHeartbeat: EngineDuty {
+    let name = "node-heartbeat"
+    let intervalMillis: Int64
+    /// Stopped and dead rows are forgotten after this long.
+    static let forgetMillis: Int64 = 7 * 86_400_000
+    func perform(_ engine: Engine) async throws {
+        let now = nowMillis()
+        try await engine.driver.nodeHeartbeat(engine.nodeInfo(at: now))
+        let dead = try await engine.driver.nodesMarkDead(heartbeatBefore: now - engine.configuration.leaseMillis)
+        for owner in dead where owner != engine.owner {
+            let released = try await engine.driver.releaseLeases(owner: owner, eventIDs: nil)
+            engine.configuration.logger.notice(
+                "node \(owner) stopped heartbeating for longer than a lease; marked dead, \(released) of its event(s) back to the pool",
+                metadata: ["node": "\(owner)", "released": "\(released)"])
+            if released > 0 { engine.wakeClaimer() }
+        }
+        if Int.random(in: 0..<100) == 0 { _ = try await engine.driver.nodesForget(before: now - Self.forgetMillis) }
     }
 }
