@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import SlothRunner
+import SlothRunnerPostgres
 
 struct DBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
-        abstract: "Look after the database file: shrink it, back it up, check it.",
-        subcommands: [DBVacuum.self, DBBackup.self, DBCheck.self]
+        abstract: "Look after the database: shrink, back up or check a SQLite file; copy it into PostgreSQL.",
+        subcommands: [DBVacuum.self, DBBackup.self, DBCheck.self, DBCopy.self]
     )
 }
 
@@ -90,6 +91,64 @@ struct DBCheck: AsyncParsableCommand {
                     """)
             }
             if !r.isHealthy { throw SlothError.storage("the database check found problems (see above)") }
+        }
+    }
+}
+
+struct DBCopy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a SQLite database into PostgreSQL, for serve nodes sharing it.",
+        discussion: """
+            Copies every hook (with its source), event (with its executions and retry state),
+            shared state entry, sealed secret, setting, API token, webhook, schedule (with the
+            slot it is up to), check and watch (with its snapshot), ids kept. The change journal
+            and the node registry start afresh. The target must hold no sloth-runner data yet;
+            --allow-non-empty adds what is missing and keeps rows already there (so a copy cut
+            short is finished by running it again). Stop the serve on the SQLite file first:
+            events it handles during the copy may be copied in an earlier state.
+
+            Secrets stay sealed with the key that sealed them: every node of the PostgreSQL
+            database needs that key (SLOTH_RUNNER_SECRET_KEY, or the secret.key file beside the
+            SQLite database copied into each node's SLOTH_RUNNER_HOME).
+
+            Examples:
+              sloth-runner db copy --to postgres://sloth:secret@db.internal:5432/sloth
+              sloth-runner --db /var/lib/sloth/sloth.db db copy --to "$SLOTH_RUNNER_DATABASE_URL" -o json
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "The PostgreSQL database to copy into: postgres://USER:PASSWORD@HOST:PORT/DATABASE.") var to: String
+    @Flag(help: "Copy into a database that holds data already: rows whose id is there are kept as they are.") var allowNonEmpty = false
+
+    func run() async throws {
+        try await global.withSQLiteStore(command: "db copy") { source in
+            let location = try PostgresLocation(url: to)
+            let target = try await PostgresEventStore(location: location)
+            do {
+                let quiet = global.json
+                let report = try await target.copy(from: source, allowNonEmpty: allowNonEmpty) { table, rows in
+                    if !quiet && rows % 10_000 == 0 { warn("copying \(table): \(rows) rows") }
+                }
+                await target.close()
+                if global.json {
+                    printJSON(.object([
+                        "from": .string(source.path), "to": .string(location.description), "rows": .int(Int64(report.total)),
+                        "tables": .array(report.tables.map { .object(["table": .string($0.table), "copied": .int(Int64($0.rows)), "kept": .int(Int64($0.skipped))]) }),
+                    ]))
+                    return
+                }
+                var t = Table(["Table", "Copied", "Already there"])
+                for r in report.tables { t.add([r.table, "\(r.rows)", "\(r.skipped)"]) }
+                print(t.render(headers: !global.noHeaders))
+                print("Copied \(report.total) rows from \(source.path) to \(location).")
+                let secrets = report.tables.first { $0.table == "secrets" }?.rows ?? 0
+                if secrets > 0 {
+                    print("Its \(secrets) secret(s) stay sealed with the key at \(SecretKeyring.keyFilePath(databasePath: source.path)) (or SLOTH_RUNNER_SECRET_KEY): give every node that key.")
+                }
+            } catch {
+                await target.close()
+                throw error
+            }
         }
     }
 }

@@ -262,3 +262,66 @@ struct DistributedNodesTests {
         for (_, d) in daemons where d.process.isRunning { _ = try await d.waitExit() }
     }
 }
+
+/// `db copy`: a SQLite database moved into PostgreSQL, then served from there.
+@Suite(.serialized, .enabled(if: PostgresScratch.available, "needs a PostgreSQL cluster: SLOTH_RUNNER_TEST_POSTGRES_URL (scripts/test.sh starts one)"))
+struct StoreCopyTests {
+    @Test func aSQLiteDatabaseMovesIntoPostgresWhole() async throws {
+        let cli = CLI()
+        let db = try PostgresScratch()
+        defer { Task { await db.drop() } }
+        let hook = cli.file("sealed.lua", """
+            local hook = { name = "sealed", event_type = "task.failed" }
+            function hook.execute(event)
+              local secret = require("secret")
+              local state = require("state")
+              local n = state.incr("runs", 1)
+              return true, "secret has " .. #secret.get("api_token") .. " characters; run " .. n
+            end
+            return hook
+            """)
+        // On SQLite: a hook, a run, state, a secret, a schedule, a token.
+        #expect(try await cli.run("hook", "add", hook).status == 0)
+        #expect(try await cli.run(["secret", "set", "api_token", "--value", "s3cr3t-value"]).status == 0)
+        let ran = try await cli.run("events", "dispatch", "task.failed", "--data", #"{"task":{"task_name":"x"}}"#, "--wait", "-o", "json")
+        #expect(ran.status == 0, "\(ran)")
+        #expect(try await cli.run("state", "set", "note", #"{"kept":true}"#, "--stack", "ops").status == 0)
+        #expect(try await cli.run("schedule", "add", "nightly", "--cron", "0 3 * * *", "--event-type", "custom.nightly").status == 0)
+        #expect(try await cli.run("token", "create", "ci", "--role", "write").status == 0)
+
+        let copied = try await cli.run("db", "copy", "--to", db.url, "-o", "json")
+        #expect(copied.status == 0, "\(copied)")
+        let tables = copied.json?["tables"]?.arrayValue ?? []
+        func rows(_ table: String) -> Int64? { tables.first { $0["table"]?.stringValue == table }?["copied"].flatMap { if case .int(let n) = $0 { return n } else { return nil } } }
+        // Two events: the task.failed run, and the schedule.created `schedule add` announced.
+        #expect(rows("hooks") == 1 && rows("events") == 2 && rows("event_hook_executions") == 1 && rows("secrets") == 1, "\(copied.stdout)")
+        #expect(rows("state") == 2 && rows("schedules") == 1 && rows("api_tokens") == 1, "\(copied.stdout)")
+
+        // Read back through the PostgreSQL store: the same event, history, state, schedule.
+        let env = ["SLOTH_RUNNER_DB": db.url]
+        let id = try #require(ran.json?["id"]?.stringValue)
+        let shown = try await cli.run(["events", "show", id, "-o", "json"], environment: env)
+        #expect(shown.json?["status"]?.stringValue == "completed", "\(shown)")
+        #expect(shown.json?["executions"]?.arrayValue?.first?["message"]?.stringValue == "secret has 12 characters; run 1", "\(shown)")
+        #expect(try await cli.run(["state", "get", "note", "--stack", "ops"], environment: env).stdout.contains("kept"))
+        #expect(try await cli.run(["schedule", "list"], environment: env).stdout.contains("nightly"))
+        // The sealed secret opens on a node of the PostgreSQL database with the same key.
+        let node = try await cli.startServe(["--http", "off"], environment: env)
+        let again = try await cli.run(["events", "dispatch", "task.failed", "--wait", "-o", "json"], environment: env)
+        #expect(again.json?["executions"]?.arrayValue?.first?["message"]?.stringValue == "secret has 12 characters; run 2", "\(again)")
+        node.kill(SIGTERM)
+        _ = try await node.waitExit()
+
+        // A database holding data is refused, unless asked; then nothing already there changes.
+        let refused = try await cli.run("db", "copy", "--to", db.url)
+        #expect(refused.status == 5 && refused.stderr.contains("--allow-non-empty"), "\(refused)")
+        let merged = try await cli.run("db", "copy", "--to", db.url, "--allow-non-empty", "-o", "json")
+        #expect(merged.status == 0 && merged.json?["rows"] == .int(0), "\(merged)")
+        #expect(await db.count("SELECT count(*) FROM events") == 3)
+        // Bad targets are clear errors.
+        let notPostgres = try await cli.run("db", "copy", "--to", "/tmp/other.db")
+        #expect(notPostgres.status == 2 && notPostgres.stderr.contains("PostgreSQL URL"), "\(notPostgres)")
+        let fromPostgres = try await cli.run(["db", "copy", "--to", db.url], environment: env)
+        #expect(fromPostgres.status == 2 && fromPostgres.stderr.contains("SQLite"), "\(fromPostgres)")
+    }
+}
