@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh --test
+# A throw-away PostgreSQL cluster for the PostgreSQL store's tests (the shared store suite runs
+# against it as well as SQLite; the multi-node tests start serve nodes on it), on a unix socket
+# in a fresh directory, removed when the run ends, whatever its outcome.
+pg_dir="$(mktemp -d /tmp/sloth-test-pg.XXXXXX)"
+trap './scripts/postgres.sh destroy "$pg_dir"' EXIT
+SLOTH_RUNNER_TEST_POSTGRES_URL="$(./scripts/postgres.sh start "$pg_dir")"
+export SLOTH_RUNNER_TEST_POSTGRES_URL
 swift build --build-tests
 # The embedding example must build on the library's public API alone (not its `package` parts).
 ./scripts/check-public-api.sh

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlothRunner
+import SlothRunnerPostgres
 import Synchronization
 
 struct BenchCommand: AsyncParsableCommand {
@@ -21,6 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
               sloth-runner bench --waiting --wait-https --events 10000
               sloth-runner bench --exec --events 5000
               sloth-runner bench --store-size 2000000
+              sloth-runner bench --db postgres://postgres@/postgres?host=/tmp/sloth-runner-pg/socket --events 60000 --hooks 1 --nodes 3
               sloth-runner bench --http-url http://127.0.0.1:7077/api/v1/events --rate 1000 --body '{"type":"custom.x"}'
             """
     )
@@ -48,10 +50,23 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --http-url: keep-alive connections.") var connections = 16
     @Option(help: "With --http-url: a JSON body to POST (default: GET).") var body = ""
     @Flag(help: "Measure exec: --events runs of a hook doing exec.run({\"true\"}), 16 at a time (or --concurrency); runs/s and latency.") var exec = false
+    @Option(help: "With --db postgres://…: engines (nodes) sharing the database, each with its own store.") var nodes = 1
 
     func run() async throws {
         if let httpURL {
             try await HTTPLatencyBench.run(url: httpURL, rate: rate ?? 1000, seconds: seconds, connections: connections, body: body, json: global.json)
+            return
+        }
+        if let db = global.db, PostgresLocation.isPostgresURL(db) {
+            try await runReporting {
+                guard events > 0, hooks >= 0, concurrency > 0, (1...16).contains(nodes) else {
+                    throw SlothError.invalidInput("--events and --concurrency must be positive, --nodes from 1 to 16")
+                }
+                try await PostgresBench(
+                    url: db, events: events, hooks: hooks, nodes: nodes, concurrency: concurrency, rate: rate, workers: engineWorkers,
+                    luaThreads: luaThreads, json: global.json
+                ).run()
+            }
             return
         }
         try await runReporting {

@@ -1,0 +1,149 @@
+import Foundation
+import SlothRunner
+import SlothRunnerPostgres
+import Synchronization
+
+/// `bench --db postgres://…`: the engine end to end on PostgreSQL with one node or several
+/// (`--nodes N`: engines in this process, each with its own store — pool, writer, LISTEN — as
+/// separate `serve` processes have; dispatchers spread over them), in a schema of its own that
+/// is dropped after; then the raw rate of inserting the same rows in batches, for the ratio.
+struct PostgresBench {
+    let url: String
+    let events: Int
+    let hooks: Int
+    let nodes: Int
+    let concurrency: Int
+    let rate: Double?
+    let workers: Int
+    let luaThreads: Int
+    let json: Bool
+
+    func run() async throws {
+        let schema = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let location = try PostgresLocation(url: url + (url.contains("?") ? "&" : "?") + "schema=" + schema)
+        var opened: [PostgresEventStore] = []
+        for _ in 0..<nodes { opened.append(try await PostgresEventStore(location: location, maxConnections: 8)) }
+        let stores = opened
+        defer { for s in stores { s.closeNow() } }
+        do {
+            let result = try await measure(stores)
+            let raw = try await rawInsertRate(stores[0])
+            try await drop(schema, stores[0])
+            let lines: [(String, String)] = [
+                ("events", "\(events) with \(hooks) hook(s) on \(nodes) node(s), \(concurrency) dispatchers, \(workers) workers each\(rate.map { ", offered \(Int($0))/s" } ?? "")"),
+                ("database", location.serverDescription + " (schema \(schema), dropped after)"),
+                ("end-to-end", String(format: "%.0f events/s (%.2f s)", result.eventsPerSecond, result.seconds)),
+                ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
+                ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
+                ("CPU per event", String(format: "%.1f µs (this process; PostgreSQL's own not counted)", result.cpuPerEvent * 1e6)),
+                ("writer transactions", "\(result.commits), \(String(format: "%.0f", Double(result.jobs) / Double(max(1, result.commits)))) jobs each on average"),
+                ("raw PostgreSQL insert", String(format: "%.0f events/s (event + execution rows, batches of 1000, one connection, no engine)", raw)),
+                ("engine / raw", String(format: "%.2f", result.eventsPerSecond / raw)),
+            ]
+            if json {
+                printJSON(.object([
+                    "events": .int(Int64(events)), "hooks": .int(Int64(hooks)), "nodes": .int(Int64(nodes)),
+                    "events_per_second": .double(result.eventsPerSecond), "dispatch_p50_ms": .double(result.dispatchP50 * 1000),
+                    "dispatch_p99_ms": .double(result.dispatchP99 * 1000), "start_p50_ms": .double(result.startP50 * 1000),
+                    "start_p99_ms": .double(result.startP99 * 1000), "raw_postgres_events_per_second": .double(raw),
+                    "ratio": .double(result.eventsPerSecond / raw), "cpu_us_per_event": .double(result.cpuPerEvent * 1e6),
+                ]))
+            } else {
+                for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
+            }
+        } catch {
+            try? await drop(schema, stores[0])
+            throw error
+        }
+    }
+
+    struct Result {
+        var eventsPerSecond: Double, seconds: Double
+        var dispatchP50: Double, dispatchP99: Double, startP50: Double, startP99: Double
+        var cpuPerEvent: Double
+        var commits: Int, jobs: Int
+    }
+
+    func measure(_ stores: [PostgresEventStore]) async throws -> Result {
+        let runtime = LuaRuntime(threads: luaThreads)
+        defer { runtime.shutdown() }
+        for i in 0..<hooks {
+            let source = "return { name = \"bench_\(i)\", event_type = \"bench.event\", execute = function(e) return true end }"
+            let loaded = try await HookLoader.load(source: source, filePath: "bench_\(i).lua", overrides: HookOverrides(), runtime: runtime)
+            try await stores[0].addHook(loaded.hook)
+        }
+        let recorder = BenchCommand.Recorder(target: events)
+        var engines: [Engine] = []
+        for (i, store) in stores.enumerated() {
+            var config = EngineConfiguration()
+            config.workers = workers
+            config.nodeID = "bench-\(i)"
+            config.observer = { obs in
+                switch obs {
+                case .hookStarted(let id, let at): recorder.starts.withLock { $0.append((id, at)) }
+                case .eventRecorded(_, let status):
+                    guard status == .completed else { return }
+                    if recorder.finished.add(1, ordering: .relaxed).newValue == recorder.target {
+                        recorder.lastFinish.withLock { $0 = monotonicSeconds() }
+                        recorder.done.continuation.yield()
+                    }
+                case .outcomeWriteFailed, .outcomesRecovered: break
+                }
+            }
+            let engine = Engine(driver: store, runtime: runtime, configuration: config)
+            try await engine.start()
+            engines.append(engine)
+        }
+        let stats0 = stores.map(\.writerStats)
+        let cpu0 = ProcessStats.cpuSeconds()
+        let interval = rate.map { Double(concurrency) / $0 }
+        let t0 = monotonicSeconds()
+        let parts = await withTaskGroup(of: [(String, Double, Double)].self) { group in
+            for t in 0..<concurrency {
+                let count = events / concurrency + (t < events % concurrency ? 1 : 0)
+                let engine = engines[t % engines.count]
+                group.addTask {
+                    var out: [(String, Double, Double)] = []
+                    for i in 0..<count {
+                        if let interval {
+                            let wait = t0 + Double(i) * interval + Double(t) * interval / Double(concurrency) - monotonicSeconds()
+                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+                        }
+                        let start = monotonicSeconds()
+                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
+                        out.append((e.id, start, monotonicSeconds() - start))
+                    }
+                    return out
+                }
+            }
+            var parts: [[(String, Double, Double)]] = []
+            for await part in group { parts.append(part) }
+            return parts
+        }
+        for await _ in recorder.done.stream { break }
+        let elapsed = recorder.lastFinish.withLock { $0 } - t0
+        let cpu = ProcessStats.cpuSeconds() - cpu0
+        let stats = zip(stores.map(\.writerStats), stats0).map { ($0.commits - $1.commits, $0.jobs - $1.jobs) }
+        for engine in engines { _ = await engine.drain(grace: 10) }
+        let samples = parts.joined()
+        let latencies = samples.map(\.2).sorted()
+        var starts: [String: Double] = [:]
+        for (id, at) in recorder.starts.withLock({ $0 }) where starts[id] == nil { starts[id] = at }
+        let delays = samples.compactMap { s in starts[s.0].map { max(0, $0 - s.1) } }.sorted()
+        func pct(_ a: [Double], _ p: Double) -> Double { a.isEmpty ? 0 : a[min(a.count - 1, Int(Double(a.count - 1) * p))] }
+        return Result(
+            eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
+            startP50: pct(delays, 0.5), startP99: pct(delays, 0.99), cpuPerEvent: cpu / Double(events),
+            commits: stats.reduce(0) { $0 + $1.0 }, jobs: stats.reduce(0) { $0 + $1.1 })
+    }
+
+    /// The same rows (an event and its execution each), inserted 1,000 per transaction on one
+    /// connection: what PostgreSQL itself does here with no engine around it.
+    func rawInsertRate(_ store: PostgresEventStore) async throws -> Double {
+        try await store.rawInsertRate(rows: events, batch: 1000)
+    }
+
+    func drop(_ schema: String, _ store: PostgresEventStore) async throws {
+        try await store.dropOwnSchema(schema)
+    }
+}
