@@ -27,6 +27,7 @@ struct PostgresBench {
         defer { for s in stores { s.closeNow() } }
         do {
             let result = try await measure(stores)
+            let pickup = try await crossNodePickup(location: location)
             let raw = try await rawInsertRate(stores[0])
             try await drop(schema, stores[0])
             let lines: [(String, String)] = [
@@ -37,6 +38,7 @@ struct PostgresBench {
                 ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
                 ("CPU per event", String(format: "%.1f µs (this process; PostgreSQL's own not counted)", result.cpuPerEvent * 1e6)),
                 ("writer transactions", "\(result.commits), \(String(format: "%.0f", Double(result.jobs) / Double(max(1, result.commits)))) jobs each on average"),
+                ("cross-node pickup", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (stored by another process's store, started on an idle node; %d events, one every 20 ms)", pickup.p50 * 1000, pickup.p99 * 1000, pickup.max * 1000, pickup.count)),
                 ("raw PostgreSQL insert", String(format: "%.0f events/s (event + execution rows, batches of 1000, one connection, no engine)", raw)),
                 ("engine / raw", String(format: "%.2f", result.eventsPerSecond / raw)),
             ]
@@ -47,6 +49,7 @@ struct PostgresBench {
                     "dispatch_p99_ms": .double(result.dispatchP99 * 1000), "start_p50_ms": .double(result.startP50 * 1000),
                     "start_p99_ms": .double(result.startP99 * 1000), "raw_postgres_events_per_second": .double(raw),
                     "ratio": .double(result.eventsPerSecond / raw), "cpu_us_per_event": .double(result.cpuPerEvent * 1e6),
+                    "pickup_p50_ms": .double(pickup.p50 * 1000), "pickup_p99_ms": .double(pickup.p99 * 1000), "pickup_max_ms": .double(pickup.max * 1000),
                 ]))
             } else {
                 for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
@@ -135,6 +138,40 @@ struct PostgresBench {
             eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
             startP50: pct(delays, 0.5), startP99: pct(delays, 0.99), cpuPerEvent: cpu / Double(events),
             commits: stats.reduce(0) { $0 + $1.0 }, jobs: stats.reduce(0) { $0 + $1.1 })
+    }
+
+    /// How soon an idle node starts an event another store wrote: one store inserts events
+    /// (as `events dispatch` from another machine would), an idle engine on a second store is
+    /// woken by NOTIFY and claims them; from commit to hook start.
+    func crossNodePickup(location: PostgresLocation) async throws -> (p50: Double, p99: Double, max: Double, count: Int) {
+        let writer = try await PostgresEventStore(location: location)
+        let reader = try await PostgresEventStore(location: location)
+        defer { writer.closeNow(); reader.closeNow() }
+        let runtime = LuaRuntime(threads: 1)
+        defer { runtime.shutdown() }
+        let starts = Mutex<[String: Double]>([:])
+        var config = EngineConfiguration()
+        config.nodeID = "pickup"
+        config.observer = { obs in
+            if case .hookStarted(let id, let at) = obs { starts.withLock { $0[id] = $0[id] ?? at } }
+        }
+        let engine = Engine(driver: reader, runtime: runtime, configuration: config)
+        try await engine.start()
+        let count = 200
+        var committed: [(String, Double)] = []
+        for _ in 0..<count {
+            let e = Engine.pendingEvent(from: NewEvent(type: "bench.event", data: .object([:])))
+            try await writer.insertEvents([e])
+            committed.append((e.id, monotonicSeconds()))
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let deadline = monotonicSeconds() + 10
+        while starts.withLock({ $0.count }) < count && monotonicSeconds() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        _ = await engine.drain(grace: 5)
+        let seen = starts.withLock { $0 }
+        let delays = committed.compactMap { id, at in seen[id].map { max(0, $0 - at) } }.sorted()
+        func pct(_ p: Double) -> Double { delays.isEmpty ? 0 : delays[min(delays.count - 1, Int(Double(delays.count - 1) * p))] }
+        return (pct(0.5), pct(0.99), delays.last ?? 0, delays.count)
     }
 
     /// The same rows (an event and its execution each), inserted 1,000 per transaction on one

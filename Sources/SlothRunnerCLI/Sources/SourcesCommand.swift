@@ -23,9 +23,15 @@ struct SourcesCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await global.withStore { store in
-            let lock = try DaemonLock(databasePath: global.databasePath)
-            let serving = !(try lock.tryAcquire())
-            lock.release()
+            let serving: Bool
+            if global.usesPostgres {
+                // Many nodes, no local lock to ask: serving while any node heartbeats.
+                serving = try await store.nodeList().contains { $0.state == .alive }
+            } else {
+                let lock = try DaemonLock(databasePath: global.databasePath)
+                serving = !(try lock.tryAcquire())
+                lock.release()
+            }
             var rows = try await store.sourceStatusList()
             if !serving { rows = rows.map { var r = $0; r.state = .stopped; return r } }
             // What serve would start now, with what it last reported of each; sources it ran
@@ -51,7 +57,10 @@ struct SourcesCommand: AsyncParsableCommand {
                 t.add([r.name, r.kind, r.state.rawValue, "\(r.emitted)", last, r.error ?? "-"])
             }
             print(t.render(headers: !global.noHeaders))
-            if !serving { print("serve is not running on \(global.databasePath).") }
+            if !serving { print(global.usesPostgres ? "No serve node is running on this database." : "serve is not running on \(global.databasePath).") }
+            if global.usesPostgres && serving && !global.noHeaders {
+                print("(As the node that last reported saw them; `sloth-runner nodes` shows which node runs the scheduler and checks.)")
+            }
         }
     }
 }
