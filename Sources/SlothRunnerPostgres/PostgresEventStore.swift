@@ -125,11 +125,24 @@ public final class PostgresEventStore: EventStoreDriver {
         }
     }
 
+    /// Commits what is queued, then closes the pool. Waits at most a few seconds for the pool
+    /// to wind down: during an outage a connection attempt may not end when asked to, and a
+    /// daemon shutting down must not hang on it (nothing of ours is pending by then).
     public func close() async {
         guard !closed.exchange(true, ordering: .relaxed) else { return }
         await writer.close()
         clientTask.cancel()
-        await clientTask.value
+        let ended = LeaseRace<Bool>()
+        let task = clientTask
+        Task {
+            await task.value
+            ended.finish(.success(true))
+        }
+        Task {
+            try? await Task.sleep(nanoseconds: 3_000_000_000)
+            ended.finish(.success(false))
+        }
+        _ = try? await ended.result()
     }
 
     package func closeNow() {
@@ -433,10 +446,14 @@ public final class PostgresEventStore: EventStoreDriver {
         let batch = Self.deleteBatch * 10
         while true {
             let n = try await write { tx in
+                // From the oldest number up, by the primary key: numbers follow commit time, so
+                // the first entry not old enough ends the sweep (no index on `at` to keep up).
                 try await tx.run(
                     """
+                    WITH oldest AS (SELECT seq, at FROM changes ORDER BY seq LIMIT $2)
                     DELETE FROM changes WHERE seq IN (
-                        SELECT seq FROM changes WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes) ORDER BY seq LIMIT $2)
+                        SELECT seq FROM oldest WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes)
+                        AND seq < COALESCE((SELECT MIN(seq) FROM oldest WHERE at >= $1), 9223372036854775807))
                     RETURNING 1
                     """, [.int(cutoff), .int(batch)])
             }
@@ -511,6 +528,9 @@ public final class PostgresEventStore: EventStoreDriver {
     /// and every operation meanwhile fails on its own with the reason), unlike a SQLite file
     /// deleted under a running engine.
     package func verifyStorage() async throws {}
+
+    /// One NOTIFY per commit, however many events it holds: each may wake an idle node.
+    package var writeSignalsAreCommits: Bool { true }
 
     package func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> (any StoreWriteWatch)? {
         PostgresNotifications.start(location: location, client: client, logger: logger, onWrite: onWrite)

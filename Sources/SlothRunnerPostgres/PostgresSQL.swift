@@ -138,7 +138,7 @@ struct PGPool: PGExecutor {
 
 /// The race between a lease and its deadline, decided once; and the operation's result,
 /// delivered once to whoever waits.
-private final class LeaseRace<T: Sendable>: Sendable {
+final class LeaseRace<T: Sendable>: Sendable {
     private enum Phase { case waiting, leased, abandoned }
     private struct State {
         var phase = Phase.waiting

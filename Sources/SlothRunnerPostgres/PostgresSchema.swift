@@ -248,5 +248,10 @@ enum PostgresSchema {
             expires_at BIGINT NOT NULL
         );
         """,
+        // 3: the journal is pruned from its oldest number up (numbers follow time), so the
+        // index on `at` — one more entry for every status change and hook run — goes.
+        """
+        DROP INDEX IF EXISTS idx_changes_at;
+        """,
     ]
 }

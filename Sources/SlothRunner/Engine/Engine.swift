@@ -99,14 +99,16 @@ public final class Engine: Sendable {
             configuration.logger.notice("took back \(reclaimed) event(s) an earlier run of this node had claimed", metadata: ["node": "\(configuration.nodeID)"])
         }
         try await refreshHooks(force: true)
+        let everyCommit = driver.writeSignalsAreCommits
         let watch = driver.watchWrites { [weak self] in
             guard let self else { return }
             // Only a quiet store's first write wakes the claimer: while writes go on it polls
-            // at its usual interval, as it always did (a busy store's commits would otherwise
-            // wake it hundreds of times a second).
+            // at its usual interval, as it always did (a busy store's file writes would
+            // otherwise wake it hundreds of times a second). A store that signals once per
+            // commit (PostgreSQL) wakes it on each: another node's event starts at once.
             let now = nowMillis()
             let before = self.lastStoreWrite.exchange(now, ordering: .relaxed)
-            if now - before > Self.recentWriteMillis { self.wakeup.signal() }
+            if everyCommit || now - before > Self.recentWriteMillis { self.wakeup.signal() }
         }
         storeWatch.withLock { $0 = watch }
         phaseValue.store(Phase.running.rawValue, ordering: .releasing)

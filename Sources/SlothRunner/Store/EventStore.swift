@@ -75,6 +75,10 @@ package protocol EventStoreDriver: EventStore {
     /// channel every commit notifies); nil when the store cannot tell, and the engine then
     /// polls at its poll interval. The returned watch stops with `stop()`.
     func watchWrites(_ onWrite: @escaping @Sendable () -> Void) -> (any StoreWriteWatch)?
+    /// Whether each `watchWrites` signal is one commit (PostgreSQL's NOTIFY), so the engine may
+    /// claim on every one; false when signals are file writes, many per commit (SQLite's
+    /// inotify), and only a quiet store's first one wakes it.
+    var writeSignalsAreCommits: Bool { get }
     /// How many dead letters there are (event-hook pairs that gave up), for `status`.
     func countDeadLetters() async throws -> Int
     /// What the store occupies on disk, in bytes (for SQLite: the database and its WAL).
@@ -351,6 +355,8 @@ package enum OutcomeWrite: Sendable, Equatable {
 }
 
 extension EventStoreDriver {
+    package var writeSignalsAreCommits: Bool { false }
+
     /// Claims as a node without tags.
     package func claimEvents(owner: String, leaseMillis: Int64, limit: Int, now: Millis) async throws -> [Event] {
         try await claimEvents(owner: owner, leaseMillis: leaseMillis, limit: limit, now: now, tags: [])
