@@ -332,20 +332,11 @@ public final class PostgresEventStore: EventStoreDriver {
     // MARK: events: inspection and upkeep
 
     public func resolveEvent(_ idOrPrefix: String) async throws -> Event {
-        let needle = idOrPrefix.lowercased()
-        guard !needle.isEmpty, needle.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
-            throw SlothError.invalidInput("'\(idOrPrefix)' is not an event id: ids look like 019abc12-3456-7def-8abc-0123456789ab (any unique prefix works)")
-        }
+        let needle = try EventPrefix.needle(idOrPrefix)
         let matches = try await pool.query(
             "SELECT \(Self.eventSelect) FROM events WHERE id >= $1 AND id < $1 || 'g' ORDER BY id LIMIT 6",
             [.text(needle)], Self.event(from:))
-        if matches.isEmpty { throw SlothError.notFound("no event with id or prefix '\(idOrPrefix)' (see `sloth-runner events list`)") }
-        if let exact = matches.first(where: { $0.id == needle }) { return exact }
-        if matches.count > 1 {
-            let shown = matches.prefix(5).map { "  \($0.id)  \($0.type)" }.joined(separator: "\n")
-            throw SlothError.ambiguous("event id prefix '\(idOrPrefix)' matches more than one event; give more characters:\n\(shown)\(matches.count > 5 ? "\n  ..." : "")")
-        }
-        return matches[0]
+        return try EventPrefix.pick(matches, needle: needle, asked: idOrPrefix)
     }
 
     public func listEvents(_ f: EventFilter) async throws -> [Event] {

@@ -279,7 +279,12 @@ import SlothTestSupport
     /// Waits until a marker file created after some changes is reported: every change before
     /// it has settled and been stored by then (the watcher settles in order of time).
     func settle(_ store: SQLiteEventStore, _ dir: String, _ name: String) async throws {
-        try "m".write(toFile: dir + "/" + name, atomically: false, encoding: .utf8)
+        // Written beside the tree and moved in: one rename, so the marker arrives whole. (Written
+        // in place, it is a create and a write; under load the two can fall into different
+        // settle windows and the marker is reported modified as well.)
+        let staged = (dir as NSString).deletingLastPathComponent + "/.staged-" + name
+        try "m".write(toFile: staged, atomically: false, encoding: .utf8)
+        try FileManager.default.moveItem(atPath: staged, toPath: dir + "/" + name)
         try await eventually(timeout: 30, "the marker \(name) was not reported") {
             try await fileEvents(store).contains("file.created \(name)")
         }

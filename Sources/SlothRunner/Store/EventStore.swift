@@ -270,6 +270,30 @@ package protocol EventStoreDriver: EventStore {
     func singletonList() async throws -> [SingletonLease]
 }
 
+/// Resolving an event id or prefix, the same for every driver: what a prefix must look like,
+/// and which of the (at most six, by id) events starting with it is meant.
+package enum EventPrefix {
+    /// The prefix to look up (lower-cased), or why `text` cannot be one.
+    package static func needle(_ text: String) throws(SlothError) -> String {
+        let needle = text.lowercased()
+        guard !needle.isEmpty, needle.allSatisfy({ $0.isHexDigit || $0 == "-" }) else {
+            throw .invalidInput("'\(text)' is not an event id: ids look like 019abc12-3456-7def-8abc-0123456789ab (any unique prefix works)")
+        }
+        return needle
+    }
+
+    /// The event `text` names among `matches` (those whose id starts with `needle`, by id).
+    package static func pick(_ matches: [Event], needle: String, asked text: String) throws(SlothError) -> Event {
+        if matches.isEmpty { throw .notFound("no event with id or prefix '\(text)' (see `sloth-runner events list`)") }
+        if let exact = matches.first(where: { $0.id == needle }) { return exact }
+        if matches.count > 1 {
+            let shown = matches.prefix(5).map { "  \($0.id)  \($0.type)" }.joined(separator: "\n")
+            throw .ambiguous("event id prefix '\(text)' matches more than one event; give more characters:\n\(shown)\(matches.count > 5 ? "\n  ..." : "")")
+        }
+        return matches[0]
+    }
+}
+
 /// A running watch of a store's writes (`EventStoreDriver.watchWrites`).
 package protocol StoreWriteWatch: Sendable {
     func stop()
