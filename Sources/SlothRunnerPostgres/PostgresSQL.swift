@@ -46,21 +46,6 @@ extension PGExecutor {
     }
 }
 
-enum PGStatement {
-    static func make(_ sql: String, _ args: [PGValue]) -> PostgresQuery {
-        var binds = PostgresBindings(capacity: args.count)
-        for a in args {
-            switch a {
-            case .text(let s): binds.append(s)
-            case .int(let i): binds.append(i)
-            case .bool(let b): binds.append(b)
-            case .texts(let list): binds.append(list)
-            }
-        }
-        return PostgresQuery(unsafeSQL: sql, binds: binds)
-    }
-}
-
 extension PostgresConnection: PGExecutor {
     /// Runs a statement and collects its rows on the event loop. Not the async row sequence:
     /// with it, postgres-nio 1.33 traps (RowStreamStateMachine, "receive a body part after a

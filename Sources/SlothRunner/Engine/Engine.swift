@@ -197,10 +197,13 @@ public final class Engine: Sendable {
 
     // MARK: nodes and single-node duties
 
+    /// Read once: `ProcessInfo.hostName` may ask the resolver, and the heartbeat runs every few seconds.
+    private static let hostname = ProcessInfo.processInfo.hostName
+
     /// This engine's row of the node registry.
     func nodeInfo(at now: Millis) -> NodeInfo {
         NodeInfo(
-            owner: owner, nodeID: configuration.nodeID, hostname: ProcessInfo.processInfo.hostName, version: configuration.version,
+            owner: owner, nodeID: configuration.nodeID, hostname: Self.hostname, version: configuration.version,
             tags: configuration.nodeTags, pid: Int(getpid()), startedAt: startedAt.load(ordering: .relaxed), heartbeatAt: now,
             state: .alive, inFlight: inFlight.load(ordering: .relaxed))
     }

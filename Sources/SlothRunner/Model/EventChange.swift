@@ -11,6 +11,12 @@ package struct EventChange: Sendable, Equatable {
         case deleted
     }
 
+    /// What a journal row records: `deleted` in its status column, a run when it names an
+    /// execution, else a status change (the same columns in every store).
+    package static func kind(status: String?, executionID: Int64?) -> Kind {
+        status == "deleted" ? .deleted : (executionID != nil ? .execution : .status)
+    }
+
     package var seq: Int64
     /// When the change was committed, Unix milliseconds.
     package var at: Millis

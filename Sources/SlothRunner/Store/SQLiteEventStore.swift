@@ -826,7 +826,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 let event = row.text(7) == nil ? nil : try Self.event(from: row.shifted(by: 7))
                 let execution = row.int(7 + 15) == nil ? nil : Self.execution(from: row.shifted(by: 7 + 15))
                 let status = row.text(3)
-                let kind: EventChange.Kind = status == "deleted" ? .deleted : (row.int(4) != nil ? .execution : .status)
+                let kind = EventChange.kind(status: status, executionID: row.int(4))
                 return EventChange(
                     seq: row.intValue(0), at: row.intValue(1), kind: kind, eventID: row.textValue(2),
                     type: row.text(5) ?? event?.type ?? "", stack: row.text(6) ?? event?.stack,

@@ -128,6 +128,53 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
+    /// Dispatches `events` through `engines` (dispatcher t on engine t mod count) from
+    /// `concurrency` dispatchers, each waiting for its event's commit, at `rate` events/s if
+    /// given; returns each dispatcher's (event id, dispatch start, dispatch latency).
+    static func offerLoad(
+        to engines: [Engine], events: Int, concurrency: Int, rate: Double?, from t0: Double
+    ) async -> [[(String, Double, Double)]] {
+        let interval = rate.map { Double(concurrency) / $0 }
+        return await withTaskGroup(of: [(String, Double, Double)].self) { group in
+            for t in 0..<concurrency {
+                let count = events / concurrency + (t < events % concurrency ? 1 : 0)
+                let engine = engines[t % engines.count]
+                group.addTask {
+                    var out: [(String, Double, Double)] = []
+                    out.reserveCapacity(count)
+                    for i in 0..<count {
+                        if let interval {
+                            let due = t0 + Double(i) * interval + Double(t) * interval / Double(concurrency)
+                            let wait = due - monotonicSeconds()
+                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+                        }
+                        let start = monotonicSeconds()
+                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
+                        out.append((e.id, start, monotonicSeconds() - start))
+                    }
+                    return out
+                }
+            }
+            // Kept in parts: joining them here would copy every sample while events still run.
+            var parts: [[(String, Double, Double)]] = []
+            for await part in group { parts.append(part) }
+            return parts
+        }
+    }
+
+    /// Sorted dispatch latencies, and sorted delays from dispatch to each event's first hook start.
+    static func delays(_ parts: [[(String, Double, Double)]], starts recorded: [(String, Double)]) -> (dispatch: [Double], start: [Double]) {
+        let samples = parts.joined()
+        var starts: [String: Double] = [:]
+        for (id, at) in recorded where starts[id] == nil { starts[id] = at }
+        return (samples.map(\.2).sorted(), samples.compactMap { s in starts[s.0].map { max(0, $0 - s.1) } }.sorted())
+    }
+
+    /// The `p` quantile of sorted values (0 when there are none).
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))]
+    }
+
     struct Result {
         var eventsPerSecond: Double
         var seconds: Double
@@ -361,37 +408,11 @@ struct BenchCommand: AsyncParsableCommand {
         try await engine.start()
         let idleRSS = ProcessStats.residentBytes()
 
-        let perTask = events / concurrency
-        let extra = events % concurrency
-        let interval = rate.map { Double(concurrency) / $0 }
         let cpu0 = ProcessStats.cpuSeconds()
         let writer0 = store.writerStats
         let threads0 = ProcessStats.cpuByThread()
         let t0 = monotonicSeconds()
-        let parts = await withTaskGroup(of: [(String, Double, Double)].self) { group in
-            for t in 0..<concurrency {
-                let count = perTask + (t < extra ? 1 : 0)
-                group.addTask {
-                    var out: [(String, Double, Double)] = []
-                    out.reserveCapacity(count)
-                    for i in 0..<count {
-                        if let interval {
-                            let due = t0 + Double(i) * interval + Double(t) * interval / Double(concurrency)
-                            let wait = due - monotonicSeconds()
-                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
-                        }
-                        let start = monotonicSeconds()
-                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
-                        out.append((e.id, start, monotonicSeconds() - start))
-                    }
-                    return out
-                }
-            }
-            // Kept in parts: joining them here would copy every sample while events still run.
-            var parts: [[(String, Double, Double)]] = []
-            for await part in group { parts.append(part) }
-            return parts
-        }
+        let parts = await Self.offerLoad(to: [engine], events: events, concurrency: concurrency, rate: rate, from: t0)
         for await _ in recorder.done.stream { break }
         let fusion = store.fusion.snapshot
         let writerStats = store.writerStats - writer0
@@ -403,12 +424,8 @@ struct BenchCommand: AsyncParsableCommand {
         _ = await engine.drain(grace: 10)
         await store.close()
 
-        let samples = parts.joined()
-        let latencies = samples.map(\.2).sorted()
-        var starts: [String: Double] = [:]
-        for (id, at) in recorder.starts.withLock({ $0 }) where starts[id] == nil { starts[id] = at }
-        let startDelays = samples.compactMap { s in starts[s.0].map { max(0, $0 - s.1) } }.sorted()
-        func pct(_ a: [Double], _ p: Double) -> Double { a.isEmpty ? 0 : a[min(a.count - 1, Int(Double(a.count - 1) * p))] }
+        let (latencies, startDelays) = Self.delays(parts, starts: recorder.starts.withLock { $0 })
+        let pct = Self.percentile
         return Result(
             eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
             startP50: pct(startDelays, 0.5), startP99: pct(startDelays, 0.99), idleRSS: idleRSS, peakRSS: peak,

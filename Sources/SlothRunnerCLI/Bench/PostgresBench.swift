@@ -28,8 +28,8 @@ struct PostgresBench {
         do {
             let result = try await measure(stores)
             let pickup = try await crossNodePickup(location: location)
-            let raw = try await rawInsertRate(stores[0])
-            try await drop(schema, stores[0])
+            let raw = try await stores[0].rawInsertRate(rows: events, batch: 1000)
+            try await stores[0].dropOwnSchema(schema)
             let lines: [(String, String)] = [
                 ("events", "\(events) with \(hooks) hook(s) on \(nodes) node(s), \(concurrency) dispatchers, \(workers) workers each\(rate.map { ", offered \(Int($0))/s" } ?? "")"),
                 ("database", location.serverDescription + " (schema \(schema), dropped after)"),
@@ -55,7 +55,7 @@ struct PostgresBench {
                 for (k, v) in lines { print(k.padding(toLength: 22, withPad: " ", startingAt: 0) + v) }
             }
         } catch {
-            try? await drop(schema, stores[0])
+            try? await stores[0].dropOwnSchema(schema)
             throw error
         }
     }
@@ -99,41 +99,15 @@ struct PostgresBench {
         }
         let stats0 = stores.map(\.writerStats)
         let cpu0 = ProcessStats.cpuSeconds()
-        let interval = rate.map { Double(concurrency) / $0 }
         let t0 = monotonicSeconds()
-        let parts = await withTaskGroup(of: [(String, Double, Double)].self) { group in
-            for t in 0..<concurrency {
-                let count = events / concurrency + (t < events % concurrency ? 1 : 0)
-                let engine = engines[t % engines.count]
-                group.addTask {
-                    var out: [(String, Double, Double)] = []
-                    for i in 0..<count {
-                        if let interval {
-                            let wait = t0 + Double(i) * interval + Double(t) * interval / Double(concurrency) - monotonicSeconds()
-                            if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
-                        }
-                        let start = monotonicSeconds()
-                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
-                        out.append((e.id, start, monotonicSeconds() - start))
-                    }
-                    return out
-                }
-            }
-            var parts: [[(String, Double, Double)]] = []
-            for await part in group { parts.append(part) }
-            return parts
-        }
+        let parts = await BenchCommand.offerLoad(to: engines, events: events, concurrency: concurrency, rate: rate, from: t0)
         for await _ in recorder.done.stream { break }
         let elapsed = recorder.lastFinish.withLock { $0 } - t0
         let cpu = ProcessStats.cpuSeconds() - cpu0
         let stats = zip(stores.map(\.writerStats), stats0).map { ($0.commits - $1.commits, $0.jobs - $1.jobs) }
         for engine in engines { _ = await engine.drain(grace: 10) }
-        let samples = parts.joined()
-        let latencies = samples.map(\.2).sorted()
-        var starts: [String: Double] = [:]
-        for (id, at) in recorder.starts.withLock({ $0 }) where starts[id] == nil { starts[id] = at }
-        let delays = samples.compactMap { s in starts[s.0].map { max(0, $0 - s.1) } }.sorted()
-        func pct(_ a: [Double], _ p: Double) -> Double { a.isEmpty ? 0 : a[min(a.count - 1, Int(Double(a.count - 1) * p))] }
+        let (latencies, delays) = BenchCommand.delays(parts, starts: recorder.starts.withLock { $0 })
+        let pct = BenchCommand.percentile
         return Result(
             eventsPerSecond: Double(events) / elapsed, seconds: elapsed, dispatchP50: pct(latencies, 0.5), dispatchP99: pct(latencies, 0.99),
             startP50: pct(delays, 0.5), startP99: pct(delays, 0.99), cpuPerEvent: cpu / Double(events),
@@ -170,17 +144,6 @@ struct PostgresBench {
         _ = await engine.drain(grace: 5)
         let seen = starts.withLock { $0 }
         let delays = committed.compactMap { id, at in seen[id].map { max(0, $0 - at) } }.sorted()
-        func pct(_ p: Double) -> Double { delays.isEmpty ? 0 : delays[min(delays.count - 1, Int(Double(delays.count - 1) * p))] }
-        return (pct(0.5), pct(0.99), delays.last ?? 0, delays.count)
-    }
-
-    /// The same rows (an event and its execution each), inserted 1,000 per transaction on one
-    /// connection: what PostgreSQL itself does here with no engine around it.
-    func rawInsertRate(_ store: PostgresEventStore) async throws -> Double {
-        try await store.rawInsertRate(rows: events, batch: 1000)
-    }
-
-    func drop(_ schema: String, _ store: PostgresEventStore) async throws {
-        try await store.dropOwnSchema(schema)
+        return (BenchCommand.percentile(delays, 0.5), BenchCommand.percentile(delays, 0.99), delays.last ?? 0, delays.count)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlothRunner
+import SlothRunnerPostgres
 
 struct EventsDispatch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -62,7 +63,8 @@ struct EventsDispatch: AsyncParsableCommand {
             let lock = try DaemonLock(databasePath: global.databasePath)
             let id: String
             // On PostgreSQL the nodes serving the database process it; none runs here.
-            if !global.usesPostgres, try lock.tryAcquire() {
+            let postgres = store is PostgresEventStore
+            if !postgres, try lock.tryAcquire() {
                 defer { lock.release() }
                 id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds, interrupts: interrupts)
             } else {
@@ -70,7 +72,7 @@ struct EventsDispatch: AsyncParsableCommand {
                 try await store.insertEvents([event])
                 id = event.id
                 if !global.json {
-                    print(global.usesPostgres ? "Event \(id) dispatched; the serve nodes process it." : "Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.")
+                    print(postgres ? "Event \(id) dispatched; the serve nodes process it." : "Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.")
                 }
                 if case .interrupted(let sig) = await waitOrInterrupt(id, store: store, seconds: waitSeconds, interrupts: interrupts) {
                     warn("interrupted: event \(id) stays stored and the daemon processes it; follow it with `sloth-runner events show \(id.prefix(13))`")

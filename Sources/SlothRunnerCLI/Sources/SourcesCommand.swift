@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlothRunner
+import SlothRunnerPostgres
 
 struct SourcesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,8 +24,10 @@ struct SourcesCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await global.withStore { store in
+            // On PostgreSQL, many nodes and no local lock to ask.
+            let postgres = store is PostgresEventStore
             let serving: Bool
-            if global.usesPostgres {
+            if postgres {
                 // Many nodes, no local lock to ask: serving while any node heartbeats.
                 serving = try await store.nodeList().contains { $0.state == .alive }
             } else {
@@ -57,8 +60,8 @@ struct SourcesCommand: AsyncParsableCommand {
                 t.add([r.name, r.kind, r.state.rawValue, "\(r.emitted)", last, r.error ?? "-"])
             }
             print(t.render(headers: !global.noHeaders))
-            if !serving { print(global.usesPostgres ? "No serve node is running on this database." : "serve is not running on \(global.databasePath).") }
-            if global.usesPostgres && serving && !global.noHeaders {
+            if !serving { print(postgres ? "No serve node is running on this database." : "serve is not running on \(global.databasePath).") }
+            if postgres && serving && !global.noHeaders {
                 print("(As the node that last reported saw them; `sloth-runner nodes` shows which node runs the scheduler and checks.)")
             }
         }

@@ -57,9 +57,6 @@ struct GlobalOptions: ParsableArguments {
         return try PostgresLocation(url: text)
     }
 
-    /// Whether the store is the PostgreSQL one (several nodes; no local daemon lock to ask).
-    var usesPostgres: Bool { ((try? settings()).flatMap { try? postgresLocation($0) }) != nil }
-
     /// The default home is created on first use (its parent must exist); a database path given
     /// by flag, variable or file is taken as given, its directory included: a typo there is an
     /// error, not a new tree.
