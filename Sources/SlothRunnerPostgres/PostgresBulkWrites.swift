@@ -6,7 +6,7 @@ import SlothRunner
 /// statement each. Each returns the completions to call after COMMIT.
 enum PostgresBulkWrites {
     static let eventRecordColumns =
-        "id text, type text, data jsonb, status text, error text, timestamp bigint, created_at bigint, processed_at bigint, stack text, attempts int, next_run_at bigint, lease_owner text, lease_expires_at bigint, parent_id text, chain_depth int, needs_tags jsonb"
+        "id text, type text, data jsonb, status text, error text, timestamp bigint, created_at bigint, processed_at bigint, stack text, attempts int, next_run_at bigint, lease_owner text, lease_expires_at bigint, parent_id text, chain_depth int, replay_of text, replay text, needs_tags jsonb"
 
     /// An event as a record-set row; with `outcome`, in the state that outcome leaves it.
     static func addEvent(_ e: Event, finishedAs outcome: EventOutcome?, to set: inout PGRecordSet) {
@@ -17,6 +17,7 @@ enum PostgresBulkWrites {
             "stack": .text(e.stack), "attempts": .int(Int64(e.attempts)), "next_run_at": .int(outcome?.nextRunAt ?? e.nextRunAt),
             "lease_owner": .text(outcome == nil ? e.leaseOwner : nil), "lease_expires_at": .int(outcome == nil ? e.leaseExpiresAt : nil),
             "parent_id": .text(e.parentID), "chain_depth": .int(Int64(e.chainDepth)),
+            "replay_of": .text(e.replay?.of), "replay": .text(e.replay?.stored),
             "needs_tags": .json(outcome?.needsTags.flatMap(Hook.storedTags) ?? "null"),
         ])
     }

@@ -161,9 +161,10 @@ public final class PostgresEventStore: EventStoreDriver {
 
     // MARK: rows
 
-    static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
+    static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth, replay_of, replay"
+    static let eventColumnCount = 17
     /// The same, as read back (JSONB as its text).
-    static let eventSelect = "id, type, data::text, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
+    static let eventSelect = "id, type, data::text, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth, replay_of, replay"
 
     static func event(from row: PGRow) throws -> Event {
         let data: JSONValue
@@ -173,7 +174,7 @@ public final class PostgresEventStore: EventStoreDriver {
             status: EventStatus(rawValue: row.textValue(3)) ?? .pending, error: row.text(4),
             createdAt: row.intValue(6), processedAt: row.int(7), attempts: Int(row.intValue(9)),
             parentID: row.text(13), chainDepth: Int(row.intValue(14)), nextRunAt: row.intValue(10),
-            leaseOwner: row.text(11), leaseExpiresAt: row.int(12))
+            leaseOwner: row.text(11), leaseExpiresAt: row.int(12), replay: ReplayMark.stored(of: row.text(15), row.text(16)))
     }
 
     static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message"
@@ -363,6 +364,7 @@ public final class PostgresEventStore: EventStoreDriver {
         if let s = f.since { add("id >= ?", .text(EventID.lowerBound(millis: s))) }
         if let u = f.until { add("id < ?", .text(EventID.lowerBound(millis: u))) }
         if let b = f.before { add("id < ?", .text(b)) }
+        if let r = f.replayOf { add("replay_of = ?", .text(r)) }
         return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
     }
 
@@ -416,7 +418,7 @@ public final class PostgresEventStore: EventStoreDriver {
             """, [.int(seq), .int(limit)]
         ) { row in
             let event = row.text(7) == nil ? nil : try Self.event(from: row.shifted(by: 7))
-            let execution = row.int(7 + 15) == nil ? nil : Self.execution(from: row.shifted(by: 7 + 15))
+            let execution = row.int(7 + Self.eventColumnCount) == nil ? nil : Self.execution(from: row.shifted(by: 7 + Self.eventColumnCount))
             let status = row.text(3)
             let kind = EventChange.kind(status: status, executionID: row.int(4))
             return EventChange(

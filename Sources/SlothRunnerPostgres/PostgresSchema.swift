@@ -253,5 +253,12 @@ enum PostgresSchema {
         """
         DROP INDEX IF EXISTS idx_changes_at;
         """,
+        // 4: replays (`events replay`): a new event naming the one it replays, and (as JSON
+        // text: hooks, by, at) what the replay is; partial index, most events are no replay.
+        """
+        ALTER TABLE events ADD COLUMN replay_of TEXT COLLATE "C";
+        ALTER TABLE events ADD COLUMN replay TEXT;
+        CREATE INDEX idx_events_replay_of ON events(replay_of, id) WHERE replay_of IS NOT NULL;
+        """,
     ]
 }

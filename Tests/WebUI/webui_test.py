@@ -241,6 +241,30 @@ class WebUITest(unittest.TestCase):
         self.assertEqual(len(rows), 2)
         self.assertIn("broken", self.browser.find_element(By.ID, "executions").text)
 
+    def test_the_event_page_explains_and_replays(self):
+        d = self.daemon
+        d.hook("ok", "return { name = 'ok', event_type = 'custom.r', execute = function(e) return true, 'done' end }")
+        d.hook("picky", "return { name = 'picky', event_type = 'custom.r', filter = { level = 'high' }, execute = function(e) return true end }")
+        d.start()
+        original = d.dispatch("custom.r", {"level": "low"})
+        self.until(lambda: d.event(original)["status"] == "completed", "the event did not finish")
+        self.open("/events/" + original)
+        reasons = {r.get_attribute("data-hook"): r.get_attribute("data-reason") for r in self.browser.find_elements(By.CSS_SELECTOR, "#explain tr.verdict")}
+        self.assertEqual(reasons, {"ok": "ran", "picky": "filter"})
+        self.assertIn('"low"', self.browser.find_element(By.CSS_SELECTOR, "#explain tr[data-hook=picky]").text)
+        self.browser.find_element(By.CSS_SELECTOR, "button[data-action=replay]").click()
+        WebDriverWait(self.browser, WAIT).until(lambda b: b.switch_to.alert).accept()
+        # The browser goes to the replay's page; the replay runs the hook that ran before.
+        self.until(lambda: "/events/" in self.browser.current_url and original not in self.browser.current_url, "the UI did not open the replay")
+        replay = self.browser.current_url.rsplit("/", 1)[1]
+        self.until(lambda: d.event(replay)["status"] == "completed", "the replay did not run")
+        self.assertEqual([x["hook_name"] for x in d.event(replay)["executions"]], ["ok"])
+        self.assertEqual(d.event(replay)["replay"]["of"], original)
+        self.assertEqual(len(d.event(original)["executions"]), 1, "the original's record changed")
+        self.open("/events/" + replay)
+        self.assertIn("A replay of", self.browser.find_element(By.CSS_SELECTOR, "p.replay-of").text)
+        self.assertEqual(self.console_errors(), [])
+
     def test_the_test_panel_runs_the_hook_on_edited_json(self):
         d = self.daemon
         d.hook("greet", "return { name = 'greet', event_type = 'custom.greet', execute = function(e) print('hello ' .. tostring(e.data.who)); return true, 'greeted' end }")

@@ -475,8 +475,14 @@ public final class Engine: Sendable {
         }
     }
 
+    /// The hooks that run for an event: those matching it, or, for a replay, those of its
+    /// list that still match it.
     private func matchingHooks(for event: Event) -> [LiveHook] {
-        hooks.withLock { $0.all }.filter { $0.compiled.matches(type: event.type, stack: event.stack, data: event.data) }
+        let all = hooks.withLock { $0.all }
+        if let replay = event.replay {
+            return all.filter { replay.hooks.contains($0.compiled.hook.name) && $0.compiled.matches(type: event.type, stack: event.stack, data: event.data) }
+        }
+        return all.filter { $0.compiled.matches(type: event.type, stack: event.stack, data: event.data) }
     }
 
     // MARK: loops

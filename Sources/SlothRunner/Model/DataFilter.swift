@@ -56,6 +56,24 @@ public struct DataFilter: Sendable, Equatable {
         }
     }
 
+    /// The first condition the data does not satisfy, with what the data holds there (nil: the
+    /// path is missing) — what `events explain` says of a hook its filter kept out.
+    public func firstUnmet(in data: JSONValue) -> (condition: Condition, actual: JSONValue?)? {
+        for condition in conditions {
+            var current: JSONValue? = data
+            for segment in condition.segments {
+                guard case .object(let o)? = current else {
+                    current = nil
+                    break
+                }
+                current = o[segment]
+            }
+            guard let actual = current else { return (condition, nil) }
+            if !condition.accepted.contains(where: { Self.same($0, actual) }) { return (condition, actual) }
+        }
+        return nil
+    }
+
     /// As stored and shown: `{"deploy.env":["production","staging"],"severity":"critical"}`.
     public var json: JSONValue {
         .object(Dictionary(uniqueKeysWithValues: conditions.map { ($0.path, $0.accepted.count == 1 ? $0.accepted[0] : .array($0.accepted)) }))

@@ -27,6 +27,7 @@ public struct Event: Sendable, Equatable {
         var leaseOwner: String?
         var leaseExpiresAt: Millis?
         var encodedData: String?
+        var replay: ReplayMark?
     }
 
     private final class Box: Sendable {
@@ -117,6 +118,11 @@ public struct Event: Sendable, Equatable {
         get { box.fields.leaseExpiresAt }
         set { update { $0.leaseExpiresAt = newValue } }
     }
+    /// Set when the event is a replay of another (`events replay`): which, for which hooks, by whom.
+    public package(set) var replay: ReplayMark? {
+        get { box.fields.replay }
+        set { update { $0.replay = newValue } }
+    }
     /// `data` already serialized by validation, so the store does not encode it a second time.
     package var encodedData: String? {
         get { box.fields.encodedData }
@@ -127,13 +133,15 @@ public struct Event: Sendable, Equatable {
         id: String, type: String, stack: String?, timestamp: Millis, data: JSONValue,
         status: EventStatus = .pending, error: String? = nil, createdAt: Millis,
         processedAt: Millis? = nil, attempts: Int = 0, parentID: String? = nil, chainDepth: Int = 0,
-        nextRunAt: Millis? = nil, leaseOwner: String? = nil, leaseExpiresAt: Millis? = nil, encodedData: String? = nil
+        nextRunAt: Millis? = nil, leaseOwner: String? = nil, leaseExpiresAt: Millis? = nil, encodedData: String? = nil,
+        replay: ReplayMark? = nil
     ) {
         box = Box(
             Fields(
                 id: id, type: type, stack: stack, timestamp: timestamp, data: data, status: status, error: error,
                 createdAt: createdAt, processedAt: processedAt, attempts: attempts, parentID: parentID, chainDepth: chainDepth,
-                nextRunAt: nextRunAt ?? createdAt, leaseOwner: leaseOwner, leaseExpiresAt: leaseExpiresAt, encodedData: encodedData))
+                nextRunAt: nextRunAt ?? createdAt, leaseOwner: leaseOwner, leaseExpiresAt: leaseExpiresAt, encodedData: encodedData,
+                replay: replay))
     }
 
     /// Equal when every field is.
@@ -152,6 +160,7 @@ public struct Event: Sendable, Equatable {
         o["stack"] = stack.map(JSONValue.string) ?? .null
         o["error"] = error.map(JSONValue.string) ?? .null
         o["parent_id"] = parentID.map(JSONValue.string) ?? .null
+        o["replay"] = replay?.json ?? .null
         return .object(o)
     }
 }

@@ -29,6 +29,15 @@ public enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// A whole number (an integer, or a double without a fraction); nil for anything else.
+    public var intValue: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.rounded() == d && abs(d) < 9.2e18: return Int64(d)
+        default: return nil
+        }
+    }
+
     /// The members of an object; nil for anything else.
     public var objectValue: [String: JSONValue]? {
         if case .object(let o) = self { return o }

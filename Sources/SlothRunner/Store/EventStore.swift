@@ -462,12 +462,14 @@ public struct EventFilter: Sendable {
     /// Events older than the one with this id: the cursor of a paged listing (the last id of
     /// the previous page). Ids are unique and ordered, so pages neither repeat nor skip.
     public var before: String?
+    /// Replays of the event with this id (`events show` lists them).
+    public var replayOf: String?
     /// At most this many (newest first).
     public var limit: Int
     /// A filter; with no arguments, the newest 50 events.
     public init(
         type: String? = nil, status: EventStatus? = nil, stack: String? = nil, since: Millis? = nil, until: Millis? = nil,
-        before: String? = nil, limit: Int = 50
+        before: String? = nil, replayOf: String? = nil, limit: Int = 50
     ) {
         self.type = type
         self.status = status
@@ -475,6 +477,7 @@ public struct EventFilter: Sendable {
         self.since = since
         self.until = until
         self.before = before
+        self.replayOf = replayOf
         self.limit = limit
     }
 }

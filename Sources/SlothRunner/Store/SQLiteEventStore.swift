@@ -216,9 +216,10 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
 
     // MARK: rows
 
-    static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth"
+    static let eventColumns = "id, type, data, status, error, timestamp, created_at, processed_at, stack, attempts, next_run_at, lease_owner, lease_expires_at, parent_id, chain_depth, replay_of, replay"
+    static let eventColumnCount: Int32 = 17
     /// Built once: this runs for every dispatched event.
-    static let insertEventSQL = HotStatement("INSERT INTO events (\(eventColumns), needs_tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+    static let insertEventSQL = HotStatement("INSERT INTO events (\(eventColumns), needs_tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
     static let insertExecutionSQL = HotStatement(
         """
         INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
@@ -259,7 +260,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             status: EventStatus(rawValue: row.textValue(3)) ?? .pending, error: row.text(4),
             createdAt: row.intValue(6), processedAt: row.int(7), attempts: Int(row.intValue(9)),
             parentID: row.text(13), chainDepth: Int(row.intValue(14)), nextRunAt: row.intValue(10),
-            leaseOwner: row.text(11), leaseExpiresAt: row.int(12))
+            leaseOwner: row.text(11), leaseExpiresAt: row.int(12), replay: ReplayMark.stored(of: row.text(15), row.text(16)))
     }
 
     static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes"
@@ -313,13 +314,14 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
     private static func insertKeyed(_ event: Event, originKey: String, on db: SQLiteConnection) throws(SlothError) -> (event: Event, inserted: Bool) {
         let inserted = try db.run(
             """
-            INSERT INTO events (\(Self.eventColumns), origin_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            INSERT INTO events (\(Self.eventColumns), origin_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
             ON CONFLICT(origin_key) WHERE origin_key IS NOT NULL DO NOTHING
             """,
             [.text(event.id), .text(event.type), .text(event.encodedData ?? event.data.serialized()), .text(event.status.rawValue),
              Self.optionalText(event.error), .int(event.timestamp), .int(event.createdAt), Self.optionalInt(event.processedAt),
              Self.optionalText(event.stack), .int(Int64(event.attempts)), .int(event.nextRunAt), Self.optionalText(event.leaseOwner),
-             Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)), .text(originKey)])
+             Self.optionalInt(event.leaseExpiresAt), Self.optionalText(event.parentID), .int(Int64(event.chainDepth)),
+             Self.optionalText(event.replay?.of), Self.optionalText(event.replay?.stored), .text(originKey)])
         if inserted == 1 {
             try journal(event.id, status: event.status.rawValue, on: db)
             return (event, true)
@@ -368,7 +370,14 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             b.bind(13, outcome == nil ? e.leaseExpiresAt : nil)
             b.bind(14, e.parentID)
             b.bind(15, Int64(e.chainDepth))
-            b.bind(16, outcome?.needsTags.flatMap(Hook.storedTags))
+            if let replay = e.replay {
+                b.bind(16, replay.of)
+                b.bind(17, replay.stored)
+            } else {
+                b.bind(16, nil as String?)
+                b.bind(17, nil as String?)
+            }
+            b.bind(18, outcome?.needsTags.flatMap(Hook.storedTags))
         }
         try journal(e.id, status: (outcome?.status ?? e.status).rawValue, on: db)
     }
@@ -748,6 +757,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
         if let s = f.since { clauses.append("id >= ?"); args.append(.text(EventID.lowerBound(millis: s))) }
         if let u = f.until { clauses.append("id < ?"); args.append(.text(EventID.lowerBound(millis: u))) }
         if let b = f.before { clauses.append("id < ?"); args.append(.text(b)) }
+        if let r = f.replayOf { clauses.append("replay_of = ?"); args.append(.text(r)) }
         return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
     }
 
@@ -824,7 +834,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 """, [.int(seq), .int(Int64(limit))]
             ) { row throws(SlothError) in
                 let event = row.text(7) == nil ? nil : try Self.event(from: row.shifted(by: 7))
-                let execution = row.int(7 + 15) == nil ? nil : Self.execution(from: row.shifted(by: 7 + 15))
+                let execution = row.int(7 + Self.eventColumnCount) == nil ? nil : Self.execution(from: row.shifted(by: 7 + Self.eventColumnCount))
                 let status = row.text(3)
                 let kind = EventChange.kind(status: status, executionID: row.int(4))
                 return EventChange(

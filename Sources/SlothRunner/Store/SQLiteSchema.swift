@@ -300,5 +300,12 @@ enum SQLiteSchema {
             expires_at INTEGER NOT NULL
         );
         """,
+        // 18: replays (`events replay`): a replay is a new event naming the one it replays
+        // and the hooks it runs; partial index, most events are no replay.
+        """
+        ALTER TABLE events ADD COLUMN replay_of TEXT;
+        ALTER TABLE events ADD COLUMN replay TEXT;
+        CREATE INDEX idx_events_replay_of ON events(replay_of, id) WHERE replay_of IS NOT NULL;
+        """,
     ]
 }

@@ -8,15 +8,18 @@ enum EventView {
         let e = try await store.resolveEvent(id)
         let runs = try await store.executions(eventID: e.id)
         let dead = try await store.deadLetters(eventID: e.id)
+        let replays = try await store.listEvents(EventFilter(replayOf: e.id, limit: 20))
         if json {
-            printJSON(EventView.json(e, executions: runs, deadLetters: dead))
+            guard case .object(var o) = EventView.json(e, executions: runs, deadLetters: dead) else { return e }
+            o["replays"] = .array(replays.map { .string($0.id) })
+            printJSON(.object(o))
         } else {
-            Swift.print(EventView.show(e, executions: runs, deadLetters: dead), terminator: "")
+            Swift.print(EventView.show(e, executions: runs, deadLetters: dead, replays: replays), terminator: "")
         }
         return e
     }
 
-    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> String {
+    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter], replays: [Event] = []) -> String {
         var out = """
             Event: \(e.id)
             Type: \(e.type)
@@ -27,6 +30,8 @@ enum EventView {
             Attempts: \(e.attempts)
             """
         if let p = e.parentID { out += "\nParent: \(p) (chain depth \(e.chainDepth))" }
+        if let r = e.replay { out += "\nReplay of: \(r.of) (by \(r.by) at \(Format.timestamp(r.at)), hooks: \(r.hooks.joined(separator: ", ")))" }
+        if !replays.isEmpty { out += "\nReplayed as: " + replays.map { "\($0.id) (\($0.status.rawValue))" }.joined(separator: ", ") }
         if e.status == .pending && e.attempts > 0 { out += "\nNext attempt: \(Format.timestamp(e.nextRunAt))" }
         if let err = e.error { out += "\nError: \(Terminal.block(err))" }
         out += "\n\nHook Executions\n"

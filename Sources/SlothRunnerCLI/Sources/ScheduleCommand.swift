@@ -33,7 +33,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     )
 
     /// Who changed a schedule, for the catalog's `deleted_by`, `enabled_by`, `disabled_by`.
-    static var actor: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown") }
+    static var actor: String { cliActor }
 
     /// The catalog's event for a change (schedule.created …), stored for serve to run hooks on.
     static func announce(_ store: any EventStoreDriver, _ type: String, _ data: [String: JSONValue]) async throws {

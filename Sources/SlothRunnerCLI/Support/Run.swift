@@ -32,6 +32,17 @@ enum ErrorReport {
     }
 }
 
+/// Who a change made from the command line is by (`cli:USER`), as events and replays record it.
+var cliActor: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown") }
+
+/// Asks a yes/no question on the terminal; false without a terminal (scripts pass `--yes`).
+func confirmOnTerminal(_ question: String) -> Bool {
+    guard isatty(STDIN_FILENO) != 0, isatty(STDERR_FILENO) != 0 else { return false }
+    FileHandle.standardError.write(Data("\(question) [y/N] ".utf8))
+    guard let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces).lowercased() else { return false }
+    return answer == "y" || answer == "yes"
+}
+
 func printJSON(_ value: JSONValue) {
     print(value.serialized(pretty: true))
 }

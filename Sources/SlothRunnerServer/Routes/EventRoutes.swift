@@ -3,7 +3,7 @@ import Metrics
 import SlothRunner
 
 /// `/api/v1/events`: dispatch (one, or a batch in one commit), list with keyset pagination,
-/// inspect, delete, retry.
+/// inspect, delete, retry, replay, explain.
 struct EventRoutes {
     let engine: Engine
     let maxBodyBytes: Int
@@ -16,7 +16,7 @@ struct EventRoutes {
     /// Under `/api/v1`.
     static let endpoints: [(HTTPRequest.Method, String)] = [
         (.post, "events"), (.post, "events:batch"), (.get, "events"), (.get, "events/{id}"), (.delete, "events/{id}"),
-        (.post, "events/{id}/retry"),
+        (.post, "events/{id}/retry"), (.post, "events/{id}/replay"), (.get, "events/{id}/explain"),
     ]
 
     func register(on api: RouterGroup<APIRequestContext>) {
@@ -26,6 +26,8 @@ struct EventRoutes {
         api.get("events/{id}", use: show)
         api.delete("events/{id}", use: delete)
         api.post("events/{id}/retry", use: retry)
+        api.post("events/{id}/replay", use: replay)
+        api.get("events/{id}/explain", use: explain)
     }
 
     /// `{type, data, stack?}` → `202` with the event as stored, once it is committed.
@@ -135,6 +137,39 @@ struct EventRoutes {
         armed.leaseOwner = nil
         armed.leaseExpiresAt = nil
         return JSONResponse.make(status: .accepted, armed.json)
+    }
+
+    /// `{"hooks": [names]}` (optional; none: every enabled hook that takes the event) → `202`
+    /// with the replay, a new event marked with the one it replays, who asked and when.
+    @Sendable func replay(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let original = try await resolve(context)
+        var hooks: [String] = []
+        if let body = try await request.jsonObjectIfAny(limit: maxBodyBytes) {
+            if let unknown = body.keys.sorted().first(where: { $0 != "hooks" }) {
+                throw APIError.unprocessable("invalid_input", "unknown field '\(unknown)'\(Hint.didYouMean(unknown, among: ["hooks"])); a replay is {\"hooks\": [names]} or no body")
+            }
+            switch body["hooks"] {
+            case nil, .null?: break
+            case .array(let names)?:
+                hooks = try names.map { name throws(APIError) -> String in
+                    guard let s = name.stringValue else { throw APIError.unprocessable("invalid_input", "\"hooks\" lists hook names (strings)") }
+                    return s
+                }
+            case let other?: throw APIError.unprocessable("invalid_input", "\"hooks\" must be an array of hook names, not \(other.typeName)")
+            }
+        }
+        // The web UI sends its CSRF token with every change; other clients do not.
+        let fromUI = request.headers[WebSessions.csrfHeader] != nil
+        let by = (fromUI ? "web" : "token") + (context.tokenName.map { ":" + $0 } ?? (fromUI ? "" : ":none"))
+        let event: Event
+        do { event = try await engine.replay(original, hooks: hooks, by: by) } catch { throw translate(error) }
+        return JSONResponse.make(status: .accepted, event.json)
+    }
+
+    /// Why each registered hook ran for the event or did not.
+    @Sendable func explain(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let event = try await resolve(context)
+        return JSONResponse.make(status: .ok, try await engine.explain(event))
     }
 
     private func resolve(_ context: APIRequestContext) async throws -> Event {

@@ -18,13 +18,21 @@ extension Request {
     /// The body parsed as JSON, at most `limit` bytes: a bigger body is `413`, bad JSON `400`
     /// with where it went wrong, a body that is not an object `422`.
     func jsonObject(limit: Int) async throws -> [String: JSONValue] {
+        guard let object = try await jsonObjectIfAny(limit: limit) else {
+            throw APIError.badRequest("empty_body", "the request has no body; send a JSON object")
+        }
+        return object
+    }
+
+    /// As `jsonObject`, for a request whose body is optional: nil when it has none.
+    func jsonObjectIfAny(limit: Int) async throws -> [String: JSONValue]? {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "payload_too_large", "the request body is larger than \(limit) bytes")
         }
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("empty_body", "the request has no body; send a JSON object") }
+        guard buffer.readableBytes > 0 else { return nil }
         let value: JSONValue
         do {
             value = try JSONValue.parse(bytes: Array(buffer: buffer))

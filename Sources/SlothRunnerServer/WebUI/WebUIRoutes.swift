@@ -242,6 +242,14 @@ struct WebUIRoutes {
             "dead_letters": dead.map { ($0.json.mustache as? [String: Any]) ?? [:] }, "has_dead": !dead.isEmpty,
         ]
         if !children.isEmpty { context["children"] = ["items": children.map(Self.row)] }
+        let explained = try await EventExplainer.report(for: found, store: engine.driver)
+        context["verdicts"] = explained.verdicts.map { v -> [String: Any] in
+            ["hook": v.hook, "ran": v.ran, "reason": v.reason.rawValue, "detail": v.detail]
+        }
+        if !explained.replays.isEmpty { context["replays"] = ["items": explained.replays.map(Self.row)] }
+        if let r = found.replay {
+            context["replay_of"] = ["of": r.of, "by": r.by, "at": RFC3339.string(millis: r.at), "hooks": r.hooks.joined(separator: ", ")]
+        }
         return page(request, "event", title: "Event \(found.id.prefix(13))", viewer: viewer, context)
     }
 

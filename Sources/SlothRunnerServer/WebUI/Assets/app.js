@@ -47,6 +47,10 @@
         await api("POST", "/api/v1/events/" + id + "/retry");
         say("Retried: the event is pending again.");
         setTimeout(() => location.reload(), 700);
+      } else if (button.dataset.action === "replay") {
+        if (!confirm("Replay event " + id + " through every enabled hook that takes it?")) return;
+        const replay = await api("POST", "/api/v1/events/" + id + "/replay");
+        location.href = "/events/" + replay.id;
       } else if (button.dataset.action === "delete") {
         if (!confirm("Delete event " + id + " with its executions?")) return;
         await api("DELETE", "/api/v1/events/" + id);
