@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +13,11 @@ import Glibc
 public final class TestHTTPServer: Sendable {
     public let port: UInt16
     private let fd: Int32
+    private final class Count: Sendable { let value = Atomic<Int>(0) }
+    private let accepted = Count()
+
+    /// Connections accepted so far (a test that must make no request checks it stays 0).
+    public var connections: Int { accepted.value.load(ordering: .acquiring) }
 
     public init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -28,10 +34,11 @@ public final class TestHTTPServer: Sendable {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         self.port = UInt16(bigEndian: addr.sin_port)
         let listener = fd
-        let thread = Thread {
+        let thread = Thread { [accepted] in
             while true {
                 let client = accept(listener, nil, nil)
                 if client < 0 { return }
+                accepted.value.add(1, ordering: .releasing)
                 Thread.detachNewThread { TestHTTPServer.serve(client) }
             }
         }

@@ -36,23 +36,34 @@ package enum HookDryRun {
     }
 
     package static func run(
-        _ hook: Hook, with new: NewEvent, runtime: LuaRuntime, strictPermissions: Bool, secrets: SecretVault?
+        _ hook: Hook, with new: NewEvent, runtime: LuaRuntime, strictPermissions: Bool, secrets: (any SecretReading)?
     ) async throws(SlothError) -> Outcome {
         _ = try new.validated()
         let now = nowMillis()
         let event = Event(id: EventID.make(millis: now), type: new.type, stack: new.stack, timestamp: now, data: new.data, createdAt: now, attempts: 1)
+        return await run(hook, on: event, runtime: runtime, strictPermissions: strictPermissions, secrets: secrets, state: MemoryState(), sandbox: nil)
+    }
+
+    /// Runs `hook` on `event` (a stored one, for a what-if; a test case's) with `state`; with a
+    /// sandbox, its side effects are recorded there (dispatches included) instead of performed.
+    package static func run(
+        _ hook: Hook, on event: Event, runtime: LuaRuntime, strictPermissions: Bool, secrets: (any SecretReading)?,
+        state: any StateAccess, sandbox: HookSandbox?
+    ) async -> Outcome {
         let dispatched = Mutex<[NewEvent]>([])
         var request = HookRunRequest(
             hookID: hook.id, hookName: hook.name, source: hook.source, sourceHash: hook.sourceHash,
-            chunkName: (hook.filePath as NSString).lastPathComponent, event: .event(HookEventView(event, attempt: 1)),
-            eventStack: event.stack, chainDepth: 0, limits: hook.limits,
+            chunkName: (hook.filePath as NSString).lastPathComponent, event: .event(HookEventView(event, attempt: max(1, event.attempts))),
+            eventStack: event.stack, chainDepth: event.chainDepth, limits: hook.limits,
             dispatcher: { e in
                 dispatched.withLock { $0.append(e) }
+                sandbox?.record(HookSandbox.Effect(kind: "event.dispatch", target: e.type, detail: e.data))
                 return .success("(test run: not stored)")
             })
         request.permissions = PermissionPolicy(declared: hook.permissions, strict: strictPermissions)
-        request.state = MemoryState()
+        request.state = sandbox.map { RecordingState(inner: state, sandbox: $0) } ?? state
         request.secrets = secrets
+        request.sandbox = sandbox
         let result = await runtime.run(request)
         return Outcome(hook: hook, event: event, result: result, dispatched: dispatched.withLock { $0 })
     }

@@ -18,7 +18,9 @@ package struct HookRunRequest: Sendable {
         var maxDispatchesPerRun = 1000
         var permissions: PermissionPolicy = .open
         var state: (any StateAccess)?
-        var secrets: SecretVault?
+        var secrets: (any SecretReading)?
+        /// Set for a what-if or test-case run: side effects are recorded, not performed.
+        var sandbox: HookSandbox?
         /// Receives the hook's `log.*` lines too (they stay in the run's output as well).
         var logger: Logger?
     }
@@ -89,9 +91,14 @@ package struct HookRunRequest: Sendable {
         set { update { $0.state = newValue } }
     }
     /// Where `secret.get` reads from; nil: unavailable.
-    package var secrets: SecretVault? {
+    package var secrets: (any SecretReading)? {
         get { shared.value.secrets }
         set { update { $0.secrets = newValue } }
+    }
+    /// Recording instead of performing (see `HookSandbox`); nil: a real run.
+    package var sandbox: HookSandbox? {
+        get { shared.value.sandbox }
+        set { update { $0.sandbox = newValue } }
     }
     /// Where the hook's `log.*` lines go besides its output (the daemon's log), with the hook
     /// and event as metadata.

@@ -33,7 +33,7 @@ enum HostFunctions {
     /// The functions the prelude builds its base library and modules from (besides the
     /// modules' own, `ModuleFunctions.all`), by the name the prelude uses.
     static let preludeFunctions: [(String, sb_host_fn)] = [
-        ("output", output), ("log", log), ("sleep", sleep), ("dispatch", dispatch),
+        ("output", output), ("log", log), ("sleep", sleep), ("dispatch", dispatch), ("clock_now", clockNow),
         ("json_encode", jsonEncode), ("json_decode", jsonDecode),
     ]
 
@@ -54,6 +54,19 @@ enum HostFunctions {
     /// The permission policy of the running hook (open while a file is inspected).
     static func policy(_ ctx: UnsafeMutableRawPointer?) -> PermissionPolicy {
         context(ctx).run?.request.permissions ?? .open
+    }
+
+    /// The running hook's sandbox (a what-if or test-case run), if it has one.
+    static func sandbox(_ ctx: UnsafeMutableRawPointer?) -> HookSandbox? {
+        context(ctx).run?.request.sandbox
+    }
+
+    /// `os.time()` and `os.date()` without a time: a test case's fixed clock (Unix seconds),
+    /// or nil for the real one.
+    static let clockNow: sb_host_fn = { L, ctx in
+        guard let L else { return 0 }
+        if let seconds = sandbox(ctx)?.clockSeconds { lua_pushinteger(L, lua_Integer(seconds.rounded(.down))) } else { lua_pushnil(L) }
+        return 1
     }
 
     static func fail(_ L: OpaquePointer, _ message: String) -> Int32 {

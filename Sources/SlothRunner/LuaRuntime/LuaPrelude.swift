@@ -115,7 +115,12 @@ base.table = readonly("table", G.table)
 base.math = readonly("math", G.math)
 base.utf8 = readonly("utf8", G.utf8)
 base.coroutine = readonly("coroutine", G.coroutine)
-base.os = readonly("os", { time = G.os.time, clock = G.os.clock, date = G.os.date, difftime = G.os.difftime })
+-- A test case may fix the clock (`mocks.clock`): time() and date() without a time read it.
+local os_time, os_date, clock_now = G.os.time, G.os.date, H.clock_now
+base.os = readonly("os", {
+  time = function(t) if t == nil then local fixed = clock_now() if fixed then return fixed end end return os_time(t) end,
+  date = function(format, t) if t == nil then t = clock_now() end return os_date(format, t) end,
+  clock = G.os.clock, difftime = G.os.difftime })
 
 local collectgarbage = G.collectgarbage
 local allowed_gc = { collect = true, count = true, step = true, isrunning = true }

@@ -128,10 +128,9 @@ package struct PermissionPolicy: Sendable, Equatable {
         guard restricts(.exec) else { return nil }
         let grants = declared?.grants[.exec] ?? []
         let target = ExecutablePath.real(executable) ?? executable
-        let granted = grants.contains { grant in
-            guard let resolved = ExecutablePath.realProgram(grant) else { return false }
-            return resolved == target
-        }
+        // A grant that resolves to no program here matches only a command named the same that
+        // does not resolve either — which only a sandboxed run (recorded, never run) lets through.
+        let granted = grants.contains { grant in (ExecutablePath.realProgram(grant) ?? grant) == target }
         if granted { return nil }
         let how = declared == nil
             ? "strict permissions are on and this hook declares no permissions.exec"

@@ -11,7 +11,8 @@ enum EnvModule {
             return HostFunctions.fail(L, "env.get: expected a variable name")
         }
         if let denied = HostFunctions.policy(ctx).check(.env, name) { return HostFunctions.fail(L, "env.get: \(denied)") }
-        if let value = ProcessInfo.processInfo.environment[name] {
+        let environment = HostFunctions.sandbox(ctx)?.environment ?? ProcessInfo.processInfo.environment
+        if let value = environment[name] {
             LuaValues.pushString(value, on: L)
         } else if lua_type(L, 2) != LUA_TNONE {
             lua_pushvalue(L, 2)

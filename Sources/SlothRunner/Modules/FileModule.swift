@@ -91,6 +91,15 @@ enum FileModule {
     static let hostRead: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.read") else { return SB_HOST_ERROR }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            switch sandbox.fileRead(path: raw) {
+            case .perform: break
+            case .contents(let text):
+                LuaValues.pushString(text, on: L)
+                return 1
+            case .missing: return HostFunctions.fail(L, "file.read: \(raw): no such file (not in mocks.files)")
+            }
+        }
         let fd: Int32
         switch openRegular(real, flags: O_RDONLY, raw: raw, fn: "file.read") {
         case .success(let f):
@@ -128,6 +137,11 @@ enum FileModule {
             return HostFunctions.fail(L, "\(fn): expected the content as a string")
         }
         guard bytes.count <= maxWriteBytes else { return HostFunctions.fail(L, "\(fn): content is \(bytes.count) bytes; the limit is \(maxWriteBytes)") }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            sandbox.fileChange(append ? "append" : "write", path: raw, bytes: bytes)
+            lua_pushboolean(L, 1)
+            return 1
+        }
         let fd: Int32
         switch openRegular(real, flags: O_WRONLY | O_CREAT | (append ? O_APPEND : 0), raw: raw, fn: fn) {
         case .success(let f): fd = f.fd
@@ -158,7 +172,11 @@ enum FileModule {
 
     static let hostExists: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
-        guard let (_, real) = path(L, ctx, "file.exists") else { return SB_HOST_ERROR }
+        guard let (raw, real) = path(L, ctx, "file.exists") else { return SB_HOST_ERROR }
+        if let answer = HostFunctions.sandbox(ctx)?.fileExists(path: raw) {
+            lua_pushboolean(L, answer ? 1 : 0)
+            return 1
+        }
         lua_pushboolean(L, FileManager.default.fileExists(atPath: real) ? 1 : 0)
         return 1
     }
@@ -168,6 +186,10 @@ enum FileModule {
     static let hostList: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.list") else { return SB_HOST_ERROR }
+        if let names = HostFunctions.sandbox(ctx)?.fileList(path: raw) {
+            LuaValues.push(.array(names.map(JSONValue.string)), on: L)
+            return 1
+        }
         // Read entry by entry and stop past the limit: a directory of millions of names is not
         // read whole first.
         guard let dir = opendir(real) else { return HostFunctions.fail(L, "file.list: \(raw) is not a readable directory") }
@@ -188,6 +210,15 @@ enum FileModule {
     static let hostStat: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.stat") else { return SB_HOST_ERROR }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            switch sandbox.fileRead(path: raw) {
+            case .perform: break
+            case .contents(let text):
+                LuaValues.push(.object(["size": .int(Int64(text.utf8.count)), "mode": .string("644"), "modified": .int(0), "is_dir": .bool(false), "is_file": .bool(true)]), on: L)
+                return 1
+            case .missing: return HostFunctions.fail(L, "file.stat: \(raw): no such file (not in mocks.files)")
+            }
+        }
         guard let st = info(real) else { return HostFunctions.fail(L, "file.stat: \(raw): no such file or directory") }
         LuaValues.push(.object([
             "size": .int(st.size), "mode": .string(String(st.mode, radix: 8)), "modified": .int(st.modified),
@@ -199,6 +230,11 @@ enum FileModule {
     static let hostRemove: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.remove") else { return SB_HOST_ERROR }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            sandbox.fileChange("remove", path: raw, bytes: nil)
+            lua_pushboolean(L, 1)
+            return 1
+        }
         guard Glibc.remove(real) == 0 else { return HostFunctions.fail(L, "file.remove: \(raw): \(errnoText())") }
         lua_pushboolean(L, 1)
         return 1
@@ -207,6 +243,11 @@ enum FileModule {
     static let hostMkdir: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         guard let (raw, real) = path(L, ctx, "file.mkdir") else { return SB_HOST_ERROR }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            sandbox.fileChange("mkdir", path: raw, bytes: nil)
+            lua_pushboolean(L, 1)
+            return 1
+        }
         do {
             try FileManager.default.createDirectory(atPath: real, withIntermediateDirectories: true)
         } catch {

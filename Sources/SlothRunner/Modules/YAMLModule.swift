@@ -48,6 +48,21 @@ enum YAMLModule {
         }
     }
 
+    /// A YAML (or JSON) document read by Swift code (a cases file) as JSON; `what` names it in errors.
+    package static func document(_ text: String, what: String) throws(SlothError) -> JSONValue {
+        var budget = WorkBudget.unlimited
+        do {
+            guard let root = try Yams.compose(yaml: text) else { return .null }
+            return try json(from: root, budget: &budget)
+        } catch let e as YamlError {
+            throw .invalidInput("\(what): \(describe(e))")
+        } catch let e as ModuleError {
+            throw .invalidInput("\(what): \(e.message)")
+        } catch {
+            throw .invalidInput("\(what): \(error)")
+        }
+    }
+
     /// Yams' parser errors quote the document around the problem; a line is enough.
     static func describe(_ error: YamlError) -> String {
         let text = "\(error)"

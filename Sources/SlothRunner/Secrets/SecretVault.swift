@@ -7,7 +7,7 @@ import Synchronization
 /// a different key, or a key file gone missing, is an error that says what happened and how to
 /// recover — never a new key that silently makes the old secrets unreadable, or two keys mixed
 /// in one store.
-public final class SecretVault: Sendable {
+public final class SecretVault: SecretReading {
     package let store: any EventStoreDriver
     /// Loads the key: (may create a key file, secrets sealed so far, their key check).
     private let keyring: @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key
@@ -98,4 +98,10 @@ public final class SecretVault: Sendable {
         guard let sealed = try await store.secretGet(name: name) else { return nil }
         return String(decoding: try await key().open(sealed, name: name), as: UTF8.self)
     }
+}
+
+/// Where a run's `secret.get` reads: the vault, or a test case's mocks.
+public protocol SecretReading: Sendable {
+    /// The opened value of a secret, or nil when there is none.
+    func get(_ name: String) async throws -> String?
 }

@@ -31,19 +31,25 @@ enum ExecModule {
     static let run: sb_host_fn = { L, ctx in
         guard let L else { return 0 }
         var command: Command
-        switch parse(L) {
+        // A sandboxed run records the command rather than running it: a program missing here
+        // (a what-if on a laptop of a hook for servers) is still recorded by its name.
+        switch parse(L, allowUnresolved: HostFunctions.sandbox(ctx) != nil) {
         case .success(let c): command = c
         case .failure(let e): return HostFunctions.fail(L, "exec.run: \(e.message)")
         }
         if let denied = HostFunctions.policy(ctx).checkExec(executable: command.executable, viaShell: command.viaShell, display: command.display) {
             return HostFunctions.fail(L, "exec.run: \(denied)")
         }
+        if let sandbox = HostFunctions.sandbox(ctx) {
+            let answer = sandbox.exec(command.display, stdin: command.stdin.map { String(decoding: $0, as: UTF8.self) })
+            return HostFunctions.suspend(L, ctx, "exec.run") { answer }
+        }
         command.timeout = HostFunctions.operationTimeout(command.timeout, ctx)
         let final = command
         return HostFunctions.suspend(L, ctx, "exec.run") { await execute(final) }
     }
 
-    static func parse(_ L: OpaquePointer) -> Result<Command, ModuleError> {
+    static func parse(_ L: OpaquePointer, allowUnresolved: Bool = false) -> Result<Command, ModuleError> {
         var command: Command
         if let text = LuaValues.string(at: 1, on: L) {
             guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { return .failure(ModuleError("empty command")) }
@@ -55,7 +61,9 @@ enum ExecModule {
             guard argv.count == items.count, let program = argv.first, !program.isEmpty else {
                 return .failure(ModuleError("the argv list must hold strings, starting with the program"))
             }
-            guard let path = ExecutablePath.resolve(program) else { return .failure(ModuleError("program '\(program)' not found in PATH")) }
+            guard let path = ExecutablePath.resolve(program) ?? (allowUnresolved ? program : nil) else {
+                return .failure(ModuleError("program '\(program)' not found in PATH"))
+            }
             command = Command(
                 executable: path, arguments: Array(argv.dropFirst()), display: argv.joined(separator: " "), viaShell: false,
                 timeout: defaultTimeout, environment: [:])

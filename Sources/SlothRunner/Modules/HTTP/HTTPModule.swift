@@ -39,6 +39,9 @@ enum HTTPModule {
         let policy = HostFunctions.policy(ctx)
         if let denied = policy.check(.http, built.url.host ?? "") { return HostFunctions.fail(L, "http: \(denied)") }
         if let ca = built.caFile, let denied = policy.check(.file, ca) { return HostFunctions.fail(L, "http: ca_file: \(denied)") }
+        if let answer = HostFunctions.sandbox(ctx)?.http(method: built.method, url: built.url.absoluteString, body: built.body) {
+            return HostFunctions.suspend(L, ctx, "http") { answer }
+        }
         let request = built
         return HostFunctions.suspend(L, ctx, "http") { await perform(request, policy: policy) }
     }
