@@ -112,4 +112,24 @@ import Testing
         #expect(failed.json?["failed"] == .int(1))
         #expect(failed.json?["cases"]?.arrayValue?.first?["differences"] == .array([.string("message: expected 'nope', got 'posted to Slack'")]))
     }
+
+    @Test func dispatchWithAnIdempotencyKeyStoresOnce() async throws {
+        let cli = CLI()
+        let first = try await cli.run("events", "dispatch", "deploy.started", "--data", #"{"v":2}"#, "--idempotency-key", "deploy-v2", "-o", "json")
+        #expect(first.status == 0, "\(first)")
+        let again = try await cli.run("events", "dispatch", "deploy.started", "--data", #"{"v":2}"#, "--idempotency-key", "deploy-v2")
+        #expect(again.status == 0 && again.stdout.contains("nothing new was stored"), "\(again)")
+        #expect(again.stdout.contains(first.json?["id"]?.stringValue ?? "?"))
+        let reused = try await cli.run("events", "dispatch", "deploy.started", "--data", #"{"v":3}"#, "--idempotency-key", "deploy-v2")
+        #expect(reused.status == 5 && reused.stderr.contains("was used for a different event"), "\(reused)")
+        let bad = try await cli.run("events", "dispatch", "deploy.started", "--idempotency-key", "two words")
+        #expect(bad.status == 2, "\(bad)")
+        let withCount = try await cli.run("events", "dispatch", "deploy.started", "--idempotency-key", "k", "--count", "3")
+        #expect(withCount.status == 2 && withCount.stderr.contains("leave out --count"), "\(withCount)")
+        #expect(try await cli.run("events", "list", "-o", "json").json?.arrayValue?.count == 1)
+        // --wait follows the keyed event (processed in this process: no daemon runs).
+        let waited = try await cli.run("events", "dispatch", "deploy.started", "--data", #"{"v":2}"#, "--idempotency-key", "deploy-v2", "--wait", "-o", "json")
+        #expect(waited.status == 0 && waited.json?["status"] == .string("completed"), "\(waited)")
+        #expect(try await cli.run("events", "list", "-o", "json").json?.arrayValue?.count == 1)
+    }
 }

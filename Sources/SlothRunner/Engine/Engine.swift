@@ -246,10 +246,17 @@ public final class Engine: Sendable {
         let now = nowMillis()
         let id = EventID.make(millis: now)
         if let origin = new.originKey {
-            // A hook's child: stored once per origin however often its parent runs.
+            // A hook's child: stored once per origin however often its parent runs (or, with
+            // an idempotency key, once per key within its window).
             let event = Engine.pendingEvent(from: new, now: now, id: id, encoded: encoded)
             let stored: Event
-            do { stored = try await driver.insertChildEvent(event, originKey: origin).event } catch {
+            do {
+                if let window = new.keyWindowMillis {
+                    stored = try await driver.insertKeyedEvent(event, originKey: origin, expiredBefore: now - window).event
+                } else {
+                    stored = try await driver.insertChildEvent(event, originKey: origin).event
+                }
+            } catch {
                 throw .storage("the event was not stored: \(error)")
             }
             metrics.fromHooks.increment()
@@ -292,25 +299,25 @@ public final class Engine: Sendable {
 
     /// How long an idempotency key or a webhook delivery id holds: a repeat within it returns
     /// the first event; after it the key is free again (as Stripe's keys are).
-    package static let keyLifetimeMillis: Int64 = 24 * 3_600_000
+    package static let keyLifetimeMillis: Int64 = IdempotencyKey.defaultWindowMillis
 
-    /// Dispatches an event at most once per idempotency key within 24 hours: the first call
-    /// stores it (pending), a later one with the same key returns that event and stores nothing
-    /// (`replayed`); two calls racing with one key store one event.
-    package func dispatch(_ new: NewEvent, idempotencyKey key: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
-        try await dispatch(new, originKey: "idempotency:" + key)
+    /// Dispatches an event at most once per idempotency key within `window` (24 hours): the
+    /// first call stores it (pending), a later one with the same key returns that event and
+    /// stores nothing (`replayed`); two calls racing with one key store one event.
+    package func dispatch(_ new: NewEvent, idempotencyKey key: String, window: Int64 = keyLifetimeMillis) async throws(SlothError) -> (event: Event, replayed: Bool) {
+        try await dispatch(new, originKey: IdempotencyKey.origin(key), window: window)
     }
 
     /// Stores an event once per `originKey` (an idempotency key, a webhook's delivery id)
-    /// within `keyLifetimeMillis`.
-    package func dispatch(_ new: NewEvent, originKey: String) async throws(SlothError) -> (event: Event, replayed: Bool) {
+    /// within `window`.
+    package func dispatch(_ new: NewEvent, originKey: String, window: Int64 = keyLifetimeMillis) async throws(SlothError) -> (event: Event, replayed: Bool) {
         let encoded = try new.validated(maxDataBytes: configuration.maxDataBytes)
         let running = phase
         if running == .draining { throw .runtime("the engine is shutting down and accepts no new events") }
         let now = nowMillis()
         let event = Engine.pendingEvent(from: new, now: now, id: EventID.make(millis: now), encoded: encoded)
         let result: (event: Event, inserted: Bool)
-        do { result = try await driver.insertKeyedEvent(event, originKey: originKey, expiredBefore: now - Self.keyLifetimeMillis) } catch {
+        do { result = try await driver.insertKeyedEvent(event, originKey: originKey, expiredBefore: now - window) } catch {
             throw .storage("the event was not stored: \(error)")
         }
         if result.inserted {

@@ -183,11 +183,33 @@ enum HostFunctions {
         if let problem = secretInStoredValue(run, data, what: "the event data", fn: "event.dispatch") { return fail(L, problem) }
         var stack = run.request.eventStack
         if case .string(let s)? = data["stack"] { stack = s }
-        if lua_type(L, 3) == LUA_TTABLE {
-            LuaValues.pushString("stack", on: L)
-            lua_rawget(L, 3)
-            if let s = LuaValues.string(at: -1, on: L) { stack = s }
-            sb_pop(L, 1)
+        var idempotencyKey: String?
+        var keyWindow = IdempotencyKey.defaultWindowMillis
+        if lua_type(L, 3) > LUA_TNIL {
+            guard lua_type(L, 3) == LUA_TTABLE, case .object(let options)? = try? LuaValues.json(at: 3, on: L) else {
+                return fail(L, "options must be a table like { stack = \"prod\", idempotency_key = \"deploy-42\" }")
+            }
+            if let unknown = ModuleOptions.unknownKey(in: options, known: ["stack", "idempotency_key", "idempotency_window"]) { return fail(L, unknown.message) }
+            if let s = options["stack"]?.stringValue { stack = s }
+            if let key = options["idempotency_key"] {
+                guard let k = key.stringValue else { return fail(L, "idempotency_key must be a string") }
+                do throws(SlothError) { try IdempotencyKey.validate(k, field: "idempotency_key") } catch { return fail(L, error.description) }
+                idempotencyKey = k
+            }
+            if let window = options["idempotency_window"] {
+                let seconds: Double
+                switch window {
+                case .int(let i): seconds = Double(i)
+                case .double(let d): seconds = d
+                case .string(let text):
+                    guard let s = try? DurationText.parseSeconds(text) else { return fail(L, "idempotency_window: '\(text)' is not a duration (90s, 24h)") }
+                    seconds = s
+                default: return fail(L, "idempotency_window must be seconds or a duration like \"24h\"")
+                }
+                guard seconds.isFinite, seconds >= 1, seconds <= 30 * 86_400 else { return fail(L, "idempotency_window must be from 1 s to 30 days") }
+                guard idempotencyKey != nil else { return fail(L, "idempotency_window needs an idempotency_key") }
+                keyWindow = Int64(seconds * 1000)
+            }
         }
         let depth = run.request.chainDepth + 1
         if depth > run.request.maxChainDepth {
@@ -200,8 +222,12 @@ enum HostFunctions {
         let eventID = run.request.event.id
         // Keyed by (parent, hook, position): run again after a failure or a crash, the run's
         // n-th dispatch finds the child its earlier run stored and stores nothing new.
-        let origin = eventID.map { "\($0)/\(run.request.hookID)/\(run.dispatched)" }
-        let newEvent = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth, originKey: origin)
+        // With an idempotency key, the key is the origin instead: the same key from any run of
+        // any hook (or the CLI, or the API) within its window names one event.
+        let origin = idempotencyKey.map(IdempotencyKey.origin) ?? eventID.map { "\($0)/\(run.request.hookID)/\(run.dispatched)" }
+        var keyed = NewEvent(type: type, data: data, stack: stack, parentID: eventID, chainDepth: depth, originKey: origin)
+        if idempotencyKey != nil { keyed.keyWindowMillis = keyWindow }
+        let newEvent = keyed
         do { _ = try newEvent.validated() } catch { return fail(L, "\(error)") }
         guard let dispatcher = run.request.dispatcher else { return fail(L, "dispatching events is not available here") }
         return suspend(L, ctx, "event.dispatch") {

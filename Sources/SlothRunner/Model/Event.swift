@@ -179,6 +179,9 @@ public struct NewEvent: Sendable {
     /// For an event a hook dispatched: `parent/hook/position`, which the store keeps unique, so
     /// a parent run again stores each child once (see `EventStoreDriver.insertChildEvent`).
     package var originKey: String?
+    /// With `originKey` an idempotency key: how long it holds (a repeat within it returns the
+    /// first event; after it the key is free again). Nil: for as long as the event is kept.
+    package var keyWindowMillis: Int64?
 
     /// The default bound on an event's serialized data: 1 MiB.
     public static let defaultMaxDataBytes = 1 << 20
@@ -214,6 +217,30 @@ public struct NewEvent: Sendable {
             throw .invalidInput("event data is \(text.utf8.count) bytes; the limit is \(maxDataBytes) bytes (raise it with --max-data-bytes)")
         }
         return text
+    }
+}
+
+/// An idempotency key (`events dispatch --idempotency-key`, the API's `Idempotency-Key`
+/// header, `event.dispatch(..., {idempotency_key = K})`): one key, one event, within a window.
+package enum IdempotencyKey {
+    /// How long a key holds unless told otherwise: 24 hours (as Stripe's keys do).
+    package static let defaultWindowMillis: Int64 = 24 * 3_600_000
+
+    /// 1 to 255 printable ASCII characters without spaces.
+    package static func validate(_ key: String, field: String) throws(SlothError) {
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            throw .invalidInput("\(field) must be 1 to 255 printable characters without spaces")
+        }
+    }
+
+    /// The origin key the store keeps unique for it (shared by every way in, so a key used by
+    /// the CLI and then the API names one event).
+    package static func origin(_ key: String) -> String { "idempotency:" + key }
+
+    /// Why `first` (stored under the key) is not the event asked for now, or nil when it is.
+    package static func reuse(of key: String, first: Event, for new: NewEvent) -> String? {
+        guard first.type != new.type || first.stack != new.stack || first.data != new.data else { return nil }
+        return "idempotency key '\(key)' was used for a different event (\(first.id), \(first.type)); use a new key for a new event"
     }
 }
 

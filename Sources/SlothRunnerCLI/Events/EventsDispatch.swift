@@ -15,6 +15,12 @@ struct EventsDispatch: AsyncParsableCommand {
               sloth-runner events dispatch task.failed --data '{"task":{"task_name":"deploy_app","error":"refused"}}'
               sloth-runner events dispatch custom.backup_done --data-file payload.json --stack production --wait
               sloth-runner events dispatch custom.load_test --data '{"n":1}' --count 10000
+              sloth-runner events dispatch deploy.started --data '{"deploy":{"version":"v2"}}' --idempotency-key deploy-v2
+
+            With --idempotency-key, the same key within --idempotency-window (24h) stores one
+            event: a repeat prints the first event and stores nothing (a different event under a
+            used key is refused). Keys are shared with the API's Idempotency-Key header and with
+            hooks' event.dispatch(type, data, {idempotency_key = K}).
             """
     )
 
@@ -27,6 +33,8 @@ struct EventsDispatch: AsyncParsableCommand {
     @Option(help: "How long --wait waits, e.g. 60s.") var timeout = "120s"
     @Option(help: "Largest event data accepted, in bytes.") var maxDataBytes = NewEvent.defaultMaxDataBytes
     @Option(help: "Dispatch this many copies (each an event of its own), committed 500 at a time; not with --wait.") var count = 1
+    @Option(help: "Store the event once per key: a repeat within the window returns the first event.") var idempotencyKey: String?
+    @Option(help: "How long an idempotency key holds, e.g. 24h, 7d.") var idempotencyWindow = "24h"
 
     func run() async throws {
         try await runReporting {
@@ -38,6 +46,11 @@ struct EventsDispatch: AsyncParsableCommand {
             let waitSeconds = try DurationText.seconds(timeout, for: "--timeout")
             guard (1...10_000_000).contains(count) else { throw SlothError.invalidInput("--count must be from 1 to 10000000, not \(count)") }
             guard count == 1 || !wait else { throw SlothError.invalidInput("--wait follows one event; leave it out with --count") }
+            if let idempotencyKey {
+                try IdempotencyKey.validate(idempotencyKey, field: "--idempotency-key")
+                guard count == 1 else { throw SlothError.invalidInput("--idempotency-key stores one event; leave out --count") }
+            }
+            let keyWindow = try DurationText.millis(idempotencyWindow, for: "--idempotency-window", in: 1...(30 * 86_400))
             let store = try await global.openStore()
             defer { store.closeNow() }
             if count > 1 {
@@ -50,10 +63,27 @@ struct EventsDispatch: AsyncParsableCommand {
                 if global.json { printJSON(.object(["dispatched": .int(Int64(stored)), "type": .string(new.type)])) } else { print("\(stored) events dispatched (\(new.type)).") }
                 return
             }
+            // With a key, the event is stored (or found) here first; --wait then follows it.
+            var keyed: Event?
+            var repeated = false
+            if let key = idempotencyKey {
+                let now = nowMillis()
+                let (stored, inserted) = try await store.insertKeyedEvent(
+                    Engine.pendingEvent(from: new, now: now), originKey: IdempotencyKey.origin(key), expiredBefore: now - keyWindow)
+                if !inserted, let reused = IdempotencyKey.reuse(of: key, first: stored, for: new) { throw SlothError.conflict(reused) }
+                repeated = !inserted
+                keyed = stored
+            }
             guard wait else {
-                let event = Engine.pendingEvent(from: new)
-                try await store.insertEvents([event])
-                if global.json { printJSON(event.json) } else { print("Event \(event.id) dispatched (\(event.type)).") }
+                let event = keyed ?? Engine.pendingEvent(from: new)
+                if keyed == nil { try await store.insertEvents([event]) }
+                if global.json {
+                    printJSON(event.json)
+                } else if repeated {
+                    print("Event \(event.id) was dispatched at \(Format.timestamp(event.createdAt)) with idempotency key '\(idempotencyKey ?? "")'; nothing new was stored.")
+                } else {
+                    print("Event \(event.id) dispatched (\(event.type)).")
+                }
                 return
             }
             // Ctrl-C stops the waiting (the event stays stored); a second one stops at once.
@@ -66,10 +96,10 @@ struct EventsDispatch: AsyncParsableCommand {
             let postgres = store is PostgresEventStore
             if !postgres, try lock.tryAcquire() {
                 defer { lock.release() }
-                id = try await dispatchInProcess(new, store: store, waitSeconds: waitSeconds, interrupts: interrupts)
+                id = try await dispatchInProcess(new, existing: keyed, store: store, waitSeconds: waitSeconds, interrupts: interrupts)
             } else {
-                let event = Engine.pendingEvent(from: new)
-                try await store.insertEvents([event])
+                let event = keyed ?? Engine.pendingEvent(from: new)
+                if keyed == nil { try await store.insertEvents([event]) }
                 id = event.id
                 if !global.json {
                     print(postgres ? "Event \(id) dispatched; the serve nodes process it." : "Event \(id) dispatched; the daemon (pid \(lock.holderPID ?? "?")) is processing it.")
@@ -102,7 +132,9 @@ struct EventsDispatch: AsyncParsableCommand {
         return result
     }
 
-    private func dispatchInProcess(_ new: NewEvent, store: any EventStoreDriver, waitSeconds: Double, interrupts: Inbox<Int32>) async throws -> String {
+    /// Runs an engine here until the event is done: `existing` (stored already, under an
+    /// idempotency key) or `new`, dispatched through it.
+    private func dispatchInProcess(_ new: NewEvent, existing: Event?, store: any EventStoreDriver, waitSeconds: Double, interrupts: Inbox<Int32>) async throws -> String {
         let runtime = LuaRuntime()
         defer { runtime.shutdown() }
         var config = EngineConfiguration()
@@ -110,7 +142,8 @@ struct EventsDispatch: AsyncParsableCommand {
         config.secrets = SecretVault(driver: store, databasePath: global.databasePath)
         let engine = Engine(driver: store, runtime: runtime, configuration: config)
         try await engine.start()
-        let event = try await engine.dispatch(new)
+        let event: Event
+        if let existing { event = existing } else { event = try await engine.dispatch(new) }
         if case .interrupted(let sig) = await waitOrInterrupt(event.id, store: store, seconds: waitSeconds, interrupts: interrupts) {
             warn("interrupted: stopping the engine (\(SignalWaiter.name(sig)) again stops it at once); event \(event.id.prefix(13)) stays stored for `sloth-runner serve`")
             let impatience = Task {

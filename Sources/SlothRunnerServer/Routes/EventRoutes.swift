@@ -40,18 +40,14 @@ struct EventRoutes {
             Self.accepted.increment()
             return JSONResponse.make(status: .accepted, event.json)
         }
-        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
-            throw APIError.badRequest("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters without spaces")
+        do throws(SlothError) { try IdempotencyKey.validate(key, field: "Idempotency-Key") } catch {
+            throw APIError.badRequest("invalid_idempotency_key", error.description)
         }
         let outcome: (event: Event, replayed: Bool)
         do { outcome = try await engine.dispatch(new, idempotencyKey: key) } catch { throw translate(error) }
         if !outcome.replayed { Self.accepted.increment() }
-        if outcome.replayed {
-            let first = outcome.event
-            guard first.type == new.type, first.stack == new.stack, first.data == new.data else {
-                throw APIError.unprocessable(
-                    "idempotency_key_reused", "Idempotency-Key '\(key)' was used for a different event (\(first.id), \(first.type)); use a new key for a new event")
-            }
+        if outcome.replayed, let reused = IdempotencyKey.reuse(of: key, first: outcome.event, for: new) {
+            throw APIError.unprocessable("idempotency_key_reused", "Idempotency-Key: " + reused)
         }
         var response = JSONResponse.make(status: .accepted, outcome.event.json)
         if outcome.replayed { response.headers[.idempotentReplayed] = "true" }
