@@ -222,5 +222,24 @@ enum PostgresBulkWrites {
                     last_error = excluded.last_error, updated_at = excluded.updated_at
                 """, [.text(set.json)])
         }
+        var skips = PGRecordSet()
+        for o in outcomes {
+            for k in o.skips {
+                skips.row([
+                    "event_id": .text(k.eventID), "hook_id": .text(k.hookID), "hook_name": .text(k.hookName), "reason": .text(k.reason),
+                    "detail": .text(k.detail), "related_event_id": .text(k.relatedEventID), "at": .int(k.at),
+                ])
+            }
+        }
+        if skips.count > 0 {
+            try await tx.run(
+                """
+                INSERT INTO hook_skips (event_id, hook_id, hook_name, reason, detail, related_event_id, at)
+                SELECT r.event_id, r.hook_id, r.hook_name, r.reason, r.detail, r.related_event_id, r.at
+                FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, hook_id text, hook_name text, reason text, detail text, related_event_id text, at bigint)
+                WHERE EXISTS (SELECT 1 FROM hooks h WHERE h.id = r.hook_id)
+                ON CONFLICT DO NOTHING
+                """, [.text(skips.json)])
+        }
     }
 }

@@ -7,7 +7,7 @@ import SlothRunner
 extension PostgresEventStore {
     // MARK: hooks
 
-    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes"
+    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes, controls"
     static let hookSelect = hookColumns.replacingOccurrences(of: "permissions, filter", with: "permissions::text, filter::text")
 
     static func hook(from row: PGRow) -> Hook {
@@ -20,7 +20,7 @@ extension PostgresEventStore {
             lastRun: row.int(9), runCount: Int(row.intValue(10)), source: row.textValue(11), sourceHash: row.textValue(12),
             limits: HookLimits(timeoutMillis: row.intValue(13), memoryBytes: Int(row.intValue(14)), instructions: row.intValue(15)),
             maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions, filter: filter,
-            nodeTags: Hook.tags(stored: row.text(20)))
+            nodeTags: Hook.tags(stored: row.text(20)), controls: HookControls.stored(row.text(21)))
     }
 
     private static func bumpVersion(_ key: String, _ tx: PGTransaction) async throws {
@@ -35,14 +35,15 @@ extension PostgresEventStore {
         try await write { tx in
             let inserted = try await tx.run(
                 """
-                INSERT INTO hooks (\(Self.hookColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20::jsonb,$21)
+                INSERT INTO hooks (\(Self.hookColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19::jsonb,$20::jsonb,$21,$22)
                 ON CONFLICT (name) DO NOTHING RETURNING 1
                 """,
                 [.text(hook.id), .text(hook.name), .text(hook.description), .text(hook.eventTypeText), .text(hook.filePath), .text(hook.stack),
                  .bool(hook.enabled), .int(hook.createdAt), .int(hook.updatedAt), .int(hook.lastRun), .int(hook.runCount),
                  .text(hook.source), .text(hook.sourceHash), .int(hook.limits.timeoutMillis), .int(hook.limits.memoryBytes),
                  .int(hook.limits.instructions), .int(hook.maxAttempts), .int(hook.retryDelayMillis),
-                 .text(hook.permissions?.json.serialized()), .text(hook.filter?.json.serialized()), .text(Hook.storedTags(hook.nodeTags))])
+                 .text(hook.permissions?.json.serialized()), .text(hook.filter?.json.serialized()), .text(Hook.storedTags(hook.nodeTags)),
+                 .text(hook.controls.storedText)])
             guard inserted == 1 else {
                 throw SlothError.conflict("a hook named '\(hook.name)' is already registered; use `sloth-runner hook update \(hook.name) FILE` to change it, or pick another --name")
             }
@@ -56,14 +57,14 @@ extension PostgresEventStore {
                 """
                 UPDATE hooks SET description = $1, event_type = $2, file_path = $3, stack = $4, enabled = $5, updated_at = $6, source = $7,
                     source_hash = $8, timeout_ms = $9, memory_limit_bytes = $10, instruction_limit = $11, max_attempts = $12, retry_delay_ms = $13,
-                    permissions = $14::jsonb, filter = $15::jsonb, nodes = $17
+                    permissions = $14::jsonb, filter = $15::jsonb, nodes = $17, controls = $18
                 WHERE id = $16 RETURNING 1
                 """,
                 [.text(hook.description), .text(hook.eventTypeText), .text(hook.filePath), .text(hook.stack), .bool(hook.enabled), .int(hook.updatedAt),
                  .text(hook.source), .text(hook.sourceHash), .int(hook.limits.timeoutMillis), .int(hook.limits.memoryBytes),
                  .int(hook.limits.instructions), .int(hook.maxAttempts), .int(hook.retryDelayMillis),
                  .text(hook.permissions?.json.serialized()), .text(hook.filter?.json.serialized()), .text(hook.id),
-                 .text(Hook.storedTags(hook.nodeTags))])
+                 .text(Hook.storedTags(hook.nodeTags)), .text(hook.controls.storedText)])
             guard changed == 1 else { throw SlothError.notFound("no hook with id \(hook.id)") }
             try await Self.bumpVersion("hooks_version", tx)
         }

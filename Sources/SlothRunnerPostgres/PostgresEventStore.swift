@@ -274,6 +274,7 @@ public final class PostgresEventStore: EventStoreDriver {
             p.failedAttempts[id] = attempts
             if dead { p.dead.insert(id) }
         }
+        for id in try await pool.query("SELECT hook_id FROM hook_skips WHERE event_id = $1", [.text(eventID)], { $0.textValue(0) }) { p.skipped.insert(id) }
         return p
     }
 

@@ -260,5 +260,30 @@ enum PostgresSchema {
         ALTER TABLE events ADD COLUMN replay TEXT;
         CREATE INDEX idx_events_replay_of ON events(replay_of, id) WHERE replay_of IS NOT NULL;
         """,
+        // 5: storm control and effects: a hook's controls (JSON text), their state per hook and
+        // group (compare-and-set on version), the hooks settled without a run.
+        """
+        ALTER TABLE hooks ADD COLUMN controls TEXT;
+        CREATE TABLE hook_controls (
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            control TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            expires_at BIGINT,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (hook_id, control, group_key)
+        );
+        CREATE TABLE hook_skips (
+            event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            hook_name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            related_event_id TEXT,
+            at BIGINT NOT NULL,
+            PRIMARY KEY (event_id, hook_id)
+        );
+        """,
     ]
 }

@@ -18,6 +18,9 @@ public struct HookOverrides: Sendable {
     public var retryDelaySeconds: Double?
     /// Wall-clock bound of one run.
     public var timeoutSeconds: Double?
+    /// Storm-control fields as the hook table would give them (`throttle`, `rate_limit`, ...),
+    /// from `hook add --throttle ...`; each replaces the table's own.
+    public var controls: [String: JSONValue] = [:]
 
     /// The name when neither an override nor the script gives one (a dry run of an unnamed
     /// source); nil: such a hook is an error.
@@ -45,6 +48,7 @@ public enum HookLoader {
     static let knownFields: Set<String> = [
         "name", "description", "event_type", "event_types", "stack", "timeout", "max_attempts", "retry_delay", "enabled",
         "memory_limit_mb", "max_instructions", "permissions", "filter", "nodes",
+        "throttle", "debounce", "rate_limit", "concurrency", "circuit_breaker", "effects",
     ]
 
     /// A hook ready to store, with what was noticed on the way.
@@ -244,13 +248,17 @@ public enum HookLoader {
             }
         }
 
+        var controlFields = meta.filter { HookControls.fields.contains($0.key) }
+        for (k, v) in overrides.controls { controlFields[k] = v }
+        let controls = try HookControls.parse(controlFields)
+
         let now = nowMillis()
         let hook = Hook(
             id: existing?.id ?? UUID().uuidString.lowercased(), name: name, description: description, eventTypes: eventTypes,
             filePath: filePath, stack: stack, enabled: enabled, createdAt: existing?.createdAt ?? now, updatedAt: now,
             lastRun: existing?.lastRun, runCount: existing?.runCount ?? 0, source: source, sourceHash: SourceFingerprint.of(source),
             limits: limits, maxAttempts: maxAttempts, retryDelayMillis: retryDelay, permissions: permissions,
-            filter: filter, nodeTags: nodeTags)
+            filter: filter, nodeTags: nodeTags, controls: controls)
         return Loaded(hook: hook, contract: inspection.contract, warnings: warnings)
     }
 }

@@ -36,13 +36,15 @@ public struct Hook: Sendable, Equatable {
     public var filter: DataFilter?
     /// Tags a node must all have to run this hook (`nodes = {"web"}`); empty: any node.
     public var nodeTags: [String]
+    /// Storm control (throttle, debounce, rate limit, concurrency, circuit breaker) and `effects`.
+    public var controls: HookControls
 
     package init(
         id: String, name: String, description: String?, eventTypes: [String], filePath: String,
         stack: String?, enabled: Bool, createdAt: Millis, updatedAt: Millis, lastRun: Millis? = nil,
         runCount: Int = 0, source: String, sourceHash: String, limits: HookLimits,
         maxAttempts: Int, retryDelayMillis: Int64, permissions: HookPermissions? = nil, filter: DataFilter? = nil,
-        nodeTags: [String] = []
+        nodeTags: [String] = [], controls: HookControls = HookControls()
     ) {
         self.id = id
         self.name = name
@@ -63,6 +65,7 @@ public struct Hook: Sendable, Equatable {
         self.permissions = permissions
         self.filter = filter
         self.nodeTags = nodeTags
+        self.controls = controls
     }
 
     /// Whether a node with `tags` may run this hook.
@@ -177,6 +180,7 @@ extension Hook {
         o["permissions"] = h.permissions?.json ?? .null
         o["filter"] = h.filter?.json ?? .null
         o["nodes"] = .array(h.nodeTags.map(JSONValue.string))
+        o["controls"] = h.controls.json
         if let s = stats {
             o["executions"] = .int(Int64(s.executions))
             o["successes"] = .int(Int64(s.successes))

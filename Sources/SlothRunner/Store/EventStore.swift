@@ -268,6 +268,20 @@ package protocol EventStoreDriver: EventStore {
     /// Gives the lease up (a clean shutdown), so another node takes it at once.
     func singletonRelease(name: String, owner: String) async throws
     func singletonList() async throws -> [SingletonLease]
+
+    // MARK: storm control (`StormGate` holds the rules; the store keeps the state atomically)
+    /// The hooks storm control settled for an event without a run (throttled, debounced).
+    func skips(eventID: String) async throws -> [HookSkip]
+    /// A control's state for one group of a hook, unless absent or expired at `now`.
+    func controlState(hookID: String, control: String, group: String, now: Millis) async throws -> ControlState?
+    /// Compare-and-set: when the row's version is `expected` (nil: the row is absent or expired
+    /// at `now`), sets `value` (nil: deletes the row) with a new version; false when another
+    /// writer came first. A hook's rows go with the hook.
+    func controlStateSwap(hookID: String, control: String, group: String, expected: Int64?, value: JSONValue?, expiresAt: Millis?, now: Millis) async throws -> Bool
+    /// Every live row of a hook's controls (`hook get`, `events explain`).
+    func controlStates(hookID: String, now: Millis) async throws -> [ControlState]
+    /// Deletes rows expired before `now`; returns how many.
+    func pruneControlStates(now: Millis) async throws -> Int
 }
 
 /// Resolving an event id or prefix, the same for every driver: what a prefix must look like,
@@ -509,6 +523,8 @@ package struct HookProgress: Sendable, Equatable {
     /// Failed attempts so far, per hook id.
     package var failedAttempts: [String: Int] = [:]
     package var dead: Set<String> = []
+    /// Hooks storm control settled without a run (throttled, debounced).
+    package var skipped: Set<String> = []
     package init() {}
 }
 
@@ -530,11 +546,13 @@ package final class EventOutcome: Sendable {
     /// The tags the event waits for (a hook of it needs a node so tagged, and this one is not);
     /// nil: none, and a previous wait is over.
     package let needsTags: [String]?
+    /// Hooks storm control settled without a run in this claim.
+    package let skips: [HookSkip]
 
     package init(
         eventID: String, leaseOwner: String, claimAttempt: Int, status: EventStatus, error: String?,
         processedAt: Millis?, nextRunAt: Millis, executions: [HookExecution], attemptUpdates: [HookAttemptUpdate],
-        needsTags: [String]? = nil
+        needsTags: [String]? = nil, skips: [HookSkip] = []
     ) {
         self.eventID = eventID
         self.leaseOwner = leaseOwner
@@ -546,6 +564,7 @@ package final class EventOutcome: Sendable {
         self.executions = executions
         self.attemptUpdates = attemptUpdates
         self.needsTags = needsTags
+        self.skips = skips
     }
 }
 

@@ -263,7 +263,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             leaseOwner: row.text(11), leaseExpiresAt: row.int(12), replay: ReplayMark.stored(of: row.text(15), row.text(16)))
     }
 
-    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes"
+    static let hookColumns = "id, name, description, event_type, file_path, stack, enabled, created_at, updated_at, last_run, run_count, source, source_hash, timeout_ms, memory_limit_bytes, instruction_limit, max_attempts, retry_delay_ms, permissions, filter, nodes, controls"
 
     static func hook(from row: SQLiteConnection.Row) -> Hook {
         let permissions = row.text(18).flatMap { try? JSONValue.parse($0) }.flatMap { try? HookPermissions.parse($0) }
@@ -275,7 +275,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             lastRun: row.int(9), runCount: Int(row.intValue(10)), source: row.textValue(11), sourceHash: row.textValue(12),
             limits: HookLimits(timeoutMillis: row.intValue(13), memoryBytes: Int(row.intValue(14)), instructions: row.intValue(15)),
             maxAttempts: Int(row.intValue(16)), retryDelayMillis: row.intValue(17), permissions: permissions,
-            filter: filter, nodeTags: Hook.tags(stored: row.text(20)))
+            filter: filter, nodeTags: Hook.tags(stored: row.text(20)), controls: HookControls.stored(row.text(21)))
     }
 
     static let executionColumns = "id, event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message"
@@ -477,6 +477,16 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 throw error
             }
         }
+        for k in o.skips {
+            do {
+                try db.run(
+                    "INSERT INTO hook_skips (event_id, hook_id, hook_name, reason, detail, related_event_id, at) VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    [.text(k.eventID), .text(k.hookID), .text(k.hookName), .text(k.reason), .text(k.detail), optionalText(k.relatedEventID), .int(k.at)])
+            } catch {
+                if rowIsMoot(db) { continue }
+                throw error
+            }
+        }
     }
 
     private static func writeAttempt(_ u: HookAttemptUpdate, of o: EventOutcome, on db: SQLiteConnection) throws(SlothError) {
@@ -544,6 +554,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 p.failedAttempts[id] = attempts
                 if dead { p.dead.insert(id) }
             }
+            for id in try db.query("SELECT hook_id FROM hook_skips WHERE event_id = ?", [.text(eventID)], { $0.textValue(0) }) { p.skipped.insert(id) }
             return p
         }
     }
@@ -623,7 +634,8 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
          .int(h.enabled ? 1 : 0), .int(h.createdAt), .int(h.updatedAt), optionalInt(h.lastRun), .int(Int64(h.runCount)),
          .text(h.source), .text(h.sourceHash), .int(h.limits.timeoutMillis), .int(Int64(h.limits.memoryBytes)),
          .int(h.limits.instructions), .int(Int64(h.maxAttempts)), .int(h.retryDelayMillis),
-         optionalText(h.permissions?.json.serialized()), optionalText(h.filter?.json.serialized()), optionalText(Hook.storedTags(h.nodeTags))]
+         optionalText(h.permissions?.json.serialized()), optionalText(h.filter?.json.serialized()), optionalText(Hook.storedTags(h.nodeTags)),
+         optionalText(h.controls.storedText)]
     }
 
     public func addHook(_ hook: Hook) async throws {
@@ -631,7 +643,7 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
             if try db.scalarInt("SELECT 1 FROM hooks WHERE name = ?", [.text(hook.name)]) != nil {
                 throw SlothError.conflict("a hook named '\(hook.name)' is already registered; use `sloth-runner hook update \(hook.name) FILE` to change it, or pick another --name")
             }
-            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
+            try db.run("INSERT INTO hooks (\(SQLiteEventStore.hookColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.hookArgs(hook))
             try Self.bumpHooksVersion(db)
         }
     }
@@ -642,14 +654,15 @@ public final class SQLiteEventStore: EventStore, EventStoreDriver {
                 """
                 UPDATE hooks SET description = ?, event_type = ?, file_path = ?, stack = ?, enabled = ?, updated_at = ?, source = ?,
                     source_hash = ?, timeout_ms = ?, memory_limit_bytes = ?, instruction_limit = ?, max_attempts = ?, retry_delay_ms = ?,
-                    permissions = ?, filter = ?, nodes = ?
+                    permissions = ?, filter = ?, nodes = ?, controls = ?
                 WHERE id = ?
                 """,
                 [Self.optionalText(hook.description), .text(hook.eventTypeText), .text(hook.filePath), Self.optionalText(hook.stack),
                  .int(hook.enabled ? 1 : 0), .int(hook.updatedAt), .text(hook.source), .text(hook.sourceHash),
                  .int(hook.limits.timeoutMillis), .int(Int64(hook.limits.memoryBytes)), .int(hook.limits.instructions),
                  .int(Int64(hook.maxAttempts)), .int(hook.retryDelayMillis), Self.optionalText(hook.permissions?.json.serialized()),
-                 Self.optionalText(hook.filter?.json.serialized()), Self.optionalText(Hook.storedTags(hook.nodeTags)), .text(hook.id)])
+                 Self.optionalText(hook.filter?.json.serialized()), Self.optionalText(Hook.storedTags(hook.nodeTags)),
+                 Self.optionalText(hook.controls.storedText), .text(hook.id)])
             guard changed == 1 else { throw SlothError.notFound("no hook with id \(hook.id)") }
             try Self.bumpHooksVersion(db)
         }

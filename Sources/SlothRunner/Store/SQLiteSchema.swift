@@ -307,5 +307,31 @@ enum SQLiteSchema {
         ALTER TABLE events ADD COLUMN replay TEXT;
         CREATE INDEX idx_events_replay_of ON events(replay_of, id) WHERE replay_of IS NOT NULL;
         """,
+        // 19: storm control and effects (`throttle`, `debounce`, `rate_limit`, `concurrency`,
+        // `circuit_breaker`, `effects` of a hook, as JSON); the controls' state per hook and
+        // group, changed by compare-and-set on `version`; the hooks settled without a run.
+        """
+        ALTER TABLE hooks ADD COLUMN controls TEXT;
+        CREATE TABLE hook_controls (
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            control TEXT NOT NULL,
+            group_key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            expires_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (hook_id, control, group_key)
+        ) WITHOUT ROWID;
+        CREATE TABLE hook_skips (
+            event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            hook_name TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            related_event_id TEXT,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (event_id, hook_id)
+        );
+        """,
     ]
 }
