@@ -64,6 +64,8 @@ public final class Engine: Sendable {
     }
     private let claimErrors = ThrottledError(what: "claiming events")
     private let recorder: OutcomeRecorder
+    /// Storm control's rules over the store's state.
+    let gate: StormGate
     /// Events whose row is `processing` under this engine's lease while their work goes on (a
     /// hook running, an outcome waiting to be written): the leases renewal keeps alive, and
     /// the only ones. Events written once, in their final state, never enter it.
@@ -86,6 +88,7 @@ public final class Engine: Sendable {
         self.owner = "\(configuration.nodeID)/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         self.queue = RunQueue(capacity: configuration.queueCapacity, workers: configuration.workers)
         self.recorder = OutcomeRecorder(store: driver, observer: configuration.observer, logger: configuration.logger)
+        self.gate = StormGate(store: driver)
     }
 
     // MARK: life cycle
@@ -450,12 +453,17 @@ public final class Engine: Sendable {
         let metrics: HookMetrics
         /// Whether this node has every tag the hook needs.
         let runsHere: Bool
+        /// Whether storm control decides each of its runs (`StormGate`).
+        let gated: Bool
+        let stormMetrics: StormMetrics?
 
         init(_ compiled: CompiledHook, engine: Engine) {
             self.compiled = compiled
             policy = OutcomePlanner.HookPolicy(compiled.hook)
             metrics = HookMetrics(hookName: compiled.hook.name)
             runsHere = compiled.hook.runs(onNodeTagged: engine.configuration.nodeTags)
+            gated = compiled.hook.controls.gatesRuns
+            stormMetrics = gated ? StormMetrics(hookName: compiled.hook.name) : nil
             let hook = compiled.hook
             let configuration = engine.configuration
             var request = HookRunRequest(
@@ -589,7 +597,7 @@ public final class Engine: Sendable {
     private func begin(_ work: RunQueue.Work) -> Start {
         // `work.event` is read in place throughout (a local copy would cost a retain and release).
         let matching = matchingHooks(for: work.event)
-        guard work.event.attempts <= 1, !matching.contains(where: { !$0.runsHere }) else {
+        guard work.event.attempts <= 1, !matching.contains(where: { !$0.runsHere || $0.gated }) else {
             Task { completed(work, await process(work.event, matching: matching)) }
             return .running
         }
@@ -677,28 +685,90 @@ public final class Engine: Sendable {
                 return nil
             }
         }
-        let owed = matching.filter { !progress.succeeded.contains($0.policy.id) && !progress.dead.contains($0.policy.id) }
+        let owed = matching.filter {
+            !progress.succeeded.contains($0.policy.id) && !progress.dead.contains($0.policy.id) && !progress.skipped.contains($0.policy.id)
+        }
         // Hooks that need a node tagged otherwise are left for one: the event waits for it.
         let elsewhere = owed.filter { !$0.runsHere }
-        let toRun = owed.filter(\.runsHere)
+        var toRun: [(hook: LiveHook, ticket: StormGate.Ticket?)] = []
+        var skips: [HookSkip] = []
+        var deferred: [OutcomePlanner.Deferral] = []
+        for hook in owed where hook.runsHere {
+            guard hook.gated else {
+                toRun.append((hook, nil))
+                continue
+            }
+            let now = nowMillis()
+            let admission: StormGate.Admission
+            do { admission = try await gate.admit(hook.compiled.hook, event: event, now: now) } catch {
+                // The store cannot say: nothing ran yet, so the claim goes back for a later one.
+                configuration.logger.warning("storm control of hook \(hook.compiled.hook.name) could not be read: \(error)", metadata: ["hook": "\(hook.compiled.hook.name)"])
+                _ = try? await driver.releaseLeases(owner: owner, eventIDs: [event.id])
+                return nil
+            }
+            switch admission {
+            case .run(let ticket): toRun.append((hook, ticket))
+            case .skip(let reason, let detail, let related):
+                hook.stormMetrics?.count(reason)
+                skips.append(HookSkip(eventID: event.id, hookID: hook.policy.id, hookName: hook.policy.name, reason: reason, detail: detail, relatedEventID: related, at: now))
+            case .deferred(let until, let reason, let detail):
+                hook.stormMetrics?.count(reason)
+                deferred.append(OutcomePlanner.Deferral(hook: hook.policy.name, until: until, reason: reason, detail: detail))
+            }
+        }
         var runs: [OutcomePlanner.Run] = []
         if toRun.count == 1 {
-            let hook = toRun[0]
-            runs.append(await run(hook, for: event, attempt: (progress.failedAttempts[hook.policy.id] ?? 0) + 1))
+            let (hook, ticket) = toRun[0]
+            runs.append(await runGated(hook, ticket: ticket, for: event, attempt: (progress.failedAttempts[hook.policy.id] ?? 0) + 1))
         } else if !toRun.isEmpty {
             runs = await withTaskGroup(of: OutcomePlanner.Run.self) { group in
-                for hook in toRun {
+                for (hook, ticket) in toRun {
                     let attempt = (progress.failedAttempts[hook.policy.id] ?? 0) + 1
-                    group.addTask { await self.run(hook, for: event, attempt: attempt) }
+                    group.addTask { await self.runGated(hook, ticket: ticket, for: event, attempt: attempt) }
                 }
                 var all: [OutcomePlanner.Run] = []
                 for await r in group { all.append(r) }
                 return all
             }
         }
-        let planned = OutcomePlanner.plan(event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis())
+        let planned = OutcomePlanner.plan(
+            event: event, owner: owner, matching: matching.map(\.policy), progress: progress, runs: runs, now: nowMillis(), skips: skips,
+            deferred: deferred)
         guard !elsewhere.isEmpty else { return planned }
         return OutcomePlanner.waiting(planned, for: elsewhere.map(\.compiled.hook), now: nowMillis())
+    }
+
+    /// Runs a hook; with a storm-control ticket, hands it back afterwards and announces a
+    /// circuit that opened (`health.degraded`) or closed (`health.recovered`).
+    private func runGated(_ live: LiveHook, ticket: StormGate.Ticket?, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
+        let run = await run(live, for: event, attempt: attempt)
+        guard let ticket else { return run }
+        let hook = live.compiled.hook
+        let change: StormGate.CircuitChange?
+        do { change = try await gate.finish(hook, event: event, ticket: ticket, succeeded: run.result.success, now: nowMillis()) } catch {
+            // A slot not handed back frees itself when its hold runs out.
+            configuration.logger.warning("storm control of hook \(hook.name) could not be updated: \(error)", metadata: ["hook": "\(hook.name)"])
+            return run
+        }
+        switch change {
+        case .opened(let failures, let openUntil)?:
+            live.stormMetrics?.count("circuit_opened")
+            configuration.logger.warning("circuit of hook \(hook.name) opened after \(failures) failures; its runs wait until \(RFC3339.string(millis: openUntil))", metadata: ["hook": "\(hook.name)"])
+            if let b = hook.controls.circuitBreaker {
+                _ = try? await dispatch(NewEvent(type: "health.degraded", data: .object([
+                    "service": .string(hook.name), "threshold": .int(Int64(b.failures)),
+                    "metrics": .object(["failures": .int(Int64(failures)), "within_ms": .int(b.withinMillis), "open_until": .string(RFC3339.string(millis: openUntil)), "event_id": .string(event.id)]),
+                ]), stack: event.stack))
+            }
+        case .closed(let downtime)?:
+            live.stormMetrics?.count("circuit_closed")
+            configuration.logger.notice("circuit of hook \(hook.name) closed after \(DurationText.format(millis: downtime))", metadata: ["hook": "\(hook.name)"])
+            _ = try? await dispatch(NewEvent(type: "health.recovered", data: .object([
+                "service": .string(hook.name), "downtime_duration": .double(Double(downtime) / 1000), "event_id": .string(event.id),
+            ]), stack: event.stack))
+        case nil: break
+        }
+        return run
     }
 
     /// Runs one hook for an event; `completion` is called on the Lua thread with the run as

@@ -58,3 +58,19 @@ struct HookMetrics: Sendable {
         runs[outcome]?.increment()
     }
 }
+
+/// What storm control did to a hook's runs: `sloth_hook_storm_total{hook, action}` with action
+/// throttled, debounced (skipped), debounce_waiting, rate_limited, concurrency, circuit_open
+/// (deferred), circuit_opened, circuit_closed.
+struct StormMetrics: Sendable {
+    static let actions = ["throttled", "debounced", "debounce_waiting", "rate_limited", "concurrency", "circuit_open", "circuit_opened", "circuit_closed"]
+    private let counters: [String: Counter]
+
+    init(hookName: String) {
+        var c: [String: Counter] = [:]
+        for a in Self.actions { c[a] = Counter(label: "sloth_hook_storm_total", dimensions: [("hook", hookName), ("action", a)]) }
+        counters = c
+    }
+
+    func count(_ action: String) { counters[action]?.increment() }
+}

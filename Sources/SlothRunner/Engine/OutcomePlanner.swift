@@ -26,9 +26,20 @@ enum OutcomePlanner {
         var executedAt: Millis
     }
 
+    /// A hook storm control held back in this claim: the event comes back for it at `until`.
+    struct Deferral: Sendable {
+        var hook: String
+        var until: Millis
+        var reason: String
+        var detail: String
+
+        /// How the event's error names it (`events explain` reads it back).
+        var note: String { "hook \(hook) deferred (\(reason)): \(detail)" }
+    }
+
     static func plan(
         event: borrowing Event, owner: String, matching: [HookPolicy], progress: HookProgress, runs: [Run], now: Millis,
-        jitter: () -> Double = { Double.random(in: 0.5...1.5) }
+        jitter: () -> Double = { Double.random(in: 0.5...1.5) }, skips: [HookSkip] = [], deferred: [Deferral] = []
     ) -> EventOutcome {
         var executions: [HookExecution] = []
         var updates: [HookAttemptUpdate] = []
@@ -55,14 +66,20 @@ enum OutcomePlanner {
                 retryAt = min(retryAt ?? Millis.max, now + delay)
             }
         }
+        // Deferred hooks use no attempt: the event is simply due again when they may run.
+        var notes = deadMessages
+        for d in deferred {
+            retryAt = min(retryAt ?? Millis.max, d.until)
+            notes.append(d.note)
+        }
         let status: EventStatus
         var error: String?
         if let retryAt {
             status = .pending
-            error = deadMessages.isEmpty ? nil : deadMessages.joined(separator: "; ")
+            error = notes.isEmpty ? nil : notes.joined(separator: "; ")
             return EventOutcome(
                 eventID: event.id, leaseOwner: owner, claimAttempt: event.attempts, status: status, error: error,
-                processedAt: nil, nextRunAt: retryAt, executions: executions, attemptUpdates: updates)
+                processedAt: nil, nextRunAt: retryAt, executions: executions, attemptUpdates: updates, skips: skips)
         }
         if deadMessages.isEmpty {
             status = .completed
@@ -72,7 +89,7 @@ enum OutcomePlanner {
         }
         return EventOutcome(
             eventID: event.id, leaseOwner: owner, claimAttempt: event.attempts, status: status, error: error,
-            processedAt: now, nextRunAt: event.nextRunAt, executions: executions, attemptUpdates: updates)
+            processedAt: now, nextRunAt: event.nextRunAt, executions: executions, attemptUpdates: updates, skips: skips)
     }
 
     /// The outcome of a claim that ran what this node may run while `elsewhere` (hooks needing
@@ -87,7 +104,8 @@ enum OutcomePlanner {
         if planned.status == .failed || planned.status == .pending, let e = planned.error { error += "; " + e }
         return EventOutcome(
             eventID: planned.eventID, leaseOwner: planned.leaseOwner, claimAttempt: planned.claimAttempt, status: .pending, error: error,
-            processedAt: nil, nextRunAt: now, executions: planned.executions, attemptUpdates: planned.attemptUpdates, needsTags: tags)
+            processedAt: nil, nextRunAt: now, executions: planned.executions, attemptUpdates: planned.attemptUpdates, needsTags: tags,
+            skips: planned.skips)
     }
 
     /// Exponential backoff with jitter, capped at one hour.

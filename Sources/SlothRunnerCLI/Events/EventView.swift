@@ -9,17 +9,18 @@ enum EventView {
         let runs = try await store.executions(eventID: e.id)
         let dead = try await store.deadLetters(eventID: e.id)
         let replays = try await store.listEvents(EventFilter(replayOf: e.id, limit: 20))
+        let skips = try await store.skips(eventID: e.id)
         if json {
-            guard case .object(var o) = EventView.json(e, executions: runs, deadLetters: dead) else { return e }
+            guard case .object(var o) = e.json(executions: runs, deadLetters: dead, skips: skips) else { return e }
             o["replays"] = .array(replays.map { .string($0.id) })
             printJSON(.object(o))
         } else {
-            Swift.print(EventView.show(e, executions: runs, deadLetters: dead, replays: replays), terminator: "")
+            Swift.print(EventView.show(e, executions: runs, deadLetters: dead, replays: replays, skips: skips), terminator: "")
         }
         return e
     }
 
-    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter], replays: [Event] = []) -> String {
+    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter], replays: [Event] = [], skips: [HookSkip] = []) -> String {
         var out = """
             Event: \(e.id)
             Type: \(e.type)
@@ -36,7 +37,7 @@ enum EventView {
         if let err = e.error { out += "\nError: \(Terminal.block(err))" }
         out += "\n\nHook Executions\n"
         if executions.isEmpty {
-            out += e.status == .completed ? "(no hook matched this event)\n" : "(none yet)\n"
+            out += e.status == .completed ? (skips.isEmpty ? "(no hook matched this event)\n" : "(none: storm control settled every hook)\n") : "(none yet)\n"
         } else {
             var t = Table(["Hook Name", "Status", "Attempt", "Duration", "Executed At"])
             for x in executions {
@@ -53,14 +54,14 @@ enum EventView {
             out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(Terminal.block(x.error ?? "failed"))\n"
             if !x.output.isEmpty { out += "Output:\n\(Terminal.block(x.output))\(x.output.hasSuffix("\n") ? "" : "\n")" }
         }
+        if !skips.isEmpty {
+            out += "\nSettled by storm control (not run):\n"
+            for k in skips { out += "  \(k.hookName): \(Terminal.line(k.detail))\n" }
+        }
         if !deadLetters.isEmpty {
             out += "\nDead-lettered hooks (re-arm with `sloth-runner events retry \(e.id.prefix(13))`):\n"
             for d in deadLetters { out += "  \(d.hookName): \(d.attempts) attempts, last error: \(Terminal.line(HookView.firstLine(d.lastError ?? "-", max: 100)))\n" }
         }
         return out
-    }
-
-    static func json(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter]) -> JSONValue {
-        e.json(executions: executions, deadLetters: deadLetters)
     }
 }

@@ -103,7 +103,8 @@ struct EventRoutes {
         let event = try await resolve(context)
         let runs = try await engine.store.executions(eventID: event.id)
         let dead = try await engine.store.deadLetters(eventID: event.id)
-        return JSONResponse.make(status: .ok, event.json(executions: runs, deadLetters: dead))
+        let skips = try await engine.driver.skips(eventID: event.id)
+        return JSONResponse.make(status: .ok, event.json(executions: runs, deadLetters: dead, skips: skips))
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {

@@ -27,6 +27,18 @@ package enum EventExplainer {
             case notInReplay = "not_in_replay"
             /// It needs a node with tags none of the nodes that processed the event has.
             case waitingForNode = "waiting_for_node"
+            /// Storm control settled it: another event of its group ran in the window.
+            case throttled
+            /// Storm control settled it: a later event of the burst runs instead.
+            case debounced
+            /// Storm control holds it back: the group has not been quiet long enough yet.
+            case debounceWaiting = "debounce_waiting"
+            /// Storm control holds it back: over its rate limit, it runs at the next slot.
+            case rateLimited = "rate_limited"
+            /// Storm control holds it back: as many runs as its concurrency allows are going.
+            case concurrency
+            /// Storm control holds it back: its circuit breaker is open.
+            case circuitOpen = "circuit_open"
         }
 
         package var hook: String
@@ -54,10 +66,15 @@ package enum EventExplainer {
 
     /// Every registered hook's verdict, by hook name; hooks that ran first.
     package static func explain(
-        _ event: Event, hooks: [Hook], executions: [HookExecution], deadLetters: [DeadLetter], liveNodeTags: [[String]]
+        _ event: Event, hooks: [Hook], executions: [HookExecution], deadLetters: [DeadLetter], liveNodeTags: [[String]], skips: [HookSkip] = []
     ) -> [Verdict] {
         var verdicts = hooks.map { hook in
-            verdict(for: hook, event: event, executions: executions.filter { $0.hookID == hook.id }, deadLetters: deadLetters, liveNodeTags: liveNodeTags)
+            if let skip = skips.first(where: { $0.hookID == hook.id }) {
+                return Verdict(
+                    hook: hook.name, reason: Verdict.Reason(rawValue: skip.reason) ?? .throttled, detail: skip.detail,
+                    facts: ["related_event_id": skip.relatedEventID.map(JSONValue.string) ?? .null])
+            }
+            return verdict(for: hook, event: event, executions: executions.filter { $0.hookID == hook.id }, deadLetters: deadLetters, liveNodeTags: liveNodeTags)
         }
         verdicts.sort { ($0.ran ? 0 : 1, $0.hook) < ($1.ran ? 0 : 1, $1.hook) }
         return verdicts
@@ -126,6 +143,9 @@ package enum EventExplainer {
                 detail: "it runs only on a node tagged \(hook.nodeTags.joined(separator: " and ")), and no live node is (start one with `serve --node-tag \(hook.nodeTags.joined(separator: ","))`)",
                 facts: ["node_tags": .array(hook.nodeTags.map(JSONValue.string))])
         }
+        if !finished, let (reason, detail) = deferral(of: hook.name, in: event.error), let r = Verdict.Reason(rawValue: reason) {
+            return Verdict(hook: hook.name, reason: r, detail: detail, facts: ["next_run_at": .string(RFC3339.string(millis: event.nextRunAt))])
+        }
         if !finished {
             let due = event.status == .pending ? ", next due \(RFC3339.string(millis: event.nextRunAt))" : ""
             return Verdict(hook: hook.name, reason: .pending, detail: "not yet: the event is \(event.status.rawValue)\(due)")
@@ -154,6 +174,19 @@ package enum EventExplainer {
         return Verdict(
             hook: hook.name, reason: .ran, detail: detail, attempts: n, succeeded: last.success, deadLettered: dead != nil,
             facts: ["last_run_at": .string(RFC3339.string(millis: last.executedAt))])
+    }
+
+    /// The storm-control deferral the event's error records for `hook` (see
+    /// `OutcomePlanner.Deferral.note`): its reason and sentence.
+    static func deferral(of hook: String, in error: String?) -> (String, String)? {
+        guard let error else { return nil }
+        let prefix = "hook \(hook) deferred ("
+        for part in error.components(separatedBy: "; ") where part.hasPrefix(prefix) {
+            let rest = part.dropFirst(prefix.count)
+            guard let close = rest.range(of: "): ") else { continue }
+            return (String(rest[..<close.lowerBound]), String(rest[close.upperBound...]))
+        }
+        return nil
     }
 
     static func firstLine(_ text: String) -> String {
@@ -186,8 +219,10 @@ extension EventExplainer {
         async let dead = store.deadLetters(eventID: event.id)
         async let nodes = store.nodeList()
         async let replays = store.listEvents(EventFilter(replayOf: event.id, limit: 20))
+        async let skips = store.skips(eventID: event.id)
         let live = try await nodes.filter { $0.state == .alive }.map(\.tags)
-        let verdicts = explain(event, hooks: try await hooks, executions: try await runs, deadLetters: try await dead, liveNodeTags: live)
+        let verdicts = explain(
+            event, hooks: try await hooks, executions: try await runs, deadLetters: try await dead, liveNodeTags: live, skips: try await skips)
         return Report(event: event, verdicts: verdicts, replays: try await replays)
     }
 }

@@ -60,6 +60,7 @@ struct RetentionPruner: EngineDuty {
         if let keep = failedMillis { deleted += try await engine.driver.deleteEvents(olderThan: now - keep, status: .failed) }
         if deleted > 0 { engine.configuration.logger.info("retention: deleted \(deleted) finished event(s) past their retention", metadata: ["deleted": "\(deleted)"]) }
         _ = try await engine.driver.pruneExpiredState(now: now)
+        _ = try await engine.driver.pruneControlStates(now: now)
     }
 }
 
