@@ -65,3 +65,46 @@ extension PostgresEventStore {
         try await write { tx in try await tx.run("DELETE FROM hook_controls WHERE expires_at <= $1 RETURNING 1", [.int(now)]) }
     }
 }
+
+/// The effect journal in PostgreSQL (see `EventStoreDriver`).
+extension PostgresEventStore {
+    static let effectColumns = "event_id, hook_id, position, kind, fingerprint, summary, result, attempt, recorded_at, reused"
+
+    static func effect(from row: PGRow) -> EffectRecord {
+        EffectRecord(
+            eventID: row.textValue(0), hookID: row.textValue(1), position: Int(row.intValue(2)), kind: row.textValue(3), fingerprint: row.textValue(4),
+            summary: row.textValue(5), result: (try? JSONValue.parse(row.textValue(6))) ?? .null, attempt: Int(row.intValue(7)),
+            recordedAt: row.intValue(8), reused: Int(row.intValue(9)))
+    }
+
+    package func effectJournal(eventID: String, hookID: String?) async throws -> [EffectRecord] {
+        if let hookID {
+            return try await pool.query(
+                "SELECT \(Self.effectColumns) FROM effect_journal WHERE event_id = $1 AND hook_id = $2 ORDER BY position", [.text(eventID), .text(hookID)], Self.effect(from:))
+        }
+        return try await pool.query(
+            "SELECT \(Self.effectColumns) FROM effect_journal WHERE event_id = $1 ORDER BY hook_id COLLATE \"C\", position", [.text(eventID)], Self.effect(from:))
+    }
+
+    package func recordEffect(_ r: EffectRecord) async throws {
+        try await write { tx in
+            try await tx.run(
+                """
+                INSERT INTO effect_journal (\(Self.effectColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,0)
+                ON CONFLICT (event_id, hook_id, position) DO UPDATE SET kind = excluded.kind, fingerprint = excluded.fingerprint,
+                    summary = excluded.summary, result = excluded.result, attempt = excluded.attempt, recorded_at = excluded.recorded_at, reused = 0
+                RETURNING 1
+                """,
+                [.text(r.eventID), .text(r.hookID), .int(Int64(r.position)), .text(r.kind), .text(r.fingerprint), .text(r.summary),
+                 .text(r.result.serialized()), .int(Int64(r.attempt)), .int(r.recordedAt)])
+        }
+    }
+
+    package func noteEffectReused(eventID: String, hookID: String, position: Int) async throws {
+        try await write { tx in
+            try await tx.run(
+                "UPDATE effect_journal SET reused = reused + 1 WHERE event_id = $1 AND hook_id = $2 AND position = $3 RETURNING 1",
+                [.text(eventID), .text(hookID), .int(Int64(position))])
+        }
+    }
+}

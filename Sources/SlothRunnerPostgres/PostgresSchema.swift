@@ -285,5 +285,21 @@ enum PostgresSchema {
             PRIMARY KEY (event_id, hook_id)
         );
         """,
+        // 6: the effect journal of hooks with `effects = "once"` (each completed exec/http call).
+        """
+        CREATE TABLE effect_journal (
+            event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            hook_id TEXT NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            result TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            recorded_at BIGINT NOT NULL,
+            reused INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (event_id, hook_id, position)
+        );
+        """,
     ]
 }

@@ -455,6 +455,8 @@ public final class Engine: Sendable {
         let runsHere: Bool
         /// Whether storm control decides each of its runs (`StormGate`).
         let gated: Bool
+        /// Whether its completed calls are journaled (`effects = "once"`).
+        let journaled: Bool
         let stormMetrics: StormMetrics?
 
         init(_ compiled: CompiledHook, engine: Engine) {
@@ -463,6 +465,7 @@ public final class Engine: Sendable {
             metrics = HookMetrics(hookName: compiled.hook.name)
             runsHere = compiled.hook.runs(onNodeTagged: engine.configuration.nodeTags)
             gated = compiled.hook.controls.gatesRuns
+            journaled = compiled.hook.controls.effectsOnce
             stormMetrics = gated ? StormMetrics(hookName: compiled.hook.name) : nil
             let hook = compiled.hook
             let configuration = engine.configuration
@@ -597,7 +600,7 @@ public final class Engine: Sendable {
     private func begin(_ work: RunQueue.Work) -> Start {
         // `work.event` is read in place throughout (a local copy would cost a retain and release).
         let matching = matchingHooks(for: work.event)
-        guard work.event.attempts <= 1, !matching.contains(where: { !$0.runsHere || $0.gated }) else {
+        guard work.event.attempts <= 1, !matching.contains(where: { !$0.runsHere || $0.gated || $0.journaled }) else {
             Task { completed(work, await process(work.event, matching: matching)) }
             return .running
         }
@@ -741,7 +744,18 @@ public final class Engine: Sendable {
     /// Runs a hook; with a storm-control ticket, hands it back afterwards and announces a
     /// circuit that opened (`health.degraded`) or closed (`health.recovered`).
     private func runGated(_ live: LiveHook, ticket: StormGate.Ticket?, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
-        let run = await run(live, for: event, attempt: attempt)
+        let (journal, readable) = await effectJournal(for: live, event: event, attempt: attempt)
+        let run: OutcomePlanner.Run
+        if readable {
+            run = await self.run(live, for: event, attempt: attempt, journal: journal)
+        } else {
+            // Not run: without the journal a completed call could be made twice. It counts as
+            // a failed attempt, so the retry rules (and their limit) apply.
+            let message = "the effect journal could not be read; the hook did not run (it runs again on its next attempt)"
+            run = OutcomePlanner.Run(
+                hook: live.policy, attempt: attempt, result: HookRunResult(success: false, message: message, output: "", durationMillis: 0, usage: ResourceUsage()),
+                executedAt: nowMillis())
+        }
         guard let ticket else { return run }
         let hook = live.compiled.hook
         let change: StormGate.CircuitChange?
@@ -773,18 +787,48 @@ public final class Engine: Sendable {
 
     /// Runs one hook for an event; `completion` is called on the Lua thread with the run as
     /// planning needs it.
-    private func run(_ live: LiveHook, for event: Event, attempt: Int, completion: @escaping @Sendable (OutcomePlanner.Run) -> Void) {
+    private func run(
+        _ live: LiveHook, for event: Event, attempt: Int, journal: EffectJournal? = nil, completion: @escaping @Sendable (OutcomePlanner.Run) -> Void
+    ) {
         let executedAt = nowMillis()
         let eventID = event.id
-        runtime.run(request(for: live, event: event, attempt: attempt)) { [self] result in
+        var request = request(for: live, event: event, attempt: attempt)
+        if let journal { request.effectJournal = journal }
+        runtime.run(request) { [self] result in
             configuration.observer?(.hookStarted(eventID: eventID, at: result.startedAt))
             live.metrics.record(result, dead: !result.success && attempt >= live.compiled.hook.maxAttempts)
             completion(OutcomePlanner.Run(hook: live.policy, attempt: attempt, result: result, executedAt: executedAt))
         }
     }
 
-    private func run(_ live: LiveHook, for event: Event, attempt: Int) async -> OutcomePlanner.Run {
-        await withCheckedContinuation { cont in run(live, for: event, attempt: attempt) { cont.resume(returning: $0) } }
+    private func run(_ live: LiveHook, for event: Event, attempt: Int, journal: EffectJournal? = nil) async -> OutcomePlanner.Run {
+        await withCheckedContinuation { cont in run(live, for: event, attempt: attempt, journal: journal) { cont.resume(returning: $0) } }
+    }
+
+    /// The journal of a hook with `effects = "once"` for this attempt: what earlier attempts
+    /// recorded (none on a first claim). Nil for other hooks, or when it cannot be read (then
+    /// the claim goes back: running without it could repeat a completed call).
+    private func effectJournal(for live: LiveHook, event: Event, attempt: Int) async -> (journal: EffectJournal?, readable: Bool) {
+        guard live.compiled.hook.controls.effectsOnce else { return (nil, true) }
+        let driver = self.driver, hookID = live.policy.id, eventID = event.id
+        var earlier: [EffectRecord] = []
+        if event.attempts > 1 {
+            do { earlier = try await driver.effectJournal(eventID: eventID, hookID: hookID) } catch { return (nil, false) }
+        }
+        let journal = EffectJournal(
+            eventID: eventID, hookID: hookID, attempt: attempt, earlier: earlier,
+            save: { record in
+                // The event's own insert may still be committing (it was claimed at dispatch):
+                // the journal row refers to it, so a refused write is tried again shortly.
+                var delay: UInt64 = 5_000_000
+                for _ in 0..<8 {
+                    do { return try await driver.recordEffect(record) } catch { try? await Task.sleep(nanoseconds: delay) }
+                    delay *= 2
+                }
+                try await driver.recordEffect(record)
+            },
+            reuse: { position in try await driver.noteEffectReused(eventID: eventID, hookID: hookID, position: position) })
+        return (journal, true)
     }
 
     private func request(for live: LiveHook, event: Event, attempt: Int) -> HookRunRequest {

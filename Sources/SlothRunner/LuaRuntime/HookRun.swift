@@ -21,6 +21,8 @@ package struct HookRunRequest: Sendable {
         var secrets: (any SecretReading)?
         /// Set for a what-if or test-case run: side effects are recorded, not performed.
         var sandbox: HookSandbox?
+        /// Set for a hook with `effects = "once"`: completed calls are not made twice.
+        var effectJournal: EffectJournal?
         /// Receives the hook's `log.*` lines too (they stay in the run's output as well).
         var logger: Logger?
     }
@@ -94,6 +96,11 @@ package struct HookRunRequest: Sendable {
     package var secrets: (any SecretReading)? {
         get { shared.value.secrets }
         set { update { $0.secrets = newValue } }
+    }
+    /// The journal of a hook with `effects = "once"` (see `EffectJournal`).
+    package var effectJournal: EffectJournal? {
+        get { shared.value.effectJournal }
+        set { update { $0.effectJournal = newValue } }
     }
     /// Recording instead of performing (see `HookSandbox`); nil: a real run.
     package var sandbox: HookSandbox? {

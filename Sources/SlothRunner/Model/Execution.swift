@@ -103,8 +103,9 @@ public struct DeadLetter: Sendable, Equatable {
 
 extension Event {
     /// The event with its executions and dead letters (`events show -o json`, `GET /events/{id}`).
-    package func json(executions: [HookExecution], deadLetters: [DeadLetter], skips: [HookSkip] = []) -> JSONValue {
+    package func json(executions: [HookExecution], deadLetters: [DeadLetter], skips: [HookSkip] = [], effects: [EffectRecord] = []) -> JSONValue {
         guard case .object(var o) = json else { return json }
+        o["effects"] = .array(effects.map(\.json))
         o["executions"] = .array(executions.map(\.json))
         o["dead_letters"] = .array(deadLetters.map(\.json))
         o["skips"] = .array(skips.map(\.json))

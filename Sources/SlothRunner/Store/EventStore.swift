@@ -282,6 +282,14 @@ package protocol EventStoreDriver: EventStore {
     func controlStates(hookID: String, now: Millis) async throws -> [ControlState]
     /// Deletes rows expired before `now`; returns how many.
     func pruneControlStates(now: Millis) async throws -> Int
+
+    // MARK: the effect journal (`effects = "once"`)
+    /// What hooks with `effects = "once"` recorded for an event (of one hook, or of all), by position.
+    func effectJournal(eventID: String, hookID: String?) async throws -> [EffectRecord]
+    /// Keeps (or replaces, at its position) what a completed call returned.
+    func recordEffect(_ record: EffectRecord) async throws
+    /// Counts a reuse of the record at `position`.
+    func noteEffectReused(eventID: String, hookID: String, position: Int) async throws
 }
 
 /// Resolving an event id or prefix, the same for every driver: what a prefix must look like,

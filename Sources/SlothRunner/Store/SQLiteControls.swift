@@ -67,3 +67,42 @@ extension SQLiteEventStore {
         try await writerPerform { db in try db.run("DELETE FROM hook_controls WHERE expires_at <= ?", [.int(now)]) }
     }
 }
+
+/// The effect journal in SQLite (see `EventStoreDriver`).
+extension SQLiteEventStore {
+    static let effectColumns = "event_id, hook_id, position, kind, fingerprint, summary, result, attempt, recorded_at, reused"
+
+    static func effect(from row: SQLiteConnection.Row) -> EffectRecord {
+        EffectRecord(
+            eventID: row.textValue(0), hookID: row.textValue(1), position: Int(row.intValue(2)), kind: row.textValue(3), fingerprint: row.textValue(4),
+            summary: row.textValue(5), result: (try? JSONValue.parse(row.textValue(6))) ?? .null, attempt: Int(row.intValue(7)),
+            recordedAt: row.intValue(8), reused: Int(row.intValue(9)))
+    }
+
+    package func effectJournal(eventID: String, hookID: String?) async throws -> [EffectRecord] {
+        try await readerPerform { db in
+            try db.query(
+                "SELECT \(Self.effectColumns) FROM effect_journal WHERE event_id = ? AND (? IS NULL OR hook_id = ?) ORDER BY hook_id, position",
+                [.text(eventID), Self.optionalText(hookID), Self.optionalText(hookID)], Self.effect(from:))
+        }
+    }
+
+    package func recordEffect(_ r: EffectRecord) async throws {
+        try await writerPerform { db in
+            try db.run(
+                """
+                INSERT INTO effect_journal (\(Self.effectColumns)) VALUES (?,?,?,?,?,?,?,?,?,0)
+                ON CONFLICT (event_id, hook_id, position) DO UPDATE SET kind = excluded.kind, fingerprint = excluded.fingerprint,
+                    summary = excluded.summary, result = excluded.result, attempt = excluded.attempt, recorded_at = excluded.recorded_at, reused = 0
+                """,
+                [.text(r.eventID), .text(r.hookID), .int(Int64(r.position)), .text(r.kind), .text(r.fingerprint), .text(r.summary),
+                 .text(r.result.serialized()), .int(Int64(r.attempt)), .int(r.recordedAt)])
+        }
+    }
+
+    package func noteEffectReused(eventID: String, hookID: String, position: Int) async throws {
+        try await writerPerform { db in
+            try db.run("UPDATE effect_journal SET reused = reused + 1 WHERE event_id = ? AND hook_id = ? AND position = ?", [.text(eventID), .text(hookID), .int(Int64(position))])
+        }
+    }
+}

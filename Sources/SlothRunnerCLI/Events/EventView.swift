@@ -10,17 +10,22 @@ enum EventView {
         let dead = try await store.deadLetters(eventID: e.id)
         let replays = try await store.listEvents(EventFilter(replayOf: e.id, limit: 20))
         let skips = try await store.skips(eventID: e.id)
+        let effects = try await store.effectJournal(eventID: e.id, hookID: nil)
         if json {
-            guard case .object(var o) = e.json(executions: runs, deadLetters: dead, skips: skips) else { return e }
+            guard case .object(var o) = e.json(executions: runs, deadLetters: dead, skips: skips, effects: effects) else { return e }
             o["replays"] = .array(replays.map { .string($0.id) })
             printJSON(.object(o))
         } else {
-            Swift.print(EventView.show(e, executions: runs, deadLetters: dead, replays: replays, skips: skips), terminator: "")
+            let names = Dictionary(runs.map { ($0.hookID, $0.hookName) }, uniquingKeysWith: { a, _ in a })
+            Swift.print(EventView.show(e, executions: runs, deadLetters: dead, replays: replays, skips: skips, effects: effects, hookNames: names), terminator: "")
         }
         return e
     }
 
-    static func show(_ e: Event, executions: [HookExecution], deadLetters: [DeadLetter], replays: [Event] = [], skips: [HookSkip] = []) -> String {
+    static func show(
+        _ e: Event, executions: [HookExecution], deadLetters: [DeadLetter], replays: [Event] = [], skips: [HookSkip] = [],
+        effects: [EffectRecord] = [], hookNames: [String: String] = [:]
+    ) -> String {
         var out = """
             Event: \(e.id)
             Type: \(e.type)
@@ -53,6 +58,13 @@ enum EventView {
         for x in executions where !x.success {
             out += "\nHook: \(x.hookName) (attempt \(x.attempt))\nError:\n\(Terminal.block(x.error ?? "failed"))\n"
             if !x.output.isEmpty { out += "Output:\n\(Terminal.block(x.output))\(x.output.hasSuffix("\n") ? "" : "\n")" }
+        }
+        if !effects.isEmpty {
+            out += "\nEffect journal (effects = \"once\": a retry reuses these instead of repeating them):\n"
+            for r in effects {
+                let reused = r.reused == 0 ? "" : ", reused \(r.reused)×"
+                out += "  \(hookNames[r.hookID] ?? r.hookID) #\(r.position) \(Terminal.line(r.summary)) — attempt \(r.attempt), \(Format.timestamp(r.recordedAt))\(reused)\n"
+            }
         }
         if !skips.isEmpty {
             out += "\nSettled by storm control (not run):\n"

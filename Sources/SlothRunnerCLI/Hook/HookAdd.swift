@@ -18,6 +18,45 @@ struct HookOverrideOptions: ParsableArguments {
     var retryDelay: String?
     @Option(help: "Wall-clock limit per run, e.g. 30s, 2m.")
     var timeout: String?
+    @Option(help: "Storm control: the first event per window runs, the rest are skipped: WINDOW[:PATH,...], e.g. 5m:data.agent.name.")
+    var throttle: String?
+    @Option(help: "Storm control: one run per burst, with its last event, once quiet: QUIET[:PATH,...], e.g. 30s:data.path.")
+    var debounce: String?
+    @Option(help: "Storm control: at most N runs per period, the excess delayed: N/PERIOD[:PATH,...], e.g. 10/m.")
+    var rateLimit: String?
+    @Option(help: "Storm control: at most N runs at once: N[:PATH,...], e.g. 1:data.service.")
+    var concurrency: String?
+    @Option(help: "Storm control: FAILURES/WITHIN/OPEN_FOR, e.g. 5/1m/5m: that many failures within WITHIN defer runs for OPEN_FOR.")
+    var circuitBreaker: String?
+    @Option(help: "once: a retry returns the recorded result of exec.run and non-GET http calls that completed; always (default).")
+    var effects: String?
+
+    /// `VALUE[:PATH,PATH]` as a hook table's `{ key = VALUE, group_by = {PATH, ...} }`.
+    static func grouped(_ text: String, key: String, number: Bool = false) -> JSONValue {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        let value: JSONValue = number ? (Int64(parts[0]).map(JSONValue.int) ?? .string(parts[0])) : .string(parts.first ?? "")
+        var o: [String: JSONValue] = [key: value]
+        if parts.count == 2 { o["group_by"] = .array(parts[1].split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }) }
+        return .object(o)
+    }
+
+    /// The storm-control flags as hook-table fields (validated with the table's rules).
+    func controlFields() throws(SlothError) -> [String: JSONValue] {
+        var c: [String: JSONValue] = [:]
+        if let throttle { c["throttle"] = Self.grouped(throttle, key: "once_within") }
+        if let debounce { c["debounce"] = Self.grouped(debounce, key: "quiet") }
+        if let rateLimit { c["rate_limit"] = Self.grouped(rateLimit, key: "rate") }
+        if let concurrency { c["concurrency"] = Self.grouped(concurrency, key: "limit", number: true) }
+        if let circuitBreaker {
+            let parts = circuitBreaker.split(separator: "/").map(String.init)
+            guard parts.count == 3, let failures = Int64(parts[0]) else {
+                throw .invalidInput("--circuit-breaker must be FAILURES/WITHIN/OPEN_FOR, e.g. 5/1m/5m, not '\(circuitBreaker)'")
+            }
+            c["circuit_breaker"] = .object(["failures": .int(failures), "within": .string(parts[1]), "open_for": .string(parts[2])])
+        }
+        if let effects { c["effects"] = .string(effects) }
+        return c
+    }
 
     func overrides(enabled: Bool?) throws(SlothError) -> HookOverrides {
         var o = HookOverrides()
@@ -29,6 +68,7 @@ struct HookOverrideOptions: ParsableArguments {
         o.maxAttempts = maxAttempts
         if let retryDelay { o.retryDelaySeconds = try DurationText.seconds(retryDelay, for: "--retry-delay", in: HookLimits.durationRange) }
         if let timeout { o.timeoutSeconds = try DurationText.seconds(timeout, for: "--timeout", in: HookLimits.durationRange) }
+        o.controls = try controlFields()
         return o
     }
 }
@@ -42,6 +82,8 @@ struct HookAdd: AsyncParsableCommand {
               sloth-runner hook add examples/hooks/notify_on_failure.lua
               sloth-runner hook add monitor.lua --stack production --event-type 'agent.*'
               sloth-runner hook add legacy.lua --name legacy_handler --event-type task.failed --disabled
+              sloth-runner hook add page.lua --throttle 5m:data.agent.name --circuit-breaker 5/1m/5m
+              sloth-runner hook add notify.lua --rate-limit 10/m --concurrency 1 --effects once
               generate-hook | sloth-runner hook add - --name generated
             """
     )

@@ -68,8 +68,13 @@ struct HookGet: AsyncParsableCommand {
                 return
             }
             let stats = try await store.hookStats(hookID: h.id)
+            let controlState = try await store.controlStates(hookID: h.id, now: nowMillis())
             if global.json {
-                printJSON(HookView.json(h, stats: stats))
+                guard case .object(var o) = HookView.json(h, stats: stats) else { return }
+                o["control_state"] = .array(controlState.map {
+                    .object(["control": .string($0.control), "group": .string($0.group.replacingOccurrences(of: "\u{1F}", with: ",")), "value": $0.value])
+                })
+                printJSON(.object(o))
                 return
             }
             let rate = stats.successRate.map { String(format: "%.1f%% (%d of %d)", $0 * 100, stats.successes, stats.executions) } ?? "no runs yet"
@@ -93,6 +98,14 @@ struct HookGet: AsyncParsableCommand {
                 Success rate: \(rate)\(stats.executions >= HookStats.window ? " over the last \(HookStats.window) runs" : "")
                 Duration:     p50 \(Format.duration(stats.p50Millis)), p95 \(Format.duration(stats.p95Millis))
                 """)
+            let controls = h.controls.lines
+            print("Storm control: \(controls.isEmpty ? "- (every matching event runs)" : controls.joined(separator: "\n               "))")
+            if let circuit = controlState.first(where: { $0.control == "circuit" }), let state = circuit.value["state"]?.stringValue {
+                let until = circuit.value["open_until"]?.intValue.map { " until \(Format.timestamp($0))" } ?? ""
+                print("Circuit:       \(state.replacingOccurrences(of: "_", with: "-"))\(state == "closed" ? "" : until)")
+            }
+            let groups = controlState.filter { $0.control != "circuit" }
+            if !groups.isEmpty { print("Tracked:       \(groups.count) group\(groups.count == 1 ? "" : "s") (\(Set(groups.map(\.control)).sorted().joined(separator: ", ")))") }
         }
     }
 }

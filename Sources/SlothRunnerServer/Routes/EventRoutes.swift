@@ -104,7 +104,8 @@ struct EventRoutes {
         let runs = try await engine.store.executions(eventID: event.id)
         let dead = try await engine.store.deadLetters(eventID: event.id)
         let skips = try await engine.driver.skips(eventID: event.id)
-        return JSONResponse.make(status: .ok, event.json(executions: runs, deadLetters: dead, skips: skips))
+        let effects = try await engine.driver.effectJournal(eventID: event.id, hookID: nil)
+        return JSONResponse.make(status: .ok, event.json(executions: runs, deadLetters: dead, skips: skips, effects: effects))
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {

@@ -58,7 +58,7 @@ import Testing
         let flag = h.dir.path + "/healthy"
         _ = try await h.addHook("""
             return { name = "fragile", event_type = "custom.c", max_attempts = 1,
-              circuit_breaker = { failures = 2, within = "1h", open_for = "2s" },
+              circuit_breaker = { failures = 2, within = "1h", open_for = "1h" },
               execute = function(e) if require("file").exists("\(flag)") then return true, "ok" end error("down") end }
             """)
         try await h.engine.start()
@@ -75,6 +75,13 @@ import Testing
         let c = try await h.engine.dispatch(NewEvent(type: "custom.c"))
         try await eventually { try await h.store.resolveEvent(c.id).error?.contains("deferred (circuit_open)") == true }
         #expect(try await h.store.executions(eventID: c.id).isEmpty)
+        #expect(try await h.store.resolveEvent(c.id).nextRunAt > nowMillis() + 3_000_000)
+        // The hour passes (the circuit's open_until and the event's due time moved back).
+        let hookID = try #require(try await h.store.hook(named: "fragile")).id
+        try await h.store.writerPerform { db in
+            try db.run("UPDATE hook_controls SET value = json_set(value, '$.open_until', 0) WHERE hook_id = ? AND control = 'circuit'", [.text(hookID)])
+            try db.run("UPDATE events SET next_run_at = 0 WHERE id = ?", [.text(c.id)])
+        }
         #expect(try await h.waitFinal(c.id).status == .completed)
         #expect(try await h.store.deadLetters(eventID: c.id).isEmpty)
         try await eventually { try await h.store.listEvents(EventFilter(type: "health.recovered")).count == 1 }

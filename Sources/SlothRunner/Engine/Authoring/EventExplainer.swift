@@ -66,7 +66,8 @@ package enum EventExplainer {
 
     /// Every registered hook's verdict, by hook name; hooks that ran first.
     package static func explain(
-        _ event: Event, hooks: [Hook], executions: [HookExecution], deadLetters: [DeadLetter], liveNodeTags: [[String]], skips: [HookSkip] = []
+        _ event: Event, hooks: [Hook], executions: [HookExecution], deadLetters: [DeadLetter], liveNodeTags: [[String]], skips: [HookSkip] = [],
+        effects: [EffectRecord] = []
     ) -> [Verdict] {
         var verdicts = hooks.map { hook in
             if let skip = skips.first(where: { $0.hookID == hook.id }) {
@@ -74,7 +75,14 @@ package enum EventExplainer {
                     hook: hook.name, reason: Verdict.Reason(rawValue: skip.reason) ?? .throttled, detail: skip.detail,
                     facts: ["related_event_id": skip.relatedEventID.map(JSONValue.string) ?? .null])
             }
-            return verdict(for: hook, event: event, executions: executions.filter { $0.hookID == hook.id }, deadLetters: deadLetters, liveNodeTags: liveNodeTags)
+            var v = verdict(for: hook, event: event, executions: executions.filter { $0.hookID == hook.id }, deadLetters: deadLetters, liveNodeTags: liveNodeTags)
+            let journal = effects.filter { $0.hookID == hook.id }
+            if !journal.isEmpty {
+                v.facts["effects"] = .array(journal.map(\.json))
+                let reused = journal.reduce(0) { $0 + $1.reused }
+                v.detail += " (effect journal: \(journal.count) completed call\(journal.count == 1 ? "" : "s"), \(reused) reuse\(reused == 1 ? "" : "s"))"
+            }
+            return v
         }
         verdicts.sort { ($0.ran ? 0 : 1, $0.hook) < ($1.ran ? 0 : 1, $1.hook) }
         return verdicts
@@ -220,9 +228,11 @@ extension EventExplainer {
         async let nodes = store.nodeList()
         async let replays = store.listEvents(EventFilter(replayOf: event.id, limit: 20))
         async let skips = store.skips(eventID: event.id)
+        async let effects = store.effectJournal(eventID: event.id, hookID: nil)
         let live = try await nodes.filter { $0.state == .alive }.map(\.tags)
         let verdicts = explain(
-            event, hooks: try await hooks, executions: try await runs, deadLetters: try await dead, liveNodeTags: live, skips: try await skips)
+            event, hooks: try await hooks, executions: try await runs, deadLetters: try await dead, liveNodeTags: live, skips: try await skips,
+            effects: try await effects)
         return Report(event: event, verdicts: verdicts, replays: try await replays)
     }
 }

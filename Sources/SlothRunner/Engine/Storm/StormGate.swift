@@ -125,11 +125,12 @@ package struct StormGate: Sendable {
     /// runs once the group was quiet long enough; an earlier one is skipped.
     func debounceAdmit(_ hook: Hook, _ d: HookControls.Debounce, group: String, event: Event, now: Millis) async throws -> Admission? {
         try await update(hook, "debounce", group, now: now) { value -> (write: Bool, value: JSONValue?, expiresAt: Millis?, answer: Admission?) in
-            let due = event.createdAt + d.quietMillis
+            // Quiet as the gate sees it: a quiet period from when the event is registered (or
+            // from its creation, when that is later), so an event the engine reaches late —
+            // others of its burst already stored, not yet seen — still waits for them.
+            let due = max(event.createdAt, now) + d.quietMillis
             let row: JSONValue = .object(["last": .string(event.id), "due": .int(due)])
-            guard let last = value?["last"]?.stringValue else {
-                return due <= now ? (true, row, due + d.quietMillis, nil) : (true, row, due + d.quietMillis, Self.debounceWait(due))
-            }
+            guard let last = value?["last"]?.stringValue else { return (true, row, due + d.quietMillis, Self.debounceWait(due)) }
             if last == event.id {
                 let registeredDue = value?["due"]?.intValue ?? due
                 return registeredDue <= now ? (false, nil, nil, nil) : (false, nil, nil, Self.debounceWait(registeredDue))
@@ -139,7 +140,7 @@ package struct StormGate: Sendable {
                     reason: "debounced", detail: "debounced: a later event of the burst (\(last)) runs instead", related: last))
             }
             // A later event than the one registered: it becomes the burst's latest.
-            return due <= now ? (true, row, due + d.quietMillis, nil) : (true, row, due + d.quietMillis, Self.debounceWait(due))
+            return (true, row, due + d.quietMillis, Self.debounceWait(due))
         }
     }
 

@@ -43,6 +43,29 @@ enum HTTPModule {
             return HostFunctions.suspend(L, ctx, "http") { answer }
         }
         let request = built
+        if built.method != "GET", built.method != "HEAD", let journal = HostFunctions.context(ctx).run?.request.effectJournal {
+            let arguments: JSONValue = .object([
+                "method": .string(request.method), "url": .string(request.url.absoluteString),
+                "headers": .array(request.headers.map { .array([.string($0.name.lowercased()), .string($0.value)]) }),
+                "body": request.body.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null,
+            ])
+            let call = journal.call(kind: "http", summary: "http \(request.method) \(request.url.absoluteString)", arguments: arguments)
+            if let recorded = call.recorded {
+                HostFunctions.context(ctx).append("[effects] http #\(call.position) (\(request.method) \(request.url.absoluteString)) completed in attempt \(recorded.attempt): its response is reused, the request is not sent again")
+                return HostFunctions.suspend(L, ctx, "http") {
+                    await journal.reused(call)
+                    return .success(recorded.result)
+                }
+            }
+            let revealed = HostFunctions.context(ctx).run?.revealed
+            return HostFunctions.suspend(L, ctx, "http") {
+                let result = await perform(request, policy: policy)
+                if case .success(let value) = result {
+                    await journal.completed(call, result: value, succeeded: (value["status_code"]?.intValue ?? 500) < 400, revealed: revealed)
+                }
+                return result
+            }
+        }
         return HostFunctions.suspend(L, ctx, "http") { await perform(request, policy: policy) }
     }
 
