@@ -132,4 +132,62 @@ import Testing
         #expect(waited.status == 0 && waited.json?["status"] == .string("completed"), "\(waited)")
         #expect(try await cli.run("events", "list", "-o", "json").json?.arrayValue?.count == 1)
     }
+
+    /// Storm control through the binary: hook add's flags, hook get, events explain and
+    /// events show for a throttled burst and a rate-limited one, across a serve restart.
+    @Test func stormControlFlagsThroughTheBinary() async throws {
+        let cli = CLI()
+        let hook = cli.file("page.lua", #"return { name = "page", event_types = {"agent.*"}, execute = function(e) return true, "paged" end }"#)
+        let added = try await cli.run("hook", "add", hook, "--throttle", "1h:data.agent.name", "--circuit-breaker", "5/1m/5m", "-o", "json")
+        #expect(added.status == 0, "\(added)")
+        #expect(added.json?["controls"]?["throttle"]?["group_by"] == .array([.string("data.agent.name")]))
+        let limited = cli.file("limited.lua", #"return { name = "limited", event_types = {"custom.r"}, execute = function(e) return true end }"#)
+        #expect(try await cli.run("hook", "add", limited, "--rate-limit", "2/h").status == 0)
+        let bad = try await cli.run("hook", "add", hook, "--name", "bad", "--rate-limit", "ten/m")
+        #expect(bad.status != 0 && bad.stderr.contains("must look like 10/m"), "\(bad)")
+        #expect(try await cli.run("hook", "get", "bad").status != 0)
+        let shown = try await cli.run("hook", "get", "page")
+        #expect(shown.stdout.contains("throttle: once within 1h0m per data.agent.name") && shown.stdout.contains("circuit breaker: 5 failures within 1m0s"), "\(shown)")
+
+        var daemon = try await cli.startServe(["--http", "off", "--poll", "5ms"])
+        var ids: [String] = []
+        for _ in 0..<3 {
+            ids.append(try #require(try await cli.run("events", "dispatch", "agent.disconnected", "--data", #"{"agent":{"name":"a1"}}"#, "-o", "json").json?["id"]?.stringValue))
+        }
+        for _ in 0..<3 { _ = try await cli.run("events", "dispatch", "custom.r") }
+        try await eventually(timeout: 30, "the burst was handled") {
+            let done = try await cli.run("events", "list", "--status", "completed", "-o", "json").json?.arrayValue?.count ?? 0
+            let waiting = try await cli.run("events", "list", "--status", "pending", "-o", "json").json?.arrayValue?.count ?? 0
+            return done == 5 && waiting == 1
+        }
+        var ran = 0, throttled = 0
+        for id in ids {
+            let v = try #require(try await cli.run("events", "explain", id, "-o", "json").json?["hooks"]?.arrayValue?.first { $0["hook"] == .string("page") })
+            if v["reason"] == .string("ran") { ran += 1 }
+            if v["reason"] == .string("throttled") {
+                throttled += 1
+                #expect(v["related_event_id"] == .string(ids[0]))
+            }
+        }
+        #expect(ran == 1 && throttled == 2)
+        let skippedShow = try await cli.run("events", "show", ids[2])
+        #expect(skippedShow.stdout.contains("Settled by storm control (not run):") && skippedShow.stdout.contains("page: throttled: event \(ids[0])"), "\(skippedShow)")
+        let waiting = try #require(try await cli.run("events", "list", "--status", "pending", "-o", "json").json?.arrayValue?.first?["id"]?.stringValue)
+        let deferred = try await cli.run("events", "explain", waiting)
+        #expect(deferred.stdout.contains("rate_limited") && deferred.stdout.contains("rate-limited (2 per 1h0m): next slot at"), "\(deferred)")
+        // A restart: the throttle window and the rate limit hold.
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+        daemon = try await cli.startServe(["--http", "off", "--poll", "5ms"])
+        let after = try #require(try await cli.run("events", "dispatch", "agent.disconnected", "--data", #"{"agent":{"name":"a1"}}"#, "-o", "json").json?["id"]?.stringValue)
+        try await eventually(timeout: 30, "the event after the restart was handled") {
+            try await cli.run("events", "get", after).json?["status"] == .string("completed")
+        }
+        #expect(try await cli.run("events", "explain", after, "-o", "json").json?["hooks"]?.arrayValue?.first { $0["hook"] == .string("page") }?["reason"] == .string("throttled"))
+        #expect(try await cli.run("events", "list", "--status", "pending", "-o", "json").json?.arrayValue?.count == 1)
+        let state = try await cli.run("hook", "get", "page", "-o", "json")
+        #expect(state.json?["control_state"]?.arrayValue?.first?["group"] == .string("a1"), "\(state)")
+        daemon.kill(SIGTERM)
+        _ = try await daemon.waitExit()
+    }
 }

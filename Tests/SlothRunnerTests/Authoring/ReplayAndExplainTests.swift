@@ -128,4 +128,18 @@ extension EventStoreBehaviourTests {
         #expect(try await EventExplainer.report(for: try await h.store.resolveEvent(first.id), store: h.store).replays.map(\.id) == [replay.id])
         _ = await h.engine.drain(grace: 5)
     }
+
+    @Test func stormReasonsAreTold() throws {
+        let h = Self.hook("gated")
+        let skip = HookSkip(eventID: "e", hookID: h.id, hookName: "gated", reason: "debounced", detail: "debounced: a later event of the burst (x) runs instead", relatedEventID: "x", at: 1)
+        var v = EventExplainer.explain(Self.event(), hooks: [h], executions: [], deadLetters: [], liveNodeTags: [], skips: [skip])[0]
+        #expect(v.reason == .debounced && v.facts["related_event_id"] == .string("x"))
+        for (reason, expected) in [("concurrency", EventExplainer.Verdict.Reason.concurrency), ("circuit_open", .circuitOpen), ("debounce_waiting", .debounceWaiting), ("rate_limited", .rateLimited)] {
+            var pending = Self.event(status: .pending, processedAt: nil)
+            let note = OutcomePlanner.Deferral(hook: "gated", until: 9000, reason: reason, detail: "why \(reason)").note
+            pending.error = "hook other failed; " + note
+            v = EventExplainer.explain(pending, hooks: [h], executions: [], deadLetters: [], liveNodeTags: [])[0]
+            #expect(v.reason == expected && v.detail == "why \(reason)")
+        }
+    }
 }
