@@ -52,6 +52,17 @@ sleep 1.2  # serve writes what its sources report once a second
 "$bin" sources
 "$bin" schedule remove heartbeat
 
+echo "== hook authoring: why did each hook run, or not, for the failed deployment?"
+failed_id=$("$bin" events list --type deploy.started --status failed -o json | grep -o '"id": "[^"]*"' | head -1 | cut -d'"' -f4)
+"$bin" events explain "$failed_id"
+echo "== a hook from a template, tested with its cases (mocks: nothing is sent)"
+"$bin" hook new page_ops --template slack --event-type task.failed --dir "$SLOTH_RUNNER_HOME"
+"$bin" hook test "$SLOTH_RUNNER_HOME/page_ops.lua" --cases "$SLOTH_RUNNER_HOME/page_ops.cases.yaml"
+echo "== what-if: the edited hook over the stored history (recorded, not performed)"
+"$bin" hook test "$SLOTH_RUNNER_HOME/page_ops.lua" --history 'type=task.* since=1h' || true
+echo "== replay the failed deployment through its hooks (a new event, marked as a replay)"
+"$bin" events replay "$failed_id" || true
+
 echo "== recent events"
 "$bin" events list --limit 10
 echo "== hook history of deployment_pipeline"

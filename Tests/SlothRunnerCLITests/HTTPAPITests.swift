@@ -439,6 +439,9 @@ import Testing
         let cli = CLI()
         let hook = "return { name = 'judge', event_type = 'custom.*', max_attempts = 1, execute = function(e) return e.type == 'custom.ok', 'judged' end }"
         #expect(try await cli.run("hook", "add", cli.file("judge.lua", hook)).status == 0)
+        // Storm control is counted too: a throttle that lets one custom.ok through per hour.
+        let once = "return { name = 'once', event_type = 'custom.ok', throttle = '1h', execute = function(e) return true end }"
+        #expect(try await cli.run("hook", "add", cli.file("once.lua", once)).status == 0)
         let (daemon, base) = try await serve(cli)
         var ids: [String] = []
         for type in ["custom.ok", "custom.ok", "custom.ok", "custom.bad"] {
@@ -466,6 +469,8 @@ import Testing
         #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "success"]) == 4)
         #expect(value("sloth_hook_runs_total", ["hook": "judge", "outcome": "dead_letter"]) == 1)
         #expect(value("sloth_hook_duration_seconds_count", ["hook": "judge"]) == 5)
+        #expect(value("sloth_hook_runs_total", ["hook": "once", "outcome": "success"]) == 1)
+        #expect(value("sloth_hook_storm_total", ["hook": "once", "action": "throttled"]) == 3)
         // The store: every commit counted with its jobs (at least the five inserts and their
         // outcomes), its time, and the file's size.
         let commits = try #require(value("sloth_store_commit_seconds_count"))

@@ -51,6 +51,20 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "With --http-url: a JSON body to POST (default: GET).") var body = ""
     @Flag(help: "Measure exec: --events runs of a hook doing exec.run({\"true\"}), 16 at a time (or --concurrency); runs/s and latency.") var exec = false
     @Option(help: "With --db postgres://…: engines (nodes) sharing the database, each with its own store.") var nodes = 1
+    @Option(help: "Gate every bench hook with storm control that lets each event through, to measure its cost: throttle, concurrency, rate_limit or circuit_breaker (each event its own group).") var storm: String?
+
+    /// The bench hooks' storm-control field for `--storm`: one group per event (`data.seq`),
+    /// so every run is admitted and the cost measured is the gate's store round trips.
+    static func stormField(_ storm: String?) throws(SlothError) -> String {
+        switch storm {
+        case nil: return ""
+        case "throttle": return #"throttle = { once_within = "1h", group_by = {"data.seq"} },"#
+        case "concurrency": return #"concurrency = { limit = 1, group_by = {"data.seq"} },"#
+        case "rate_limit": return #"rate_limit = { rate = "1000/s", group_by = {"data.seq"} },"#
+        case "circuit_breaker": return #"circuit_breaker = { failures = 5, within = "1m", open_for = "5m" },"#
+        default: throw .invalidInput("--storm must be throttle, concurrency, rate_limit or circuit_breaker, not '\(storm!)'")
+        }
+    }
 
     func run() async throws {
         if let httpURL {
@@ -149,7 +163,8 @@ struct BenchCommand: AsyncParsableCommand {
                             if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
                         }
                         let start = monotonicSeconds()
-                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i)), "payload": .string("benchmark")]))) else { continue }
+                        // `seq` is unique over the whole run (`--storm` groups by it).
+                        guard let e = try? await engine.dispatch(NewEvent(type: "bench.event", data: .object(["seq": .int(Int64(i * concurrency + t)), "payload": .string("benchmark")]))) else { continue }
                         out.append((e.id, start, monotonicSeconds() - start))
                     }
                     return out
@@ -381,7 +396,7 @@ struct BenchCommand: AsyncParsableCommand {
         let runtime = LuaRuntime(threads: luaThreads)
         defer { runtime.shutdown() }
         for i in 0..<hooks {
-            let source = "return { name = \"bench_\(i)\", event_type = \"bench.event\", execute = function(e) return true end }"
+            let source = "return { name = \"bench_\(i)\", event_type = \"bench.event\", \(try Self.stormField(storm)) execute = function(e) return true end }"
             let loaded = try await HookLoader.load(source: source, filePath: "\(dir)/bench_\(i).lua", overrides: HookOverrides(), runtime: runtime)
             try await store.addHook(loaded.hook)
         }

@@ -304,6 +304,7 @@ struct WebUIRoutes {
             "instruction_limit": h.limits.instructions, "max_attempts": h.maxAttempts, "retry_delay_ms": h.retryDelayMillis,
             "permissions": h.permissions?.json.serialized(pretty: true) ?? "none declared",
             "filter": h.filter?.json.serialized(pretty: true) ?? "none",
+            "controls": h.controls.lines.isEmpty ? "none (every matching event runs)" : h.controls.lines.joined(separator: "\n"),
             "runs": h.runCount, "rate": Self.percent(stats.successRate), "p50": Self.millis(stats.p50Millis), "p95": Self.millis(stats.p95Millis),
             "lines": WebPages.highlightedLua(h.source).map { ["html": $0] },
             "sample": JSONValue.object(sample).serialized(pretty: true),
