@@ -4,7 +4,8 @@ import SlothRunner
 /// `sloth-runner db copy --to postgres://…`: a SQLite database moved into PostgreSQL — hooks with
 /// their sources, events with their executions and retry state, shared state, sealed secrets
 /// (with the key check: the nodes need the same key), settings, API tokens, webhooks, schedules
-/// with their marks, checks, watches with their snapshots. Table by table, a page at a time,
+/// with their marks, checks, watches with their snapshots, storm-control state, skips and effect
+/// journals. Table by table, a page at a time,
 /// every row as it was (ids kept). The change journal and the node registry start afresh.
 extension PostgresEventStore {
     /// What a copy moved, per table, in copy order.
@@ -19,6 +20,8 @@ extension PostgresEventStore {
         ("state", "stack, key", nil), ("secrets", "name", nil), ("settings", "key", nil), ("api_tokens", "name", nil),
         ("webhooks", "name", nil), ("schedules", "name", nil), ("checks", "name", nil), ("watches", "name", nil),
         ("watch_files", "watch, path", nil), ("meta", "key", "key LIKE 'watch_snapshot:%'"),
+        ("hook_skips", "event_id, hook_id", nil), ("effect_journal", "event_id, hook_id, position", nil),
+        ("hook_controls", "hook_id, control, group_key", nil),
     ]
 
     /// Rows already here that a copy would collide with (events, hooks, state, secrets, ...).

@@ -272,7 +272,7 @@ struct StoreCopyTests {
         let db = try PostgresScratch()
         defer { Task { await db.drop() } }
         let hook = cli.file("sealed.lua", """
-            local hook = { name = "sealed", event_type = "task.failed" }
+            local hook = { name = "sealed", event_type = "task.failed", rate_limit = "100/h" }
             function hook.execute(event)
               local secret = require("secret")
               local state = require("state")
@@ -297,6 +297,8 @@ struct StoreCopyTests {
         // Two events: the task.failed run, and the schedule.created `schedule add` announced.
         #expect(rows("hooks") == 1 && rows("events") == 2 && rows("event_hook_executions") == 1 && rows("secrets") == 1, "\(copied.stdout)")
         #expect(rows("state") == 2 && rows("schedules") == 1 && rows("api_tokens") == 1, "\(copied.stdout)")
+        // The rate limit's window moves along (the run it counted is still in it).
+        #expect(rows("hook_controls") == 1, "\(copied.stdout)")
 
         // Read back through the PostgreSQL store: the same event, history, state, schedule.
         let env = ["SLOTH_RUNNER_DB": db.url]
