@@ -51,6 +51,32 @@ enum HostFunctions {
         return SB_HOST_YIELD
     }
 
+    /// Suspends on `perform` through the run's effect journal (`effects = "once"`): a call an
+    /// earlier attempt completed here with these arguments returns its recorded result (and the
+    /// output says so); otherwise it runs and, if `succeeded`, is recorded. Nil when the run has
+    /// no journal (the caller performs the call as usual).
+    static func suspendJournaled(
+        _ L: OpaquePointer, _ ctx: UnsafeMutableRawPointer?, _ name: String, kind: String, summary: String, arguments: JSONValue,
+        reusedNote: String, perform: @escaping @Sendable () async -> Result<JSONValue, ModuleError>,
+        succeeded: @escaping @Sendable (JSONValue) -> Bool
+    ) -> Int32? {
+        guard let run = context(ctx).run, let journal = run.request.effectJournal else { return nil }
+        let call = journal.call(kind: kind, summary: summary, arguments: arguments)
+        if let recorded = call.recorded {
+            context(ctx).append("[effects] \(name) #\(call.position) (\(summary.dropFirst(kind.count + 1))) completed in attempt \(recorded.attempt): \(reusedNote)")
+            return suspend(L, ctx, name) {
+                await journal.reused(call)
+                return .success(recorded.result)
+            }
+        }
+        let revealed = run.revealed
+        return suspend(L, ctx, name) {
+            let result = await perform()
+            if case .success(let value) = result { await journal.completed(call, result: value, succeeded: succeeded(value), revealed: revealed) }
+            return result
+        }
+    }
+
     /// The permission policy of the running hook (open while a file is inspected).
     static func policy(_ ctx: UnsafeMutableRawPointer?) -> PermissionPolicy {
         context(ctx).run?.request.permissions ?? .open

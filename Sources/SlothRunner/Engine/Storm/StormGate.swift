@@ -45,11 +45,9 @@ package struct StormGate: Sendable {
         let c = hook.controls
         var ticket = Ticket()
         if let breaker = c.circuitBreaker {
-            switch try await circuitAdmit(hook, breaker, event: event, now: now) {
-            case .some(let wait): return wait
-            case .none: break
-            }
-            ticket.circuitTrial = try await isTrial(hook, event: event, now: now)
+            let (wait, trial) = try await circuitAdmit(hook, breaker, event: event, now: now)
+            if let wait { return wait }
+            ticket.circuitTrial = trial
         }
         if let d = c.debounce {
             let group = HookControls.group(d.groupBy, of: event)
@@ -78,6 +76,9 @@ package struct StormGate: Sendable {
     package func finish(_ hook: Hook, event: Event, ticket: Ticket, succeeded: Bool, now: Millis) async throws -> CircuitChange? {
         if let g = ticket.concurrencyGroup { try await concurrencyRelease(hook, group: g, event: event, now: now) }
         guard let breaker = hook.controls.circuitBreaker else { return nil }
+        // A success that was not the trial changes nothing (a closed circuit keeps its recent
+        // failures; an open one waits for its trial): no read, the common case costs nothing.
+        if succeeded && !ticket.circuitTrial { return nil }
         return try await circuitRecord(hook, breaker, event: event, succeeded: succeeded, now: now)
     }
 
@@ -194,36 +195,32 @@ package struct StormGate: Sendable {
 
     // MARK: circuit breaker
 
-    /// Nil: the run may go ahead (closed, or this event holds the trial of a half-open circuit).
-    func circuitAdmit(_ hook: Hook, _ b: HookControls.CircuitBreaker, event: Event, now: Millis) async throws -> Admission? {
+    /// No deferral: the run may go ahead — the circuit is closed, or this run is (now) the
+    /// trial of a circuit whose open period is over (`trial`).
+    func circuitAdmit(_ hook: Hook, _ b: HookControls.CircuitBreaker, event: Event, now: Millis) async throws -> (Admission?, trial: Bool) {
         let hold = now + Self.holdMillis(hook)
-        return try await update(hook, "circuit", "", now: now) { value -> (write: Bool, value: JSONValue?, expiresAt: Millis?, answer: Admission?) in
-            guard let value, let state = value["state"]?.stringValue, state != "closed" else { return (false, nil, nil, nil) }
+        return try await update(hook, "circuit", "", now: now) { value -> (write: Bool, value: JSONValue?, expiresAt: Millis?, answer: (Admission?, trial: Bool)) in
+            guard let value, let state = value["state"]?.stringValue, state != "closed" else { return (false, nil, nil, (nil, false)) }
             let openUntil = value["open_until"]?.intValue ?? now
             if state == "open" && now < openUntil {
-                return (false, nil, nil, .deferred(
+                return (false, nil, nil, (.deferred(
                     until: openUntil, reason: "circuit_open",
-                    detail: "circuit open since \(RFC3339.string(millis: value["opened_at"]?.intValue ?? now)) after \(b.failures) failures; a trial run at \(RFC3339.string(millis: openUntil))"))
+                    detail: "circuit open since \(RFC3339.string(millis: value["opened_at"]?.intValue ?? now)) after \(b.failures) failures; a trial run at \(RFC3339.string(millis: openUntil))"), false))
             }
             let trial = value["trial"]?.stringValue, trialUntil = value["trial_until"]?.intValue ?? 0
             if state == "half_open", let trial, trialUntil > now {
-                if trial == event.id { return (false, nil, nil, nil) }
-                return (false, nil, nil, .deferred(
+                if trial == event.id { return (false, nil, nil, (nil, true)) }
+                return (false, nil, nil, (.deferred(
                     until: min(trialUntil, now + Self.recheckMillis * 4), reason: "circuit_open",
-                    detail: "circuit half-open: event \(trial) is the trial run"))
+                    detail: "circuit half-open: event \(trial) is the trial run"), false))
             }
             // The open period is over (or a trial died): this run is the trial.
             var next = value.objectValue ?? [:]
             next["state"] = .string("half_open")
             next["trial"] = .string(event.id)
             next["trial_until"] = .int(hold)
-            return (true, .object(next), nil, nil)
+            return (true, .object(next), nil, (nil, true))
         }
-    }
-
-    func isTrial(_ hook: Hook, event: Event, now: Millis) async throws -> Bool {
-        let row = try await store.controlState(hookID: hook.id, control: "circuit", group: "", now: now)
-        return row?.value["state"]?.stringValue == "half_open" && row?.value["trial"]?.stringValue == event.id
     }
 
     func circuitRecord(_ hook: Hook, _ b: HookControls.CircuitBreaker, event: Event, succeeded: Bool, now: Millis) async throws -> CircuitChange? {

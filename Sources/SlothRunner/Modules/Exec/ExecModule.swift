@@ -46,26 +46,17 @@ enum ExecModule {
         }
         command.timeout = HostFunctions.operationTimeout(command.timeout, ctx)
         let final = command
-        if let journal = HostFunctions.context(ctx).run?.request.effectJournal {
-            let arguments: JSONValue = .object([
-                "executable": .string(final.executable), "arguments": .array(final.arguments.map(JSONValue.string)),
-                "env": .object(final.environment.mapValues(JSONValue.string)), "cwd": final.directory.map(JSONValue.string) ?? .null,
-                "stdin": final.stdin.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null,
-            ])
-            let call = journal.call(kind: "exec", summary: "exec " + final.display, arguments: arguments)
-            if let recorded = call.recorded {
-                HostFunctions.context(ctx).append("[effects] exec.run #\(call.position) (\(final.display)) completed in attempt \(recorded.attempt): its result is reused, the command does not run again")
-                return HostFunctions.suspend(L, ctx, "exec.run") {
-                    await journal.reused(call)
-                    return .success(recorded.result)
-                }
-            }
-            let revealed = HostFunctions.context(ctx).run?.revealed
-            return HostFunctions.suspend(L, ctx, "exec.run") {
-                let result = await execute(final)
-                if case .success(let value) = result { await journal.completed(call, result: value, succeeded: value["exit_code"]?.intValue == 0, revealed: revealed) }
-                return result
-            }
+        let arguments: JSONValue = .object([
+            "executable": .string(final.executable), "arguments": .array(final.arguments.map(JSONValue.string)),
+            "env": .object(final.environment.mapValues(JSONValue.string)), "cwd": final.directory.map(JSONValue.string) ?? .null,
+            "stdin": final.stdin.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null,
+        ])
+        if let journaled = HostFunctions.suspendJournaled(
+            L, ctx, "exec.run", kind: "exec", summary: "exec " + final.display, arguments: arguments,
+            reusedNote: "its result is reused, the command does not run again", perform: { await execute(final) },
+            succeeded: { $0["exit_code"]?.intValue == 0 })
+        {
+            return journaled
         }
         return HostFunctions.suspend(L, ctx, "exec.run") { await execute(final) }
     }

@@ -43,27 +43,18 @@ enum HTTPModule {
             return HostFunctions.suspend(L, ctx, "http") { answer }
         }
         let request = built
-        if built.method != "GET", built.method != "HEAD", let journal = HostFunctions.context(ctx).run?.request.effectJournal {
+        if request.method != "GET", request.method != "HEAD" {
             let arguments: JSONValue = .object([
                 "method": .string(request.method), "url": .string(request.url.absoluteString),
                 "headers": .array(request.headers.map { .array([.string($0.name.lowercased()), .string($0.value)]) }),
                 "body": request.body.map { .string(String(decoding: $0, as: UTF8.self)) } ?? .null,
             ])
-            let call = journal.call(kind: "http", summary: "http \(request.method) \(request.url.absoluteString)", arguments: arguments)
-            if let recorded = call.recorded {
-                HostFunctions.context(ctx).append("[effects] http #\(call.position) (\(request.method) \(request.url.absoluteString)) completed in attempt \(recorded.attempt): its response is reused, the request is not sent again")
-                return HostFunctions.suspend(L, ctx, "http") {
-                    await journal.reused(call)
-                    return .success(recorded.result)
-                }
-            }
-            let revealed = HostFunctions.context(ctx).run?.revealed
-            return HostFunctions.suspend(L, ctx, "http") {
-                let result = await perform(request, policy: policy)
-                if case .success(let value) = result {
-                    await journal.completed(call, result: value, succeeded: (value["status_code"]?.intValue ?? 500) < 400, revealed: revealed)
-                }
-                return result
+            if let journaled = HostFunctions.suspendJournaled(
+                L, ctx, "http", kind: "http", summary: "http \(request.method) \(request.url.absoluteString)", arguments: arguments,
+                reusedNote: "its response is reused, the request is not sent again", perform: { await perform(request, policy: policy) },
+                succeeded: { ($0["status_code"]?.intValue ?? 500) < 400 })
+            {
+                return journaled
             }
         }
         return HostFunctions.suspend(L, ctx, "http") { await perform(request, policy: policy) }
