@@ -706,6 +706,9 @@ public final class Engine: Sendable {
             do { admission = try await gate.admit(hook.compiled.hook, event: event, now: now) } catch {
                 // The store cannot say: nothing ran yet, so the claim goes back for a later one.
                 configuration.logger.warning("storm control of hook \(hook.compiled.hook.name) could not be read: \(error)", metadata: ["hook": "\(hook.compiled.hook.name)"])
+                for (admitted, ticket) in toRun {
+                    if let ticket { try? await gate.release(admitted.compiled.hook, event: event, ticket: ticket, now: nowMillis()) }
+                }
                 _ = try? await driver.releaseLeases(owner: owner, eventIDs: [event.id])
                 return nil
             }

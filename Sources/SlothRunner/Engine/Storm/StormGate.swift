@@ -82,6 +82,11 @@ package struct StormGate: Sendable {
         return try await circuitRecord(hook, breaker, event: event, succeeded: succeeded, now: now)
     }
 
+    /// Gives back what an admitted run holds without running it (the claim was handed back).
+    package func release(_ hook: Hook, event: Event, ticket: Ticket, now: Millis) async throws {
+        if let g = ticket.concurrencyGroup { try await concurrencyRelease(hook, group: g, event: event, now: now) }
+    }
+
     // MARK: compare-and-set
 
     /// Reads the row, lets `change` decide its next value (nil: delete) and the answer, and
