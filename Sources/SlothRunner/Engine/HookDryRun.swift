@@ -11,15 +11,10 @@ package enum HookDryRun {
         package var result: HookRunResult
         package var dispatched: [NewEvent]
 
-        /// Why the hook would not run for this event in the engine (its types, stack or filter), if so.
+        /// Why the hook would not run for this event in the engine (its types, stack or
+        /// filter), if so — the rule `events explain` applies.
         package var mismatch: String? {
-            if !hook.matches(type: event.type, stack: event.stack) {
-                return "hook '\(hook.name)' would not run for a \(event.type) event\(event.stack.map { " in stack \($0)" } ?? ""): it listens to \(hook.eventTypeText)\(hook.stack.map { " in stack \($0)" } ?? "")"
-            }
-            if let filter = hook.filter, !filter.matches(event.data) {
-                return "hook '\(hook.name)' would not run for this event: its data filter does not accept the data"
-            }
-            return nil
+            EventExplainer.mismatch(hook, event).map { "hook '\(hook.name)' would not run for this event: \($0.detail)" }
         }
 
         /// `hook test -o json`, and the API's answer.

@@ -34,11 +34,9 @@ struct QueryParameters {
     /// A moment: RFC 3339 (`2026-12-01T10:00:00Z`), Unix milliseconds, or a duration ago (`1h`).
     func moment(_ name: String, now: Millis) throws(APIError) -> Millis? {
         guard let raw = text(name) else { return nil }
-        if let at = RFC3339.parse(raw) { return at }
-        if let ms = Int64(raw), ms >= 0 { return ms }
-        if let seconds = try? DurationText.parseSeconds(raw) { return now - Int64(seconds * 1000) }
-        throw APIError.badRequest(
-            "invalid_parameter", "\(name) must be an RFC 3339 time (2026-12-01T10:00:00Z), Unix milliseconds, or a duration ago (90s, 1h), not '\(raw)'")
+        do throws(SlothError) { return try MomentText.millis(raw, for: name, now: now) } catch {
+            throw APIError.badRequest("invalid_parameter", error.description)
+        }
     }
 
     func status(_ name: String) throws(APIError) -> EventStatus? {

@@ -214,7 +214,7 @@ package enum HookCases {
                 sandbox: sandbox)
             let effects = sandbox.effects
             var differences = await compare(c.expect, outcome: outcome, effects: effects, state: state)
-            if let mismatch = outcome.mismatch { differences.insert("the hook would not run for this event in the engine: \(mismatch)", at: 0) }
+            if let mismatch = outcome.mismatch { differences.insert(mismatch + " (in the engine)", at: 0) }
             results.append(Result(name: c.name, differences: differences, outcome: outcome, effects: effects))
         }
         return results

@@ -136,16 +136,16 @@ package struct StormGate: Sendable {
             // others of its burst already stored, not yet seen — still waits for them.
             let due = max(event.createdAt, now) + d.quietMillis
             let row: JSONValue = .object(["last": .string(event.id), "due": .int(due)])
-            guard let last = value?["last"]?.stringValue else { return (true, row, due + d.quietMillis, Self.debounceWait(due)) }
+            let last = value?["last"]?.stringValue
             if last == event.id {
                 let registeredDue = value?["due"]?.intValue ?? due
-                return registeredDue <= now ? (false, nil, nil, nil) : (false, nil, nil, Self.debounceWait(registeredDue))
+                return (false, nil, nil, registeredDue <= now ? nil : Self.debounceWait(registeredDue))
             }
-            if last > event.id {
+            if let last, last > event.id {
                 return (false, nil, nil, .skip(
                     reason: "debounced", detail: "debounced: a later event of the burst (\(last)) runs instead", related: last))
             }
-            // A later event than the one registered: it becomes the burst's latest.
+            // The first of a burst, or a later event than the one registered: the latest now.
             return (true, row, due + d.quietMillis, Self.debounceWait(due))
         }
     }
