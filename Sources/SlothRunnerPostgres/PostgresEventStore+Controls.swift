@@ -2,7 +2,7 @@ import SlothRunner
 
 /// Storm-control state and skips in PostgreSQL (see `EventStoreDriver`): the compare-and-set
 /// is one statement, so nodes racing on a group agree on who won.
-extension PostgresEventStore {
+extension PostgresEventStore: StormControlStore {
     package func skips(eventID: String) async throws -> [HookSkip] {
         try await pool.query(
             "SELECT event_id, hook_id, hook_name, reason, detail, related_event_id, at FROM hook_skips WHERE event_id = $1 ORDER BY hook_name COLLATE \"C\"",
@@ -67,7 +67,7 @@ extension PostgresEventStore {
 }
 
 /// The effect journal in PostgreSQL (see `EventStoreDriver`).
-extension PostgresEventStore {
+extension PostgresEventStore: EffectJournalStore {
     static let effectColumns = "event_id, hook_id, position, kind, fingerprint, summary, result, attempt, recorded_at, reused"
 
     static func effect(from row: PGRow) -> EffectRecord {

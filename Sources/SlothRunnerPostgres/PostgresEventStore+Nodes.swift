@@ -7,7 +7,7 @@ import SlothRunner
 /// connection, so a node that hangs (stopped, swapping, partitioned from its peers but not from
 /// the database) would hold it forever; a lease it cannot renew lapses within one lease period,
 /// and another node takes the duty over.
-extension PostgresEventStore {
+extension PostgresEventStore: NodeRegistryStore {
     static let nodeColumns = "owner, node_id, hostname, version, tags, pid, started_at, heartbeat_at, state, in_flight"
 
     static func node(from row: PGRow) -> NodeInfo {

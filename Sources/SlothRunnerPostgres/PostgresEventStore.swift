@@ -16,7 +16,11 @@ import Synchronization
 /// The pool reconnects by itself when the server goes away; meanwhile every call fails with
 /// `SlothError.storage` saying the server is unreachable (exit 7, HTTP 503), never a false
 /// success, and work in flight comes back through its lease.
-public final class PostgresEventStore: EventStoreDriver {
+///
+/// This file holds the queue (`LeasedQueueStore`) and upkeep (`StoreUpkeep`); every other part
+/// of `EventStoreDriver` is an extension of its own (`PostgresEventStore+Hooks.swift`, `+History`,
+/// `+State`, …).
+public final class PostgresEventStore: EventStoreDriver, LeasedQueueStore, StoreUpkeep {
     public let location: PostgresLocation
     let client: PostgresClient
     let pool: PGPool
@@ -331,162 +335,7 @@ public final class PostgresEventStore: EventStoreDriver {
         try await write { tx in try await Self.movePending(Self.rescueSQL, [.int(now)], on: tx) }
     }
 
-    // MARK: events: inspection and upkeep
-
-    public func resolveEvent(_ idOrPrefix: String) async throws -> Event {
-        let needle = try EventPrefix.needle(idOrPrefix)
-        let matches = try await pool.query(
-            "SELECT \(Self.eventSelect) FROM events WHERE id >= $1 AND id < $1 || 'g' ORDER BY id LIMIT 6",
-            [.text(needle)], Self.event(from:))
-        return try EventPrefix.pick(matches, needle: needle, asked: idOrPrefix)
-    }
-
-    public func listEvents(_ f: EventFilter) async throws -> [Event] {
-        let (whereSQL, args) = Self.filterClause(f)
-        return try await pool.query(
-            "SELECT \(Self.eventSelect) FROM events \(whereSQL) ORDER BY id DESC LIMIT $\(args.count + 1)", args + [.int(f.limit)], Self.event(from:))
-    }
-
-    package func countEvents(_ f: EventFilter, cap: Int) async throws -> Int {
-        let (whereSQL, args) = Self.filterClause(f)
-        return Int(try await pool.scalarInt("SELECT count(*) FROM (SELECT 1 FROM events \(whereSQL) LIMIT $\(args.count + 1)) t", args + [.int(cap)]) ?? 0)
-    }
-
-    private static func filterClause(_ f: EventFilter) -> (String, [PGValue]) {
-        var clauses: [String] = []
-        var args: [PGValue] = []
-        func add(_ clause: String, _ value: PGValue) {
-            args.append(value)
-            clauses.append(clause.replacingOccurrences(of: "?", with: "$\(args.count)"))
-        }
-        if let t = f.type { add("type = ?", .text(t)) }
-        if let s = f.status { add("status = ?", .text(s.rawValue)) }
-        if let s = f.stack { add("stack = ?", .text(s)) }
-        if let s = f.since { add("id >= ?", .text(EventID.lowerBound(millis: s))) }
-        if let u = f.until { add("id < ?", .text(EventID.lowerBound(millis: u))) }
-        if let b = f.before { add("id < ?", .text(b)) }
-        if let r = f.replayOf { add("replay_of = ?", .text(r)) }
-        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), args)
-    }
-
-    public func executions(eventID: String) async throws -> [HookExecution] {
-        try await pool.query("SELECT \(Self.executionColumns) FROM event_hook_executions WHERE event_id = $1 ORDER BY id", [.text(eventID)], Self.execution(from:))
-    }
-
-    public func deadLetters(eventID: String) async throws -> [DeadLetter] {
-        try await pool.query(
-            "SELECT event_id, hook_id, hook_name, attempts, last_error, updated_at FROM hook_attempts WHERE event_id = $1 AND dead ORDER BY hook_name",
-            [.text(eventID)]
-        ) { DeadLetter(eventID: $0.textValue(0), hookID: $0.textValue(1), hookName: $0.textValue(2), attempts: Int($0.intValue(3)), lastError: $0.text(4), deadAt: $0.intValue(5)) }
-    }
-
-    public func deleteEvent(id: String) async throws {
-        try await write { tx in
-            guard let row = try await tx.rows("DELETE FROM events WHERE id = $1 RETURNING type, stack", [.text(id)]).first else {
-                throw SlothError.notFound("no event with id \(id)")
-            }
-            tx.journalDeleted(id, type: row.textValue(0), stack: row.text(1))
-        }
-    }
-
-    package func childEvents(of eventID: String, limit: Int) async throws -> [Event] {
-        try await pool.query("SELECT \(Self.eventSelect) FROM events WHERE parent_id = $1 ORDER BY id LIMIT $2", [.text(eventID), .int(limit)], Self.event(from:))
-    }
-
-    package func activity(since: Millis, bucketMillis: Int64) async throws -> [(start: Millis, total: Int, failed: Int)] {
-        try await pool.query(
-            """
-            SELECT (created_at / $1) * $1 AS b, COUNT(*), COUNT(*) FILTER (WHERE status = 'failed') FROM events
-            WHERE id >= $2 GROUP BY b ORDER BY b
-            """, [.int(bucketMillis), .text(EventID.lowerBound(millis: since))]
-        ) { (start: $0.intValue(0), total: Int($0.intValue(1)), failed: Int($0.intValue(2))) }
-    }
-
-    // MARK: the change journal
-
-    static let changeEventColumns = eventSelect.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        .map { $0 == "data::text" ? "'{}'" : "e." + $0 }.joined(separator: ", ")
-    static let changeExecutionColumns = executionColumns.split(separator: ",").map { "x." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
-
-    package func changes(after seq: Int64, limit: Int) async throws -> [EventChange] {
-        try await pool.query(
-            """
-            SELECT c.seq, c.at, c.event_id, c.status, c.execution_id, c.type, c.stack, \(Self.changeEventColumns), \(Self.changeExecutionColumns)
-            FROM changes c
-            LEFT JOIN events e ON e.id = c.event_id
-            LEFT JOIN event_hook_executions x ON x.id = c.execution_id
-            WHERE c.seq > $1 ORDER BY c.seq LIMIT $2
-            """, [.int(seq), .int(limit)]
-        ) { row in
-            let event = row.text(7) == nil ? nil : try Self.event(from: row.shifted(by: 7))
-            let execution = row.int(7 + Self.eventColumnCount) == nil ? nil : Self.execution(from: row.shifted(by: 7 + Self.eventColumnCount))
-            let status = row.text(3)
-            let kind = EventChange.kind(status: status, executionID: row.int(4))
-            return EventChange(
-                seq: row.intValue(0), at: row.intValue(1), kind: kind, eventID: row.textValue(2),
-                type: row.text(5) ?? event?.type ?? "", stack: row.text(6) ?? event?.stack,
-                status: kind == .status ? status.flatMap(EventStatus.init(rawValue:)) : nil,
-                event: event, execution: execution)
-        }
-    }
-
-    package func changeBounds() async throws -> (first: Int64?, last: Int64?) {
-        guard let row = try await pool.rows("SELECT MIN(seq), MAX(seq) FROM changes", []).first else { return (nil, nil) }
-        return (row.int(0), row.int(1))
-    }
-
-    package func pruneChanges(olderThan cutoff: Millis) async throws -> Int {
-        var total = 0
-        let batch = Self.deleteBatch * 10
-        while true {
-            let n = try await write { tx in
-                // From the oldest number up, by the primary key: numbers follow commit time, so
-                // the first entry not old enough ends the sweep (no index on `at` to keep up).
-                try await tx.run(
-                    """
-                    WITH oldest AS (SELECT seq, at FROM changes ORDER BY seq LIMIT $2)
-                    DELETE FROM changes WHERE seq IN (
-                        SELECT seq FROM oldest WHERE at < $1 AND seq < (SELECT MAX(seq) FROM changes)
-                        AND seq < COALESCE((SELECT MIN(seq) FROM oldest WHERE at >= $1), 9223372036854775807))
-                    RETURNING 1
-                    """, [.int(cutoff), .int(batch)])
-            }
-            total += n
-            if n < batch { return total }
-        }
-    }
-
-    /// Events deleted per writer job, as in the SQLite store: a dispatch queued behind a
-    /// cleanup waits for one batch, not all of it.
-    static let deleteBatch = 500
-
-    private static func cleanupStatuses(_ status: EventStatus?) -> [String] {
-        status.map { [$0.rawValue] } ?? [EventStatus.completed.rawValue, EventStatus.failed.rawValue]
-    }
-
-    public func deleteEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
-        var total = 0
-        for s in Self.cleanupStatuses(status) {
-            while true {
-                let n = try await write { tx in
-                    try await tx.run(
-                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE status = $1 AND created_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING 1",
-                        [.text(s), .int(cutoff), .int(Self.deleteBatch)])
-                }
-                total += n
-                if n < Self.deleteBatch { break }
-            }
-        }
-        return total
-    }
-
-    package func countEvents(olderThan cutoff: Millis, status: EventStatus?) async throws -> Int {
-        var n: Int64 = 0
-        for s in Self.cleanupStatuses(status) {
-            n += try await pool.scalarInt("SELECT count(*) FROM events WHERE status = $1 AND created_at < $2", [.text(s), .int(cutoff)]) ?? 0
-        }
-        return Int(n)
-    }
+    // MARK: queue: re-arming a failed event
 
     public func retryEvent(id: String, now: Millis) async throws {
         try await write { tx in
@@ -503,16 +352,7 @@ public final class PostgresEventStore: EventStoreDriver {
         }
     }
 
-    public func countEvents(status: EventStatus?) async throws -> Int {
-        if let status {
-            return Int(try await pool.scalarInt("SELECT count(*) FROM events WHERE status = $1", [.text(status.rawValue)]) ?? 0)
-        }
-        return Int(try await pool.scalarInt("SELECT count(*) FROM events") ?? 0)
-    }
-
-    package func countDeadLetters() async throws -> Int {
-        Int(try await pool.scalarInt("SELECT count(*) FROM hook_attempts WHERE dead") ?? 0)
-    }
+    // MARK: upkeep
 
     package func storageBytes() async throws -> Int64 {
         try await pool.scalarInt("SELECT pg_database_size(current_database())") ?? 0
@@ -522,6 +362,8 @@ public final class PostgresEventStore: EventStoreDriver {
     /// and every operation meanwhile fails on its own with the reason), unlike a SQLite file
     /// deleted under a running engine.
     package func verifyStorage() async throws {}
+
+    // MARK: other nodes' writes
 
     /// One NOTIFY per commit, however many events it holds: each may wake an idle node.
     package var writeSignalsAreCommits: Bool { true }

@@ -31,7 +31,7 @@ final class OutcomeRecorder: Sendable {
         var stopped = false
     }
 
-    private let store: any EventStoreDriver
+    private let store: any LeasedQueueStore
     private let observer: (@Sendable (EngineObservation) -> Void)?
     private let logger: Logger
     private let state = Mutex(State())
@@ -39,7 +39,7 @@ final class OutcomeRecorder: Sendable {
     static let firstRetryMillis: Int64 = 50
     static let maxRetryMillis: Int64 = 5_000
 
-    init(store: any EventStoreDriver, observer: (@Sendable (EngineObservation) -> Void)?, logger: Logger) {
+    init(store: any LeasedQueueStore, observer: (@Sendable (EngineObservation) -> Void)?, logger: Logger) {
         self.logger = logger
         self.store = store
         self.observer = observer

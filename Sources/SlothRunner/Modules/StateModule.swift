@@ -16,10 +16,10 @@ package protocol StateAccess: Sendable {
 
 /// State in the engine's database, shared by every hook of one stack ('' for hooks without one).
 package struct StoreState: StateAccess {
-    package let store: any EventStoreDriver
+    package let store: any AtomicStateStore
     package let stack: String
 
-    package init(store: any EventStoreDriver, stack: String) {
+    package init(store: any AtomicStateStore, stack: String) {
         self.store = store
         self.stack = stack
     }

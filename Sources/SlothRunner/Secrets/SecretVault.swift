@@ -8,7 +8,7 @@ import Synchronization
 /// recover — never a new key that silently makes the old secrets unreadable, or two keys mixed
 /// in one store.
 public final class SecretVault: SecretReading {
-    package let store: any EventStoreDriver
+    package let store: any SealedSecretStore & StoreSettings
     /// Loads the key: (may create a key file, secrets sealed so far, their key check).
     private let keyring: @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key
     private let cipher = Mutex<SecretCipher?>(nil)
@@ -16,7 +16,7 @@ public final class SecretVault: SecretReading {
     public static let maxValueBytes = 64 * 1024
     package static let keyCheckSetting = "secret_key_check"
 
-    package init(store: any EventStoreDriver, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
+    package init(store: any SealedSecretStore & StoreSettings, keyring: @escaping @Sendable (Bool, Int, String?) throws(SlothError) -> SecretKeyring.Key) {
         self.store = store
         self.keyring = keyring
     }
@@ -28,7 +28,7 @@ public final class SecretVault: SecretReading {
     }
 
     /// The same, on any store of the package.
-    package convenience init(driver store: any EventStoreDriver, databasePath: String) {
+    package convenience init(driver store: any SealedSecretStore & StoreSettings, databasePath: String) {
         self.init(store: store) { (mayCreate: Bool, sealed: Int, check: String?) throws(SlothError) in
             try SecretKeyring.load(databasePath: databasePath, mayCreate: mayCreate, sealedSecrets: sealed, keyCheck: check)
         }

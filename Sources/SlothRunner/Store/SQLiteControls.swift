@@ -1,5 +1,5 @@
 /// Storm-control state and skips in SQLite (see `EventStoreDriver`).
-extension SQLiteEventStore {
+extension SQLiteEventStore: StormControlStore {
     package func skips(eventID: String) async throws -> [HookSkip] {
         try await readerPerform { db in
             try db.query(
@@ -69,7 +69,7 @@ extension SQLiteEventStore {
 }
 
 /// The effect journal in SQLite (see `EventStoreDriver`).
-extension SQLiteEventStore {
+extension SQLiteEventStore: EffectJournalStore {
     static let effectColumns = "event_id, hook_id, position, kind, fingerprint, summary, result, attempt, recorded_at, reused"
 
     static func effect(from row: SQLiteConnection.Row) -> EffectRecord {

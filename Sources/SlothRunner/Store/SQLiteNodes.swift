@@ -2,7 +2,7 @@ import Foundation
 
 /// The node registry and single-node duty leases, on SQLite: one machine usually runs one
 /// node, but the tables and their rules are the PostgreSQL store's, so both drivers behave alike.
-extension SQLiteEventStore {
+extension SQLiteEventStore: NodeRegistryStore {
     static let nodeColumns = "owner, node_id, hostname, version, tags, pid, started_at, heartbeat_at, state, in_flight"
 
     static func node(from row: SQLiteConnection.Row) -> NodeInfo {

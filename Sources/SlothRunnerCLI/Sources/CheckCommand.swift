@@ -26,7 +26,7 @@ struct CheckCommand: AsyncParsableCommand {
         subcommands: [CheckAdd.self, CheckList.self, CheckRemove.self, CheckRun.self]
     )
 
-    static func find(_ store: any EventStoreDriver, _ name: String) async throws -> HealthCheck {
+    static func find(_ store: any HealthCheckStore, _ name: String) async throws -> HealthCheck {
         guard let c = try await store.check(named: name) else { throw SlothError.notFound("no check named '\(name)' (see `sloth-runner check list`)") }
         return c
     }

@@ -36,7 +36,7 @@ struct ScheduleCommand: AsyncParsableCommand {
     static var actor: String { cliActor }
 
     /// The catalog's event for a change (schedule.created …), stored for serve to run hooks on.
-    static func announce(_ store: any EventStoreDriver, _ type: String, _ data: [String: JSONValue]) async throws {
+    static func announce(_ store: any EventQueueStore, _ type: String, _ data: [String: JSONValue]) async throws {
         var data = data
         data["source"] = .string("cli")
         try await store.insertEvents([Engine.pendingEvent(from: NewEvent(type: type, data: .object(data)))])
@@ -51,7 +51,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         return zone
     }
 
-    static func find(_ store: any EventStoreDriver, _ name: String) async throws -> Schedule {
+    static func find(_ store: any ScheduleStore, _ name: String) async throws -> Schedule {
         guard let s = try await store.schedule(named: name) else { throw SlothError.notFound("no schedule named '\(name)' (see `sloth-runner schedule list`)") }
         return s
     }

@@ -7,10 +7,10 @@ import SlothRunner
 /// only place to learn of them; a change counts within one tick (100 ms).
 final class TokenBook: Sendable {
     private let tokens = Mutex<[String: APIToken]?>(nil)
-    private let driver: any EventStoreDriver
+    private let driver: any TokenStore
     let tickMillis: Int64
 
-    init(driver: any EventStoreDriver, tickMillis: Int64 = 100) {
+    init(driver: any TokenStore, tickMillis: Int64 = 100) {
         self.driver = driver
         self.tickMillis = tickMillis
     }

@@ -17,11 +17,11 @@ final class WebhookBook: Sendable {
         var opened: [String: (sealed: SecretCipher.Sealed, value: String)] = [:]
     }
     private let state = Mutex(State())
-    private let driver: any EventStoreDriver
+    private let driver: any WebhookStore & SealedSecretStore
     private let vault: SecretVault?
     let tickMillis: Int64
 
-    init(driver: any EventStoreDriver, vault: SecretVault?, tickMillis: Int64 = 100) {
+    init(driver: any WebhookStore & SealedSecretStore, vault: SecretVault?, tickMillis: Int64 = 100) {
         self.driver = driver
         self.vault = vault
         self.tickMillis = tickMillis

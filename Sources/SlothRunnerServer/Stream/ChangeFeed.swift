@@ -15,11 +15,11 @@ final class ChangeFeed: Sendable {
         var closed = false
     }
     private let state = Mutex(State())
-    private let driver: any EventStoreDriver
+    private let driver: any ChangeJournalStore
     /// How often the journal's end is looked at while a stream is open.
     let tickMillis: Int64
 
-    init(driver: any EventStoreDriver, tickMillis: Int64) {
+    init(driver: any ChangeJournalStore, tickMillis: Int64) {
         self.driver = driver
         self.tickMillis = tickMillis
     }

@@ -10,7 +10,7 @@ final class ActivityCache: Sendable {
     private let kept = Mutex<[Int64: [Millis: (total: Int, failed: Int)]]>([:])
 
     /// `count` buckets of `step` ending with the current one, oldest first.
-    func series(driver: any EventStoreDriver, step: Int64, count: Int, now: Millis) async throws -> [(start: Millis, total: Int, failed: Int)] {
+    func series(driver: any HistoryQueryStore, step: Int64, count: Int, now: Millis) async throws -> [(start: Millis, total: Int, failed: Int)] {
         let current = (now / step) * step
         let first = current - Int64(count - 1) * step
         var known = kept.withLock { $0[step] ?? [:] }

@@ -14,16 +14,16 @@ public struct HealthCheckSource: EventSourcePlugin {
     public init(pollMillis: Int64 = 1000) { self.pollMillis = pollMillis }
 
     public func run(_ context: SourceContext) async throws {
-        let driver = context.engine.driver
+        let checks = context.checks
         var version: Int64 = -1
         var running: [String: (check: HealthCheck, task: Task<Void, Never>)] = [:]
         defer { for r in running.values { r.task.cancel() } }
         while true {
             try Task.checkCancellation()
-            let current = try await driver.checksVersion()
+            let current = try await checks.checksVersion()
             if current != version {
                 version = current
-                let wanted = Dictionary(try await driver.checkList().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                let wanted = Dictionary(try await checks.checkList().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
                 for (name, r) in running where wanted[name] != r.check {
                     r.task.cancel()
                     running[name] = nil

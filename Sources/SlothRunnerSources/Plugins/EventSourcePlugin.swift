@@ -31,6 +31,12 @@ public struct SourceContext: Sendable {
     let name: String
     let book: SourceStatusBook
 
+    /// The part of the store each source keeps its definitions in: a source asks for its own
+    /// part, not the whole store.
+    var schedules: any ScheduleStore { engine.driver }
+    var checks: any HealthCheckStore { engine.driver }
+    var watches: any FileWatchStore { engine.driver }
+
     /// Dispatches an event through the engine (durable when this returns), with the source's
     /// name added to its data (`source`), counted in the source's figures.
     @discardableResult

@@ -33,12 +33,12 @@ public struct SchedulerSource: EventSourcePlugin {
     }
 
     public func run(_ context: SourceContext) async throws {
-        let driver = context.engine.driver
+        let schedules = context.schedules
         var version: Int64 = -1
         var plans: [Plan] = []
         while true {
             try Task.checkCancellation()
-            let current = try await driver.schedulesVersion()
+            let current = try await schedules.schedulesVersion()
             if current != version {
                 version = current
                 plans = try await load(context)
@@ -63,7 +63,7 @@ public struct SchedulerSource: EventSourcePlugin {
     func load(_ context: SourceContext) async throws -> [Plan] {
         var plans: [Plan] = []
         var problems: [String] = []
-        for s in try await context.engine.driver.scheduleList() where s.enabled {
+        for s in try await context.schedules.scheduleList() where s.enabled {
             do {
                 let cron = try CronExpression(s.cron)
                 guard let zone = TimeZone(identifier: s.zone) else { throw SlothError.invalidInput("unknown time zone '\(s.zone)'") }

@@ -14,16 +14,16 @@ public struct FileWatchSource: EventSourcePlugin {
     public init(pollMillis: Int64 = 1000) { self.pollMillis = pollMillis }
 
     public func run(_ context: SourceContext) async throws {
-        let driver = context.engine.driver
+        let watches = context.watches
         var version: Int64 = -1
         var running: [String: (watch: FileWatch, task: Task<Void, Never>)] = [:]
         defer { for r in running.values { r.task.cancel() } }
         while true {
             try Task.checkCancellation()
-            let current = try await driver.watchesVersion()
+            let current = try await watches.watchesVersion()
             if current != version {
                 version = current
-                let wanted = Dictionary(try await driver.watchList().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                let wanted = Dictionary(try await watches.watchList().map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
                 for (name, r) in running where wanted[name] != r.watch {
                     r.task.cancel()
                     running[name] = nil
@@ -71,8 +71,8 @@ struct WatchRun {
         }
         let scan = tree.scan()
         for dir in scan.directories { tree.watched(dir, wd: try inotify.add(dir)) }
-        let driver = context.engine.driver
-        if let stored = try await driver.watchSnapshot(watch.name) {
+        let watches = context.watches
+        if let stored = try await watches.watchSnapshot(watch.name) {
             let missed = WatchTree.diff(stored, scan.files)
             if !missed.isEmpty {
                 try await emit(missed, offline: true)
@@ -80,7 +80,7 @@ struct WatchRun {
             }
         }
         tree.adopt(scan.files)
-        try await driver.watchSnapshotApply(watch.name, changed: scan.files, removed: [], replace: true)
+        try await watches.watchSnapshotApply(watch.name, changed: scan.files, removed: [], replace: true)
         context.running()
         context.logger.info("watch \(watch.name): watching \(scan.directories.count) director\(scan.directories.count == 1 ? "y" : "ies"), \(scan.files.count) path(s) known",
                             metadata: ["watch": "\(watch.name)"])
@@ -140,7 +140,7 @@ struct WatchRun {
         tree.adopt(scan.files)
         context.logger.warning("watch \(watch.name): the inotify queue overflowed; rescanned, \(changes.count) change(s) found", metadata: ["watch": "\(watch.name)"])
         if !changes.isEmpty { try await emit(changes, offline: false, rescan: true) }
-        try await context.engine.driver.watchSnapshotApply(watch.name, changed: scan.files, removed: [], replace: true)
+        try await context.watches.watchSnapshotApply(watch.name, changed: scan.files, removed: [], replace: true)
     }
 
     func record(_ changes: [WatchTree.Change], _ tree: WatchTree) async throws {
@@ -151,7 +151,7 @@ struct WatchRun {
             if let old = c.oldPath { removed.append(old) }
             if c.kind == .deleted { removed.append(c.path) } else if let f = tree.known[c.path] { changed[c.path] = f }
         }
-        try await context.engine.driver.watchSnapshotApply(watch.name, changed: changed, removed: removed, replace: false)
+        try await context.watches.watchSnapshotApply(watch.name, changed: changed, removed: removed, replace: false)
     }
 
     func emit(_ changes: [WatchTree.Change], offline: Bool, rescan: Bool = false) async throws {

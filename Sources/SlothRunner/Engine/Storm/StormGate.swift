@@ -7,9 +7,9 @@ import Foundation
 /// and a restart forgets nothing. After the run it releases what the run held and feeds the
 /// circuit breaker. Time comes in as `now`: tests drive it with their own clock.
 package struct StormGate: Sendable {
-    package let store: any EventStoreDriver
+    package let store: any StormControlStore
 
-    package init(store: any EventStoreDriver) { self.store = store }
+    package init(store: any StormControlStore) { self.store = store }
 
     /// What happens to one hook for one event now.
     package enum Admission: Sendable, Equatable {
