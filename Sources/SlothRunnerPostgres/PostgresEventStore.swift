@@ -159,6 +159,9 @@ public final class PostgresEventStore: EventStoreDriver, LeasedQueueStore, Store
     }
 
     /// (transactions, jobs) committed so far, for `bench`.
+    /// How many writer transactions may be in flight at once (see `PostgresWriter`).
+    package static var writerPipelineDepth: Int { PostgresWriter.pipelineDepth }
+
     package var writerStats: (commits: Int, jobs: Int) {
         (writer.commits.load(ordering: .relaxed), writer.committedJobs.load(ordering: .relaxed))
     }

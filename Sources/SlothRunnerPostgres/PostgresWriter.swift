@@ -108,11 +108,39 @@ final class PostgresWriter: Sendable {
         }
     }
 
+    /// Two transactions may be in flight at once when the later one only inserts: while
+    /// PostgreSQL executes and flushes one batch, the next one's rows are on their way, so the
+    /// engine and the server work at the same time instead of taking turns (on two cores the
+    /// writer otherwise leaves one idle). Inserts of different events do not depend on each
+    /// other; where the two meet — the hooks' run counters and the journal lock, taken in that
+    /// order at the end of every transaction — the later one waits for the earlier's COMMIT, so
+    /// journal numbers still follow commit order. A batch holding anything else (outcomes,
+    /// whose rows may be in the transaction still in flight; claims; other writes) waits for
+    /// every earlier transaction to commit first, as a single writer would.
+    /// `SLOTH_RUNNER_PG_PIPELINE=1` keeps one transaction in flight (to compare; `bench`
+    /// reports which): anything but 1 is the default, 2.
+    static let pipelineDepth = ProcessInfo.processInfo.environment["SLOTH_RUNNER_PG_PIPELINE"] == "1" ? 1 : 2
+
     private func run() async {
+        var inFlight: Task<Void, Never>?
         while let batch = await nextBatch() {
             await holdForOutcomes(batch)
-            await commit(batch)
+            let insertsOnly = batch.allSatisfy { job in
+                if case .insert = job { return true }
+                return false
+            }
+            guard insertsOnly, Self.pipelineDepth > 1 else {
+                await inFlight?.value
+                inFlight = nil
+                await commit(batch)
+                continue
+            }
+            let earlier = inFlight
+            inFlight = Task { await self.commit(batch) }
+            // At most two in flight: the next batch is taken once the earlier one committed.
+            await earlier?.value
         }
+        await inFlight?.value
     }
 
     /// How long a busy writer holds a batch for the outcomes of the events it inserts already

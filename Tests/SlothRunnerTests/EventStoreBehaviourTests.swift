@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SlothRunner
 @testable import SlothRunnerPostgres
@@ -311,6 +312,50 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
             #expect(try await store.countEvents(status: nil) == 2)
             let third = Engine.pendingEvent(from: NewEvent(type: "a.b"), now: now)
             #expect(try await store.insertKeyedEvent(third, originKey: "k", expiredBefore: now - 5_000).event.id == again.id)
+        }
+    }
+
+    /// An outcome sent the moment its claimed insert took the slot (the insert's transaction
+    /// not yet committed, others in flight beside it) must wait for that commit, not find no
+    /// row and be dropped as superseded: the PostgreSQL writer keeps two inserting
+    /// transactions in flight, and this is where the second must not overtake the first.
+    @Test(arguments: StoreDriver.all)
+    func anOutcomeRightBehindItsClaimedInsertIsRecorded(driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            let hook = sampleHook("h")
+            try await store.addHook(hook)
+            let owner = "n/\(UUID().uuidString.prefix(8))"
+            let total = 400
+            let writes = try await withThrowingTaskGroup(of: OutcomeWrite?.self) { group in
+                for i in 0..<total {
+                    group.addTask {
+                        let now = nowMillis()
+                        let id = EventID.make(millis: now)
+                        let event = Event(
+                            id: id, type: "task.failed", stack: nil, timestamp: now, data: .object(["n": .int(Int64(i))]), status: .processing,
+                            createdAt: now, attempts: 1, parentID: nil, chainDepth: 0, leaseOwner: owner, leaseExpiresAt: now + 60_000, encodedData: nil)
+                        let outcome = EventOutcome(
+                            eventID: id, leaseOwner: owner, claimAttempt: 1, status: .completed, error: nil, processedAt: now, nextRunAt: 0,
+                            executions: [HookExecution(eventID: id, hookID: hook.id, hookName: hook.name, success: true, output: "", error: nil, durationMillis: 0, executedAt: now, attempt: 1, usage: ResourceUsage())],
+                            attemptUpdates: [])
+                        // Every other event's outcome is sent as its insert takes the slot; the rest ride with the insert.
+                        let sent = Mutex<Task<OutcomeWrite, any Error>?>(nil)
+                        let slot = OutcomeSlot {
+                            sent.withLock { $0 = Task { try await store.recordOutcomes([outcome])[0] } }
+                        }
+                        if i.isMultiple(of: 2) { #expect(slot.offer(outcome)) }
+                        try await store.insertClaimed(event, slot: slot)
+                        return try await sent.withLock { $0 }?.value
+                    }
+                }
+                var all: [OutcomeWrite] = []
+                for try await w in group { if let w { all.append(w) } }
+                return all
+            }
+            #expect(writes.count == total / 2)
+            #expect(writes.allSatisfy { $0 == .recorded }, "\(writes.filter { $0 != .recorded }.count) outcomes were dropped")
+            #expect(try await store.countEvents(status: .completed) == total)
+            #expect(try await store.hook(named: "h")?.runCount == total)
         }
     }
 }
