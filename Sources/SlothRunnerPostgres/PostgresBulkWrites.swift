@@ -26,7 +26,7 @@ enum PostgresBulkWrites {
         try await tx.run(
             """
             INSERT INTO events (\(PostgresEventStore.eventColumns), needs_tags)
-            SELECT \(PostgresEventStore.eventColumns), needs_tags FROM jsonb_to_recordset($1::jsonb) AS r(\(eventRecordColumns))
+            SELECT \(PostgresEventStore.eventColumns), needs_tags FROM json_to_recordset($1::json) AS r(\(eventRecordColumns))
             """, [.text(set.json)])
     }
 
@@ -142,7 +142,7 @@ enum PostgresBulkWrites {
                 """
                 UPDATE events e SET status = r.status, error = r.error, processed_at = r.processed_at, next_run_at = r.next_run_at,
                     lease_owner = NULL, lease_expires_at = NULL, needs_tags = r.needs_tags
-                FROM jsonb_to_recordset($1::jsonb) AS r(id text, owner text, attempt int, status text, error text, processed_at bigint, next_run_at bigint, needs_tags jsonb)
+                FROM json_to_recordset($1::json) AS r(id text, owner text, attempt int, status text, error text, processed_at bigint, next_run_at bigint, needs_tags jsonb)
                 WHERE e.id = r.id AND e.lease_owner = r.owner AND e.attempts = r.attempt
                 RETURNING e.id
                 """, [.text(set.json)]) { $0.textValue(0) })
@@ -181,7 +181,7 @@ enum PostgresBulkWrites {
                 """
                 INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, error, duration_ms, executed_at, attempt, instructions, peak_memory_bytes, message)
                 SELECT r.event_id, r.hook_id, r.hook_name, r.success, r.output, r.error, r.duration_ms, r.executed_at, r.attempt, r.instructions, r.peak_memory_bytes, r.message
-                FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, hook_id text, hook_name text, success boolean, output text, error text,
+                FROM json_to_recordset($1::json) AS r(event_id text, hook_id text, hook_name text, success boolean, output text, error text,
                     duration_ms bigint, executed_at bigint, attempt int, instructions bigint, peak_memory_bytes bigint, message text, ord bigint)
                 WHERE EXISTS (SELECT 1 FROM hooks h WHERE h.id = r.hook_id)
                 ORDER BY r.ord
@@ -216,7 +216,7 @@ enum PostgresBulkWrites {
                 """
                 INSERT INTO hook_attempts (event_id, hook_id, hook_name, attempts, dead, last_error, updated_at)
                 SELECT r.event_id, r.hook_id, r.hook_name, r.attempts, r.dead, r.last_error, r.updated_at
-                FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, hook_id text, hook_name text, attempts int, dead boolean, last_error text, updated_at bigint)
+                FROM json_to_recordset($1::json) AS r(event_id text, hook_id text, hook_name text, attempts int, dead boolean, last_error text, updated_at bigint)
                 WHERE EXISTS (SELECT 1 FROM hooks h WHERE h.id = r.hook_id)
                 ON CONFLICT (event_id, hook_id) DO UPDATE SET attempts = excluded.attempts, dead = excluded.dead,
                     last_error = excluded.last_error, updated_at = excluded.updated_at
@@ -236,7 +236,7 @@ enum PostgresBulkWrites {
                 """
                 INSERT INTO hook_skips (event_id, hook_id, hook_name, reason, detail, related_event_id, at)
                 SELECT r.event_id, r.hook_id, r.hook_name, r.reason, r.detail, r.related_event_id, r.at
-                FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, hook_id text, hook_name text, reason text, detail text, related_event_id text, at bigint)
+                FROM json_to_recordset($1::json) AS r(event_id text, hook_id text, hook_name text, reason text, detail text, related_event_id text, at bigint)
                 WHERE EXISTS (SELECT 1 FROM hooks h WHERE h.id = r.hook_id)
                 ON CONFLICT DO NOTHING
                 """, [.text(skips.json)])

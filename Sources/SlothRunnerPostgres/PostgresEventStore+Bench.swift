@@ -39,13 +39,13 @@ extension PostgresEventStore {
                     """
                     INSERT INTO events (id, type, data, status, timestamp, created_at, processed_at, attempts, next_run_at, chain_depth)
                     SELECT id, type, data, status, timestamp, created_at, processed_at, attempts, next_run_at, chain_depth
-                    FROM jsonb_to_recordset($1::jsonb) AS r(id text, type text, data jsonb, status text, timestamp bigint, created_at bigint, processed_at bigint, attempts int, next_run_at bigint, chain_depth int)
+                    FROM json_to_recordset($1::json) AS r(id text, type text, data jsonb, status text, timestamp bigint, created_at bigint, processed_at bigint, attempts int, next_run_at bigint, chain_depth int)
                     """, [.text(e)])
                 try await c.rows(
                     """
                     INSERT INTO event_hook_executions (event_id, hook_id, hook_name, success, output, duration_ms, executed_at, attempt)
                     SELECT event_id, hook_id, hook_name, success, output, duration_ms, executed_at, attempt
-                    FROM jsonb_to_recordset($1::jsonb) AS r(event_id text, hook_id text, hook_name text, success boolean, output text, duration_ms bigint, executed_at bigint, attempt int)
+                    FROM json_to_recordset($1::json) AS r(event_id text, hook_id text, hook_name text, success boolean, output text, duration_ms bigint, executed_at bigint, attempt int)
                     """, [.text(r)])
                 try await c.rows("COMMIT", [])
             }

@@ -102,7 +102,7 @@ extension PostgresEventStore: FileWatchStore {
                 try await tx.run(
                     """
                     INSERT INTO watch_files (watch, path, size, mtime_ns, inode, is_dir)
-                    SELECT $1, r.path, r.size, r.mtime_ns, r.inode, r.is_dir FROM jsonb_to_recordset($2::jsonb) AS r(path text, size bigint, mtime_ns bigint, inode bigint, is_dir boolean)
+                    SELECT $1, r.path, r.size, r.mtime_ns, r.inode, r.is_dir FROM json_to_recordset($2::json) AS r(path text, size bigint, mtime_ns bigint, inode bigint, is_dir boolean)
                     ON CONFLICT (watch, path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, inode = excluded.inode, is_dir = excluded.is_dir
                     RETURNING 1
                     """, [.text(watch), .text(set.json)])

@@ -242,7 +242,7 @@ public final class PostgresEventStore: EventStoreDriver, LeasedQueueStore, Store
         let inserted = try await tx.run(
             """
             INSERT INTO events (\(eventColumns), origin_key)
-            SELECT \(eventColumns), $2 FROM jsonb_to_recordset($1::jsonb) AS r(\(PostgresBulkWrites.eventRecordColumns))
+            SELECT \(eventColumns), $2 FROM json_to_recordset($1::json) AS r(\(PostgresBulkWrites.eventRecordColumns))
             ON CONFLICT (origin_key) WHERE origin_key IS NOT NULL DO NOTHING
             RETURNING 1
             """, [.text(set.json), .text(originKey)])

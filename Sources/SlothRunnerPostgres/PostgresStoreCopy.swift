@@ -67,7 +67,7 @@ extension PostgresEventStore {
                 let payload = set.json
                 let inserted = try await write { tx in
                     try await tx.run(
-                        "INSERT INTO \(table) (\(list)) SELECT \(list) FROM jsonb_to_recordset($1::jsonb) AS r(\(recordColumns)) ON CONFLICT DO NOTHING RETURNING 1",
+                        "INSERT INTO \(table) (\(list)) SELECT \(list) FROM json_to_recordset($1::json) AS r(\(recordColumns)) ON CONFLICT DO NOTHING RETURNING 1",
                         [.text(payload)])
                 }
                 copied += inserted
@@ -86,7 +86,7 @@ extension PostgresEventStore {
         return report
     }
 
-    /// The record type `jsonb_to_recordset` reads a column as.
+    /// The record type `json_to_recordset` reads a column as.
     static func recordType(_ dataType: String) -> String {
         switch dataType {
         case "bigint", "integer", "boolean", "jsonb", "text": return dataType

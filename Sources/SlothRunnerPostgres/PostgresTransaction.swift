@@ -77,7 +77,7 @@ final class PGTransaction: PGExecutor {
             try await connection.rows(
                 """
                 UPDATE hooks h SET run_count = h.run_count + r.n, last_run = GREATEST(COALESCE(h.last_run, 0), r.last)
-                FROM jsonb_to_recordset($1::jsonb) AS r(id text, n bigint, last bigint) WHERE h.id = r.id
+                FROM json_to_recordset($1::json) AS r(id text, n bigint, last bigint) WHERE h.id = r.id
                 """, [.text(set.json)])
         }
         if !p.journal.isEmpty {
@@ -100,7 +100,7 @@ final class PGTransaction: PGExecutor {
                 """
                 INSERT INTO changes (seq, at, event_id, status, execution_id, type, stack)
                 SELECT seq, at, event_id, status, execution_id, type, stack
-                FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, at bigint, event_id text, status text, execution_id bigint, type text, stack text)
+                FROM json_to_recordset($1::json) AS r(seq bigint, at bigint, event_id text, status text, execution_id bigint, type text, stack text)
                 """, [.text(set.json)])
         }
         if p.wrote || !p.journal.isEmpty {
