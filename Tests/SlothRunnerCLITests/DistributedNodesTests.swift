@@ -154,7 +154,8 @@ struct DistributedNodesTests {
         let db = try PostgresScratch(baseURL: cluster.url + "&connect_timeout=3")
         let env = ["SLOTH_RUNNER_DB": db.url]
         #expect(try await cli.run(["hook", "add", cli.file("slow.lua", Self.slowHook)], environment: env).status == 0)
-        let a = try await cli.startServe(["--node-id", "a", "--lease", "2s", "--http", "off"], environment: env)
+        let a = try await cli.startServe(["--node-id", "a", "--lease", "2s"], environment: env)
+        let api = try #require(a.apiURL, "serve logs where its API listens:\n\(a.log)")
         let b = try await cli.startServe(["--node-id", "b", "--lease", "2s", "--http", "off"], environment: env)
         #expect(try await cli.run(["events", "dispatch", "load.test", "--count", "300"], environment: env).status == 0)
         try await cluster.stop()
@@ -162,6 +163,9 @@ struct DistributedNodesTests {
         let refused = try await cli.run(["events", "dispatch", "load.test"], environment: env)
         #expect(refused.status == 7, "\(refused)")
         #expect(refused.stderr.contains("PostgreSQL") && refused.stdout.isEmpty, "\(refused)")
+        // So does the API: 503, the store named, nothing accepted.
+        let posted = try await HTTPAPITests.call(api, .POST, "/api/v1/events", body: #"{"type": "load.test"}"#)
+        #expect(posted.status == 503 && posted.text.contains("storage_unavailable") && posted.text.contains("PostgreSQL"), "\(posted.status) \(posted.text)")
         #expect(a.process.isRunning && b.process.isRunning, "the nodes wait for the server, they do not exit")
         try await cluster.start()
         // Back on their own, and new work flows.
