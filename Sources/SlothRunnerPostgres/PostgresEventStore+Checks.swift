@@ -47,26 +47,14 @@ extension PostgresEventStore: HealthCheckStore {
     }
 
     package func checkSync(declared: [HealthCheck]) async throws -> (added: [String], changed: [String], removed: [String]) {
-        let (added, changed, removed) = try await write { tx in
-            let before = Dictionary(try await tx.query("SELECT \(Self.checkColumns) FROM checks FOR UPDATE", [], Self.check(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try await tx.run("DELETE FROM checks WHERE name = $1 RETURNING 1", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for c in declared {
-                var same = before[c.name]
-                same?.createdAt = c.createdAt
-                if same == c { continue }
-                try await tx.run("DELETE FROM checks WHERE name = $1 RETURNING 1", [.text(c.name)])
-                try await tx.run(Self.checkInsert + " RETURNING 1", Self.checkValues(c))
-                if before[c.name] == nil { added.append(c.name) } else { changed.append(c.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try await Self.bumpVersion("checks_version", tx) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+        let plan = try await write { tx in
+            let plan = DeclaredSync(stored: try await tx.query("SELECT \(Self.checkColumns) FROM checks FOR UPDATE", [], Self.check(from:)), declared: declared)
+            for name in plan.removed + plan.changed { try await tx.run("DELETE FROM checks WHERE name = $1 RETURNING 1", [.text(name)]) }
+            for c in plan.writes { try await tx.run(Self.checkInsert + " RETURNING 1", Self.checkValues(c)) }
+            if plan.changesAnything { try await Self.bumpVersion("checks_version", tx) }
+            return plan
         }
-        return (added, changed, removed)
+        return plan.summary
     }
 
     package func checksVersion() async throws -> Int64 { try await version("checks_version") }

@@ -75,30 +75,14 @@ extension PostgresEventStore: ScheduleStore {
     }
 
     package func scheduleSync(declared: [Schedule]) async throws -> (added: [String], changed: [String], removed: [String]) {
-        let (added, changed, removed) = try await write { tx in
-            let before = Dictionary(try await tx.query("SELECT \(Self.scheduleSelect) FROM schedules FOR UPDATE", [], Self.schedule(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try await tx.run("DELETE FROM schedules WHERE name = $1 RETURNING 1", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for var s in declared {
-                if let old = before[s.name] {
-                    s.id = old.id
-                    s.createdAt = old.createdAt
-                    s.firedThrough = old.firedThrough
-                    s.enabled = old.enabled
-                    if old == s { continue }
-                    try await tx.run("DELETE FROM schedules WHERE name = $1 RETURNING 1", [.text(s.name)])
-                }
-                try await tx.run(Self.scheduleInsert + " RETURNING 1", Self.scheduleValues(s))
-                if before[s.name] == nil { added.append(s.name) } else { changed.append(s.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try await Self.bumpVersion("schedules_version", tx) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+        let plan = try await write { tx in
+            let plan = DeclaredSync(stored: try await tx.query("SELECT \(Self.scheduleSelect) FROM schedules FOR UPDATE", [], Self.schedule(from:)), declared: declared)
+            for name in plan.removed + plan.changed { try await tx.run("DELETE FROM schedules WHERE name = $1 RETURNING 1", [.text(name)]) }
+            for s in plan.writes { try await tx.run(Self.scheduleInsert + " RETURNING 1", Self.scheduleValues(s)) }
+            if plan.changesAnything { try await Self.bumpVersion("schedules_version", tx) }
+            return plan
         }
-        return (added, changed, removed)
+        return plan.summary
     }
 
     package func schedulesVersion() async throws -> Int64 { try await version("schedules_version") }

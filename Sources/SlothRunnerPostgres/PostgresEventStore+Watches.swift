@@ -56,27 +56,18 @@ extension PostgresEventStore: FileWatchStore {
     }
 
     package func watchSync(declared: [FileWatch]) async throws -> (added: [String], changed: [String], removed: [String]) {
-        let (added, changed, removed) = try await write { tx in
-            let before = Dictionary(try await tx.query("SELECT \(Self.watchSelect) FROM watches FOR UPDATE", [], Self.watch(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try await tx.run("DELETE FROM watches WHERE name = $1 RETURNING 1", [.text(old.name)])
-                try await Self.forgetWatch(old.name, tx)
-                removed.append(old.name)
+        let plan = try await write { tx in
+            let plan = DeclaredSync(stored: try await tx.query("SELECT \(Self.watchSelect) FROM watches FOR UPDATE", [], Self.watch(from:)), declared: declared)
+            for name in plan.removed {
+                try await tx.run("DELETE FROM watches WHERE name = $1 RETURNING 1", [.text(name)])
+                try await Self.forgetWatch(name, tx)
             }
-            for w in declared {
-                var same = before[w.name]
-                same?.createdAt = w.createdAt
-                if same == w { continue }
-                try await tx.run("DELETE FROM watches WHERE name = $1 RETURNING 1", [.text(w.name)])
-                try await tx.run(Self.watchInsert + " RETURNING 1", Self.watchValues(w))
-                if before[w.name] == nil { added.append(w.name) } else { changed.append(w.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try await Self.bumpVersion("watches_version", tx) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            for name in plan.changed { try await tx.run("DELETE FROM watches WHERE name = $1 RETURNING 1", [.text(name)]) }
+            for w in plan.writes { try await tx.run(Self.watchInsert + " RETURNING 1", Self.watchValues(w)) }
+            if plan.changesAnything { try await Self.bumpVersion("watches_version", tx) }
+            return plan
         }
-        return (added, changed, removed)
+        return plan.summary
     }
 
     package func watchesVersion() async throws -> Int64 { try await version("watches_version") }

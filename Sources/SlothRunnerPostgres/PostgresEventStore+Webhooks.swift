@@ -42,20 +42,10 @@ extension PostgresEventStore: WebhookStore {
     }
 
     package func webhookSync(declared: [Webhook]) async throws -> (added: [String], changed: [String], removed: [String]) {
-        let (added, changed, removed) = try await write { tx in
-            let before = Dictionary(
-                try await tx.query("SELECT \(Self.webhookColumns) FROM webhooks FOR UPDATE", [], Self.webhook(from:)).map { ($0.name, $0) },
-                uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try await tx.run("DELETE FROM webhooks WHERE name = $1 RETURNING 1", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for w in declared {
-                var same = before[w.name]
-                same?.createdAt = w.createdAt
-                if same == w { continue }
+        let plan = try await write { tx in
+            let plan = DeclaredSync(stored: try await tx.query("SELECT \(Self.webhookColumns) FROM webhooks FOR UPDATE", [], Self.webhook(from:)), declared: declared)
+            for name in plan.removed { try await tx.run("DELETE FROM webhooks WHERE name = $1 RETURNING 1", [.text(name)]) }
+            for w in plan.writes {
                 try await tx.run(
                     """
                     INSERT INTO webhooks (\(Self.webhookColumns)) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
@@ -64,10 +54,9 @@ extension PostgresEventStore: WebhookStore {
                         declared_in = excluded.declared_in
                     RETURNING 1
                     """, Self.webhookValues(w))
-                if before[w.name] == nil { added.append(w.name) } else { changed.append(w.name) }
             }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            return plan
         }
-        return (added, changed, removed)
+        return plan.summary
     }
 }

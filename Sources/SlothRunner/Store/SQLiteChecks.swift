@@ -48,22 +48,11 @@ extension SQLiteEventStore: HealthCheckStore {
 
     package func checkSync(declared: [HealthCheck]) async throws -> (added: [String], changed: [String], removed: [String]) {
         try await writer.perform { db in
-            let before = Dictionary(try db.query("SELECT \(Self.checkColumns) FROM checks", [], Self.check(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try db.run("DELETE FROM checks WHERE name = ?", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for c in declared {
-                var same = before[c.name]
-                same?.createdAt = c.createdAt
-                if same == c { continue }
-                try db.run("INSERT OR REPLACE INTO checks (\(Self.checkColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.checkValues(c))
-                if before[c.name] == nil { added.append(c.name) } else { changed.append(c.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try Self.bumpChecksVersion(db) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            let plan = DeclaredSync(stored: try db.query("SELECT \(Self.checkColumns) FROM checks", [], Self.check(from:)), declared: declared)
+            for name in plan.removed { try db.run("DELETE FROM checks WHERE name = ?", [.text(name)]) }
+            for c in plan.writes { try db.run("INSERT OR REPLACE INTO checks (\(Self.checkColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.checkValues(c)) }
+            if plan.changesAnything { try Self.bumpChecksVersion(db) }
+            return plan.summary
         }
     }
 

@@ -70,27 +70,11 @@ extension SQLiteEventStore: ScheduleStore {
 
     package func scheduleSync(declared: [Schedule]) async throws -> (added: [String], changed: [String], removed: [String]) {
         try await writer.perform { db in
-            let before = Dictionary(try db.query("SELECT \(Self.scheduleColumns) FROM schedules", [], Self.schedule(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try db.run("DELETE FROM schedules WHERE name = ?", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for var s in declared {
-                if let old = before[s.name] {
-                    // Its identity and progress stay; only the definition may change.
-                    s.id = old.id
-                    s.createdAt = old.createdAt
-                    s.firedThrough = old.firedThrough
-                    s.enabled = old.enabled
-                    if old == s { continue }
-                }
-                try db.run("INSERT OR REPLACE INTO schedules (\(Self.scheduleColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.scheduleValues(s))
-                if before[s.name] == nil { added.append(s.name) } else { changed.append(s.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try Self.bumpSchedulesVersion(db) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            let plan = DeclaredSync(stored: try db.query("SELECT \(Self.scheduleColumns) FROM schedules", [], Self.schedule(from:)), declared: declared)
+            for name in plan.removed { try db.run("DELETE FROM schedules WHERE name = ?", [.text(name)]) }
+            for s in plan.writes { try db.run("INSERT OR REPLACE INTO schedules (\(Self.scheduleColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", Self.scheduleValues(s)) }
+            if plan.changesAnything { try Self.bumpSchedulesVersion(db) }
+            return plan.summary
         }
     }
 

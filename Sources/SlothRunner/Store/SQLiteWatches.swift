@@ -51,24 +51,15 @@ extension SQLiteEventStore: FileWatchStore {
 
     package func watchSync(declared: [FileWatch]) async throws -> (added: [String], changed: [String], removed: [String]) {
         try await writer.perform { db in
-            let before = Dictionary(try db.query("SELECT \(Self.watchColumns) FROM watches", [], Self.watch(from:)).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try db.run("DELETE FROM watches WHERE name = ?", [.text(old.name)])
-                try db.run("DELETE FROM watch_files WHERE watch = ?", [.text(old.name)])
-                try db.run("DELETE FROM meta WHERE key = ?", [.text("watch_snapshot:" + old.name)])
-                removed.append(old.name)
+            let plan = DeclaredSync(stored: try db.query("SELECT \(Self.watchColumns) FROM watches", [], Self.watch(from:)), declared: declared)
+            for name in plan.removed {
+                try db.run("DELETE FROM watches WHERE name = ?", [.text(name)])
+                try db.run("DELETE FROM watch_files WHERE watch = ?", [.text(name)])
+                try db.run("DELETE FROM meta WHERE key = ?", [.text("watch_snapshot:" + name)])
             }
-            for w in declared {
-                var same = before[w.name]
-                same?.createdAt = w.createdAt
-                if same == w { continue }
-                try db.run("INSERT OR REPLACE INTO watches (\(Self.watchColumns)) VALUES (?,?,?,?,?,?,?,?,?)", Self.watchValues(w))
-                if before[w.name] == nil { added.append(w.name) } else { changed.append(w.name) }
-            }
-            if !(added.isEmpty && changed.isEmpty && removed.isEmpty) { try Self.bumpWatchesVersion(db) }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            for w in plan.writes { try db.run("INSERT OR REPLACE INTO watches (\(Self.watchColumns)) VALUES (?,?,?,?,?,?,?,?,?)", Self.watchValues(w)) }
+            if plan.changesAnything { try Self.bumpWatchesVersion(db) }
+            return plan.summary
         }
     }
 

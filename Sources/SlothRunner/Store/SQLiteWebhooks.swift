@@ -28,19 +28,9 @@ extension SQLiteEventStore: WebhookStore {
 
     package func webhookSync(declared: [Webhook]) async throws -> (added: [String], changed: [String], removed: [String]) {
         try await writer.perform { db in
-            let before = Dictionary(
-                try db.query("SELECT \(Self.webhookColumns) FROM webhooks", [], Self.webhook(from:)).map { ($0.name, $0) },
-                uniquingKeysWith: { a, _ in a })
-            var added: [String] = [], changed: [String] = [], removed: [String] = []
-            let names = Set(declared.map(\.name))
-            for old in before.values where old.declaredIn != nil && !names.contains(old.name) {
-                try db.run("DELETE FROM webhooks WHERE name = ?", [.text(old.name)])
-                removed.append(old.name)
-            }
-            for w in declared {
-                var same = before[w.name]
-                same?.createdAt = w.createdAt
-                if same == w { continue }
+            let plan = DeclaredSync(stored: try db.query("SELECT \(Self.webhookColumns) FROM webhooks", [], Self.webhook(from:)), declared: declared)
+            for name in plan.removed { try db.run("DELETE FROM webhooks WHERE name = ?", [.text(name)]) }
+            for w in plan.writes {
                 try db.run(
                     """
                     INSERT INTO webhooks (name, event_type, verify, secret, stack, signature_header, delivery_header, created_at, declared_in) VALUES (?,?,?,?,?,?,?,?,?)
@@ -50,9 +40,8 @@ extension SQLiteEventStore: WebhookStore {
                     """,
                     [.text(w.name), .text(w.eventType), .text(w.verification.rawValue), Self.optionalText(w.secret), Self.optionalText(w.stack),
                      Self.optionalText(w.signatureHeader), Self.optionalText(w.deliveryHeader), .int(w.createdAt), Self.optionalText(w.declaredIn)])
-                if before[w.name] == nil { added.append(w.name) } else { changed.append(w.name) }
             }
-            return (added.sorted(), changed.sorted(), removed.sorted())
+            return plan.summary
         }
     }
 
