@@ -222,37 +222,42 @@ struct PostgresStoreError: Error, CustomStringConvertible {
 /// first building a binary copy of the whole array (measured on 30,000 event rows: the insert
 /// 26 % faster, the parsing a third cheaper).
 struct PGRecordSet {
-    private(set) var text = "["
+    // Bytes, not a String: a batch's rows are written on the writer's path, and appending to a
+    // String piece by piece (temporaries for every name and value) was a tenth of the
+    // process's CPU under load.
+    private var bytes: [UInt8] = [UInt8(ascii: "[")]
     private(set) var count = 0
-    private var first = true
 
     mutating func row(_ fields: KeyValuePairs<String, PGField>) {
-        text += first ? "{" : ",{"
-        first = false
+        if count > 0 { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "{"))
         count += 1
         var firstField = true
         for (name, value) in fields {
-            if !firstField { text += "," }
+            if !firstField { bytes.append(UInt8(ascii: ",")) }
             firstField = false
-            text += "\"" + name + "\":"
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
             switch value {
-            case .text(let s): text += s.map { JSONValue.string($0).serialized() } ?? "null"
-            case .int(let i): text += i.map { String($0) } ?? "null"
-            case .bool(let b): text += b.map { $0 ? "true" : "false" } ?? "null"
-            case .json(let raw): text += raw
+            case .text(let s?): JSONValue.writeString(s, into: &bytes)
+            case .int(let i?): JSONValue.writeInteger(i, into: &bytes)
+            case .bool(let b?): bytes.append(contentsOf: (b ? "true" : "false").utf8)
+            case .json(let raw): bytes.append(contentsOf: raw.utf8)
+            case .text(nil), .int(nil), .bool(nil): bytes.append(contentsOf: "null".utf8)
             }
         }
-        text += "}"
+        bytes.append(UInt8(ascii: "}"))
     }
 
     /// A row already written as a JSON object.
     mutating func raw(_ object: String) {
-        text += first ? object : "," + object
-        first = false
+        if count > 0 { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(contentsOf: object.utf8)
         count += 1
     }
 
-    var json: String { text + "]" }
+    var json: String { String(decoding: bytes + [UInt8(ascii: "]")], as: UTF8.self) }
 }
 
 enum PGField {

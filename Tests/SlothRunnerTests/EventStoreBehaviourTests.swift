@@ -358,4 +358,31 @@ func sampleHook(_ name: String, types: [String] = ["task.failed"], stack: String
             #expect(try await store.hook(named: "h")?.runCount == total)
         }
     }
+
+    /// Text the store writes through its bulk statements (PostgreSQL sends rows as JSON) comes
+    /// back byte for byte: quotes, backslashes, newlines, control characters, non-ASCII.
+    @Test(arguments: StoreDriver.all)
+    func awkwardTextSurvivesTheBulkWrites(driver: StoreDriver) async throws {
+        try await driver.withStore { store in
+            let hook = sampleHook("h")
+            try await store.addHook(hook)
+            let awkward = "say \"hi\" \\ back\nslash\ttab \u{1}\u{1F} é ☃ 🦥 \u{2028}"
+            let e = Engine.pendingEvent(from: NewEvent(type: "task.failed", data: .object(["text": .string(awkward)]), stack: "st\"ack"))
+            try await store.insertEvents([e])
+            let claimed = try await store.claimEvents(owner: "n/1", leaseMillis: 60_000, limit: 1, now: nowMillis())[0]
+            let run = HookExecution(
+                eventID: e.id, hookID: hook.id, hookName: hook.name, success: false, output: awkward, error: awkward + "!",
+                durationMillis: 1, executedAt: nowMillis(), attempt: 1, usage: ResourceUsage())
+            let outcome = EventOutcome(
+                eventID: e.id, leaseOwner: "n/1", claimAttempt: claimed.attempts, status: .failed, error: awkward, processedAt: nowMillis(),
+                nextRunAt: 0, executions: [run],
+                attemptUpdates: [HookAttemptUpdate(hookID: hook.id, hookName: hook.name, attempts: 1, dead: true, lastError: awkward)])
+            #expect(try await store.recordOutcome(outcome))
+            let back = try await store.resolveEvent(e.id)
+            #expect(back.data == .object(["text": .string(awkward)]) && back.stack == "st\"ack" && back.error == awkward)
+            let x = try #require(try await store.executions(eventID: e.id).first)
+            #expect(x.output == awkward && x.error == awkward + "!")
+            #expect(try await store.deadLetters(eventID: e.id).first?.lastError == awkward)
+        }
+    }
 }

@@ -147,7 +147,7 @@ extension JSONValue {
         for _ in 0..<indent { out.append(contentsOf: "  ".utf8) }
     }
 
-    private static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+    package static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
         if value == 0 { out.append(UInt8(ascii: "0")); return }
         // Digits of the magnitude, least significant first; Int64.min has no positive twin.
         var magnitude = value.magnitude
@@ -168,8 +168,18 @@ extension JSONValue {
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    package static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings (ids, types, names) need no escape: copied whole.
+        let copied: Bool? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            guard !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied == true {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         // UTF-8 passes through unchanged; only quotes, backslashes and control bytes (all ASCII,
         // so never part of a multi-byte sequence) are escaped.
         for byte in s.utf8 {
