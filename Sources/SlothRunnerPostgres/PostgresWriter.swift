@@ -108,7 +108,7 @@ final class PostgresWriter: Sendable {
         }
     }
 
-    /// Two transactions may be in flight at once when the later one only inserts: while
+    /// Two transactions (by default) may be in flight at once when the later one only inserts: while
     /// PostgreSQL executes and flushes one batch, the next one's rows are on their way, so the
     /// engine and the server work at the same time instead of taking turns (on two cores the
     /// writer otherwise leaves one idle). Inserts of different events do not depend on each
@@ -117,12 +117,12 @@ final class PostgresWriter: Sendable {
     /// journal numbers still follow commit order. A batch holding anything else (outcomes,
     /// whose rows may be in the transaction still in flight; claims; other writes) waits for
     /// every earlier transaction to commit first, as a single writer would.
-    /// `SLOTH_RUNNER_PG_PIPELINE=1` keeps one transaction in flight (to compare; `bench`
-    /// reports which): anything but 1 is the default, 2.
-    static let pipelineDepth = ProcessInfo.processInfo.environment["SLOTH_RUNNER_PG_PIPELINE"] == "1" ? 1 : 2
+    /// `SLOTH_RUNNER_PG_PIPELINE=N` (1–4; `bench` reports it) sets how many: 1 is the single
+    /// writer, to compare; 3 measured no faster than 2 on two cores (more, smaller commits).
+    static let pipelineDepth = Int(ProcessInfo.processInfo.environment["SLOTH_RUNNER_PG_PIPELINE"] ?? "").map { min(max($0, 1), 4) } ?? 2
 
     private func run() async {
-        var inFlight: Task<Void, Never>?
+        var inFlight: [Task<Void, Never>] = []
         while let batch = await nextBatch() {
             await holdForOutcomes(batch)
             let insertsOnly = batch.allSatisfy { job in
@@ -130,17 +130,16 @@ final class PostgresWriter: Sendable {
                 return false
             }
             guard insertsOnly, Self.pipelineDepth > 1 else {
-                await inFlight?.value
-                inFlight = nil
+                for t in inFlight { await t.value }
+                inFlight = []
                 await commit(batch)
                 continue
             }
-            let earlier = inFlight
-            inFlight = Task { await self.commit(batch) }
-            // At most two in flight: the next batch is taken once the earlier one committed.
-            await earlier?.value
+            inFlight.append(Task { await self.commit(batch) })
+            // At most `pipelineDepth` in flight: the next batch is taken once the oldest committed.
+            if inFlight.count >= Self.pipelineDepth { await inFlight.removeFirst().value }
         }
-        await inFlight?.value
+        for t in inFlight { await t.value }
     }
 
     /// How long a busy writer holds a batch for the outcomes of the events it inserts already

@@ -37,7 +37,7 @@ struct PostgresBench {
                 ("dispatch latency", String(format: "p50 %.3f ms, p99 %.3f ms", result.dispatchP50 * 1000, result.dispatchP99 * 1000)),
                 ("dispatch→hook start", String(format: "p50 %.3f ms, p99 %.3f ms", result.startP50 * 1000, result.startP99 * 1000)),
                 ("CPU per event", String(format: "%.1f µs (this process; PostgreSQL's own not counted)", result.cpuPerEvent * 1e6)),
-                ("writer transactions", "\(result.commits), \(String(format: "%.0f", Double(result.jobs) / Double(max(1, result.commits)))) jobs each on average, up to \(PostgresEventStore.writerPipelineDepth) in flight (SLOTH_RUNNER_PG_PIPELINE=1: one)"),
+                ("writer transactions", "\(result.commits), \(String(format: "%.0f", Double(result.jobs) / Double(max(1, result.commits)))) jobs each on average, up to \(PostgresEventStore.writerPipelineDepth) in flight (SLOTH_RUNNER_PG_PIPELINE)"),
                 ("cross-node pickup", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (stored by another process's store, started on an idle node; %d events, one every 20 ms)", pickup.p50 * 1000, pickup.p99 * 1000, pickup.max * 1000, pickup.count)),
                 ("raw PostgreSQL insert", String(format: "%.0f events/s (event + execution rows, batches of 1000, one connection, no engine)", raw)),
                 ("engine / raw", String(format: "%.2f", result.eventsPerSecond / raw)),
