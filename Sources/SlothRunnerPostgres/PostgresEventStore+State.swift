@@ -42,15 +42,7 @@ extension PostgresEventStore: SharedStateStore, AtomicStateStore {
     package func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64 {
         try await write { tx in
             try await Self.lockKey(tx, stack, key)
-            let current = try await Self.currentState(tx, stack, key, now, lock: true)
-            let base: Int64
-            switch current {
-            case nil, .null?: base = 0
-            case .int(let i)?: base = i
-            default: throw SlothError.invalidInput("state \(key) holds a \(current!.typeName), not an integer")
-            }
-            let (sum, overflow) = base.addingReportingOverflow(by)
-            if overflow { throw SlothError.invalidInput("state \(key) would overflow") }
+            let sum = try StateIncrement.sum(try await Self.currentState(tx, stack, key, now, lock: true), by: by, key: key)
             try await Self.writeState(tx, stack, key, .int(sum), nil, now)
             return sum
         }

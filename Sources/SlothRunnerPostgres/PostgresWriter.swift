@@ -108,8 +108,8 @@ final class PostgresWriter: Sendable {
         }
     }
 
-    /// Two transactions (by default) may be in flight at once when the later one only inserts: while
-    /// PostgreSQL executes and flushes one batch, the next one's rows are on their way, so the
+    /// Two transactions (by default) may be in flight at once when the later one only inserts:
+    /// while PostgreSQL executes and flushes one batch, the next one's rows are on their way, so the
     /// engine and the server work at the same time instead of taking turns (on two cores the
     /// writer otherwise leaves one idle). Inserts of different events do not depend on each
     /// other; where the two meet — the hooks' run counters and the journal lock, taken in that

@@ -27,6 +27,23 @@ import Testing
         #expect(r.message == "nil | 3 | 1,6 | true,false | true | cfg+fresh+n | true,false | state.incr: state fresh holds a string, not an integer", "\(r.message ?? "")")
     }
 
+    /// One increment rule for the stores and `hook test`'s stand-ins: null counts as 0, other
+    /// kinds are refused, and a sum past Int64 is an error, never a wrapped value or a crash.
+    @Test func incrementsFollowOneRuleEverywhere() async throws {
+        #expect(try StateIncrement.sum(nil, by: 2, key: "k") == 2)
+        #expect(try StateIncrement.sum(.null, by: 2, key: "k") == 2)
+        #expect(try StateIncrement.sum(.int(40), by: 2, key: "k") == 42)
+        #expect(throws: SlothError.self) { try StateIncrement.sum(.string("x"), by: 1, key: "k") }
+        #expect(throws: SlothError.self) { try StateIncrement.sum(.int(.max), by: 1, key: "k") }
+        let memory = MemoryState()
+        try await memory.set("k", .int(.max - 1), ttl: nil)
+        #expect(try await memory.increment("k", by: 1) == .max)
+        await #expect(throws: SlothError.self) { try await memory.increment("k", by: 1) }
+        let overlay = OverlayState(base: memory)
+        await #expect(throws: SlothError.self) { try await overlay.increment("k", by: 1) }
+        #expect(try await overlay.increment("fresh", by: 3) == 3)
+    }
+
     @Test func concurrentIncrementsThroughTheEngineAreExact() async throws {
         let h = try EngineHarness()
         _ = try await h.addHook(#"return { name = "counter", event_type = "count.me", execute = function() require("state").incr("hits") return true end }"#)

@@ -46,6 +46,18 @@ package struct EventChange: Sendable, Equatable {
         self.execution = execution
     }
 
+    /// A journal row as every store reads it back: the kind from its columns, the type and stack
+    /// kept with a deletion or else read from the event, the status only for a status change.
+    package init(
+        journalSeq seq: Int64, at: Millis, eventID: String, status: String?, executionID: Int64?, type: String?, stack: String?,
+        event: Event?, execution: HookExecution?
+    ) {
+        let kind = EventChange.kind(status: status, executionID: executionID)
+        self.init(
+            seq: seq, at: at, kind: kind, eventID: eventID, type: type ?? event?.type ?? "", stack: stack ?? event?.stack,
+            status: kind == .status ? status.flatMap(EventStatus.init(rawValue:)) : nil, event: event, execution: execution)
+    }
+
     /// The message `GET /stream` sends: `{seq, at, kind, event_id, type, stack, status?, event?, execution?}`.
     package var json: JSONValue {
         var o: [String: JSONValue] = [

@@ -51,13 +51,9 @@ package final class MemoryState: StateAccess {
     package func delete(_ key: String) async throws -> Bool { values.withLock { $0.removeValue(forKey: key) != nil } }
     package func increment(_ key: String, by: Int64) async throws -> Int64 {
         try values.withLock { v in
-            var base: Int64 = 0
-            if let current = v[key] {
-                guard case .int(let i) = current else { throw SlothError.invalidInput("state \(key) holds a \(current.typeName), not an integer") }
-                base = i
-            }
-            v[key] = .int(base + by)
-            return base + by
+            let sum = try StateIncrement.sum(v[key], by: by, key: key)
+            v[key] = .int(sum)
+            return sum
         }
     }
     package func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {

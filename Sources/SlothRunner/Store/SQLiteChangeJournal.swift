@@ -24,13 +24,9 @@ extension SQLiteEventStore: ChangeJournalStore {
             ) { row throws(SlothError) in
                 let event = row.text(7) == nil ? nil : try Self.event(from: row.shifted(by: 7))
                 let execution = row.int(7 + Self.eventColumnCount) == nil ? nil : Self.execution(from: row.shifted(by: 7 + Self.eventColumnCount))
-                let status = row.text(3)
-                let kind = EventChange.kind(status: status, executionID: row.int(4))
                 return EventChange(
-                    seq: row.intValue(0), at: row.intValue(1), kind: kind, eventID: row.textValue(2),
-                    type: row.text(5) ?? event?.type ?? "", stack: row.text(6) ?? event?.stack,
-                    status: kind == .status ? status.flatMap(EventStatus.init(rawValue:)) : nil,
-                    event: event, execution: execution)
+                    journalSeq: row.intValue(0), at: row.intValue(1), eventID: row.textValue(2), status: row.text(3), executionID: row.int(4),
+                    type: row.text(5), stack: row.text(6), event: event, execution: execution)
             }
         }
     }

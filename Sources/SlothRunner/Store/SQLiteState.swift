@@ -31,15 +31,7 @@ extension SQLiteEventStore: SharedStateStore, AtomicStateStore {
 
     package func stateIncrement(stack: String, key: String, by: Int64, now: Millis) async throws -> Int64 {
         try await writer.perform { db in
-            let current = try Self.currentState(db, stack, key, now)
-            let base: Int64
-            switch current {
-            case nil, .null?: base = 0
-            case .int(let i)?: base = i
-            default: throw SlothError.invalidInput("state \(key) holds a \(current!.typeName), not an integer")
-            }
-            let (sum, overflow) = base.addingReportingOverflow(by)
-            if overflow { throw SlothError.invalidInput("state \(key) would overflow") }
+            let sum = try StateIncrement.sum(try Self.currentState(db, stack, key, now), by: by, key: key)
             try Self.writeState(db, stack, key, .int(sum), nil, now)
             return sum
         }

@@ -284,13 +284,9 @@ package final class OverlayState: StateAccess {
         return had
     }
     package func increment(_ key: String, by: Int64) async throws -> Int64 {
-        var current: Int64 = 0
-        if let v = try await get(key) {
-            guard case .int(let i) = v else { throw SlothError.invalidInput("state \(key) holds a \(v.typeName), not an integer") }
-            current = i
-        }
-        written.withLock { $0[key] = .some(.int(current + by)) }
-        return current + by
+        let sum = try StateIncrement.sum(try await get(key), by: by, key: key)
+        written.withLock { $0[key] = .some(.int(sum)) }
+        return sum
     }
     package func compareAndSet(_ key: String, expected: JSONValue?, value: JSONValue, ttl: Double?) async throws -> Bool {
         guard try await get(key) == expected else { return false }
