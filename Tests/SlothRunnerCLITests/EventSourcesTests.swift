@@ -312,7 +312,7 @@ import SlothTestSupport
             try await settle(store, tree, marker)
             let now = try await fileEvents(store).filter { !$0.hasPrefix("file.created m") }
             #expect(now.count >= reported.count && Array(now.prefix(reported.count)) == reported, "reported again or taken back: \(now)")
-            #expect(now.dropFirst(reported.count).sorted() == expected.sorted(), "after \(marker)")
+            #expect(now.dropFirst(reported.count).sorted() == expected.sorted(), "after \(marker); the daemon's log:\n\(daemon.log)")
             reported = now
         }
 

@@ -33,25 +33,26 @@ public struct HealthCheckSource: EventSourcePlugin {
                 }
                 context.running()
             }
-            try await context.clock.sleep(until: context.clock.now() + pollMillis)
+            try await context.clock.sleep(forMillis: pollMillis)
         }
     }
 
     static func loop(_ check: HealthCheck, _ context: SourceContext) async {
         var tracker = CheckTracker(failures: check.failures, latencyThresholdMillis: check.latencyThresholdMillis)
-        var next = context.clock.now()
+        // The interval is kept on the monotonic clock (see SourceClock); what is reported, on the wall clock.
+        var next = context.clock.monotonicNow()
         while !Task.isCancelled {
             let result = await CheckProbe.run(check)
             if Task.isCancelled { return }
-            let now = context.clock.now()
-            for emit in tracker.observe(result, at: now, emitPassed: check.emitPassed) {
+            for emit in tracker.observe(result, at: context.clock.now(), emitPassed: check.emitPassed) {
                 do { try await emitEvent(emit, check, result, context) } catch {
                     context.logger.warning("check \(check.name): the event was not stored: \(error)")
                 }
             }
             next += check.intervalMillis
+            let now = context.clock.monotonicNow()
             if next <= now { next = now + check.intervalMillis }
-            do { try await context.clock.sleep(until: next) } catch { return }
+            do { try await context.clock.sleep(untilMonotonic: next) } catch { return }
         }
     }
 

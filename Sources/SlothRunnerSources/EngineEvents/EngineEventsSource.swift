@@ -19,6 +19,7 @@ public struct EngineEventsSource: EventSourcePlugin {
 
     public func run(_ context: SourceContext) async throws {
         let started = context.clock.now()
+        let startedMonotonic = context.clock.monotonicNow()
         try await context.emit("system.startup", [
             "version": .string(version), "start_time": .string(RFC3339.string(millis: started)),
             "node": .string(context.engine.configuration.nodeID), "pid": .int(Int64(getpid())),
@@ -26,9 +27,9 @@ public struct EngineEventsSource: EventSourcePlugin {
         // Wait for the shutdown (this task's cancellation), then say so in a task of its own:
         // the cancelled one might not be let near the store.
         while !Task.isCancelled {
-            do { try await context.clock.sleep(until: context.clock.now() + 3_600_000) } catch { break }
+            do { try await context.clock.sleep(forMillis: 3_600_000) } catch { break }
         }
-        let uptime = context.clock.now() - started
+        let uptime = context.clock.monotonicNow() - startedMonotonic
         let why = reason()
         _ = try await Task {
             try await context.emit("system.shutdown", [

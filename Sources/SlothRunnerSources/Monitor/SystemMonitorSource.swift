@@ -64,12 +64,14 @@ public struct SystemMonitorSource: EventSourcePlugin {
         var disks: [String: ConditionTracker] = [:]
         var previous = try sampler.sample()
         context.running()
-        var next = context.clock.now() + settings.intervalMillis
+        // Samples are spaced on the monotonic clock (see SourceClock); what is reported, on the wall clock.
+        var next = context.clock.monotonicNow() + settings.intervalMillis
         while true {
-            try await context.clock.sleep(until: next)
+            try await context.clock.sleep(untilMonotonic: next)
             next += settings.intervalMillis
+            let elapsed = context.clock.monotonicNow()
+            if next <= elapsed { next = elapsed + settings.intervalMillis }  // fell behind: no burst of samples
             let now = context.clock.now()
-            if next <= now { next = now + settings.intervalMillis }  // fell behind: no burst of samples
             let sample: SystemSample
             do { sample = try sampler.sample() } catch {
                 context.failing(error.description)

@@ -56,7 +56,7 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
         let context = SourceContext(engine: engine, clock: clock, logger: logger, name: plugin.name, book: book)
         var backoff: Int64 = 1000
         while !Task.isCancelled {
-            let began = clock.now()
+            let began = clock.monotonicNow()
             do {
                 context.running()
                 try await plugin.run(context)
@@ -72,8 +72,8 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
                 await reportError(component: "source:" + plugin.name, error: why)
             }
             // A source that ran a while before failing starts over with a short backoff.
-            if clock.now() - began > 60_000 { backoff = 1000 }
-            do { try await clock.sleep(until: clock.now() + backoff) } catch { return }
+            if clock.monotonicNow() - began > 60_000 { backoff = 1000 }
+            do { try await clock.sleep(forMillis: backoff) } catch { return }
             backoff = min(backoff * 2, 60_000)
         }
     }
@@ -127,7 +127,7 @@ public final class SourcesService: Service, Sendable, CustomStringConvertible {
                     logger.debug("the sources' status was not written: \(error)")
                 }
             }
-            do { try await clock.sleep(until: clock.now() + publishMillis) } catch { return }
+            do { try await clock.sleep(forMillis: publishMillis) } catch { return }
         }
     }
 }

@@ -33,7 +33,7 @@ public struct FileWatchSource: EventSourcePlugin {
                 }
                 context.running()
             }
-            try await context.clock.sleep(until: context.clock.now() + pollMillis)
+            try await context.clock.sleep(forMillis: pollMillis)
         }
     }
 
@@ -49,7 +49,7 @@ public struct FileWatchSource: EventSourcePlugin {
                 let why = "watch \(watch.name): \((error as? SlothError)?.description ?? "\(error)")"
                 context.failing(why)
                 context.logger.error("\(why); trying again in 5s", metadata: ["watch": "\(watch.name)"])
-                do { try await context.clock.sleep(until: context.clock.now() + 5000) } catch { return }
+                do { try await context.clock.sleep(forMillis: 5000) } catch { return }
             }
         }
     }
@@ -96,7 +96,9 @@ struct WatchRun {
         let clock = context.clock
         for await input in inputs {
             try Task.checkCancellation()
-            let now = clock.now()
+            // Settle deadlines are on the monotonic clock: a wall clock stepped back between a
+            // file's last write and a later change would otherwise hold the file back behind it.
+            let now = clock.monotonicNow()
             switch input {
             case .ended:
                 throw SlothError.runtime("the inotify reader stopped")
@@ -123,7 +125,7 @@ struct WatchRun {
             if let due = tree.nextDue, timer.map({ $0.due != due }) ?? true {
                 timer?.task.cancel()
                 timer = (due, Task {
-                    do { try await clock.sleep(until: due) } catch { return }
+                    do { try await clock.sleep(untilMonotonic: due) } catch { return }
                     feed.yield(.tick)
                 })
             }
