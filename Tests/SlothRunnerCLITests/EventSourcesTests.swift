@@ -297,7 +297,9 @@ import SlothTestSupport
         try "old".write(toFile: tree + "/kept.txt", atomically: false, encoding: .utf8)
         #expect(try await cli.run("hook", "add", cli.file("recorder.lua", Self.recorder)).status == 0)
         #expect(try await cli.run("watch", "add", "tree", tree, "--recursive", "--settle", "100ms").status == 0)
-        var daemon = try await cli.startServe(["--http", "off"])
+        // At debug level the log shows each inotify batch and each settled round: what a failure needs.
+        let debug = ["SLOTH_RUNNER_LOG_LEVEL": "debug"]
+        var daemon = try await cli.startServe(["--http", "off"], environment: debug)
         let store = try cli.openStore()
         defer { store.closeNow() }
         try await watching(daemon)
@@ -353,7 +355,7 @@ import SlothTestSupport
         try "new".write(toFile: tree + "/offline.txt", atomically: false, encoding: .utf8)
         try FileManager.default.removeItem(atPath: tree + "/m0")
         try FileManager.default.moveItem(atPath: tree + "/m1", toPath: tree + "/m1-renamed")
-        daemon = try await cli.startServe(["--http", "off"])
+        daemon = try await cli.startServe(["--http", "off"], environment: debug)
         try await eventually(timeout: 30, "the offline changes were not reported:\n\(daemon.log)") { try await fileEvents(store).count >= before + 4 }
         #expect(Set(try await fileEvents(store).dropFirst(before)) == [
             "file.deleted m0 (offline)", "file.renamed m1 -> m1-renamed", "file.created offline.txt (offline)", "file.modified kept.txt (offline)",

@@ -14,6 +14,17 @@ package final class Inotify: Sendable {
 
         package var isDirectory: Bool { mask & UInt32(IN_ISDIR) != 0 }
         package var overflowed: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
+
+        /// The event as a debug log shows it: `wd/name:CREATE|ISDIR` (and the cookie of a move).
+        package var summary: String {
+            let names: [(UInt32, String)] = [
+                (UInt32(IN_CREATE), "CREATE"), (UInt32(IN_MODIFY), "MODIFY"), (UInt32(IN_CLOSE_WRITE), "CLOSE_WRITE"), (UInt32(IN_ATTRIB), "ATTRIB"),
+                (UInt32(IN_DELETE), "DELETE"), (UInt32(IN_MOVED_FROM), "MOVED_FROM"), (UInt32(IN_MOVED_TO), "MOVED_TO"), (UInt32(IN_DELETE_SELF), "DELETE_SELF"),
+                (UInt32(IN_MOVE_SELF), "MOVE_SELF"), (UInt32(IN_IGNORED), "IGNORED"), (UInt32(IN_Q_OVERFLOW), "Q_OVERFLOW"), (UInt32(IN_ISDIR), "ISDIR"),
+            ]
+            let flags = names.filter { mask & $0.0 != 0 }.map(\.1).joined(separator: "|")
+            return "\(wd)/\(name):\(flags)" + (cookie != 0 ? "#\(cookie)" : "")
+        }
     }
 
     package static let watchMask = UInt32(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)

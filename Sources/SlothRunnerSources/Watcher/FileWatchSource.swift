@@ -103,6 +103,7 @@ struct WatchRun {
             case .ended:
                 throw SlothError.runtime("the inotify reader stopped")
             case .events(let batch):
+                context.logger.debug("watch \(watch.name): inotify \(batch.map(\.summary).joined(separator: " "))", metadata: ["watch": "\(watch.name)"])
                 for e in batch {
                     if e.overflowed {
                         try await rescan(&tree, inotify)
@@ -146,6 +147,7 @@ struct WatchRun {
     }
 
     func record(_ changes: [WatchTree.Change], _ tree: WatchTree) async throws {
+        context.logger.debug("watch \(watch.name): settled \(changes.map { "\($0.kind.rawValue) \($0.path)" }.joined(separator: ", "))", metadata: ["watch": "\(watch.name)"])
         try await emit(changes, offline: false)
         var changed: [String: WatchedFile] = [:]
         var removed: [String] = []
